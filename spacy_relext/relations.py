@@ -1,0 +1,220 @@
+"""The `Relation` record and the `doc._.relations` extension.
+
+Relations are stored as plain data (token offsets, strings, floats) in `doc.user_data`
+and turned into `Relation` objects holding `Span`s on every access, so they survive
+`DocBin(store_user_data=True)`, pickle, `nlp.pipe(n_process=2)` and `Doc.from_docs`.
+
+Storage layout: one "block" per source document under the user_data key
+`("._.", STORE_NAME, start_char, end_char)`, the key format spaCy uses for span
+extensions. `Doc.from_docs` shifts the character offsets of such keys for each merged
+document, so every block keeps pointing at its own document's tokens; the token
+offsets inside a block are relative to the block's first token.
+"""
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+
+from .errors import Errors, Warnings
+
+DOC_EXT_ATTR = "relations"
+STORE_NAME = "spacy_relext_relations"
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A directed relation `head -> tail` between two spans of one Doc.
+
+    head (Span): The first argument (subject).
+    tail (Span): The second argument (object).
+    label (str): The relation label.
+    score (float): Confidence in [0, 1]; 1.0 for gold relations.
+    source (str): Name of the component that produced it ("" for gold or user data).
+    rationale (Tuple[Span, ...]): Token segments that explain the decision.
+    rules (Tuple[str, ...]): Human-readable logic-rule explanations.
+    """
+
+    head: Span
+    tail: Span
+    label: str
+    score: float = 1.0
+    source: str = ""
+    rationale: Tuple[Span, ...] = field(default=())
+    rules: Tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("head", "tail"):
+            value = getattr(self, name)
+            if not isinstance(value, Span):
+                raise ValueError(Errors.E001.format(arg=name, type=type(value).__name__))
+        if not isinstance(self.label, str) or not self.label:
+            raise ValueError(Errors.E006.format(label=self.label))
+        score = float(self.score)
+        if not math.isfinite(score):
+            raise ValueError(Errors.E007.format(score=self.score))
+        object.__setattr__(self, "score", score)
+        object.__setattr__(self, "rationale", tuple(self.rationale))
+        object.__setattr__(self, "rules", tuple(str(rule) for rule in self.rules))
+        for i, span in enumerate(self.rationale):
+            if not isinstance(span, Span):
+                raise ValueError(Errors.E001.format(arg=f"rationale[{i}]", type=type(span).__name__))
+        for name, span in [("tail", self.tail)] + [(f"rationale[{i}]", s) for i, s in enumerate(self.rationale)]:
+            if span.doc is not self.head.doc:
+                raise ValueError(Errors.E002.format(head=_doc_name(self.head.doc), arg=name, other=_doc_name(span.doc)))
+
+    @property
+    def doc(self) -> Doc:
+        return self.head.doc
+
+    @property
+    def key(self) -> Tuple[int, int, int, int, str]:
+        """(head.start, head.end, tail.start, tail.end, label): identity for scoring."""
+        return (self.head.start, self.head.end, self.tail.start, self.tail.end, self.label)
+
+    def __repr__(self) -> str:
+        return (
+            f"Relation(head={self.head.text!r}[{self.head.start}:{self.head.end}], "
+            f"label={self.label!r}, tail={self.tail.text!r}[{self.tail.start}:{self.tail.end}], "
+            f"score={self.score:.3f}, source={self.source!r})"
+        )
+
+
+def install_extensions() -> None:
+    """Register `doc._.relations` once (never with force=True)."""
+    if not Doc.has_extension(DOC_EXT_ATTR):
+        Doc.set_extension(DOC_EXT_ATTR, getter=get_relations, setter=set_relations)
+    elif Doc.get_extension(DOC_EXT_ATTR)[2] is not get_relations:
+        warnings.warn(Warnings.W001)
+
+
+def get_relations(doc: Doc) -> List[Relation]:
+    """Build the Relation objects stored on a Doc, in assignment order.
+
+    doc (Doc): The document.
+    RETURNS (List[Relation]): A new list; editing it does not change the Doc.
+    """
+    relations: List[Relation] = []
+    blocks = sorted((key[2], value) for key, value in doc.user_data.items() if _is_block_key(key))
+    for start_char, records in blocks:
+        offset = _token_starting_at(doc, start_char)
+        for record in records:
+            relations.append(_from_record(doc, record, offset, len(relations)))
+    return relations
+
+
+def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
+    """Replace the relations stored on a Doc (the setter of `doc._.relations`)."""
+    records = []
+    for i, rel in enumerate(relations):
+        if not isinstance(rel, Relation):
+            raise ValueError(Errors.E005.format(type=type(rel).__name__, index=i))
+        if rel.doc is not doc:
+            raise ValueError(Errors.E003.format(doc=_doc_name(doc), index=i, label=rel.label, other=_doc_name(rel.doc)))
+        records.append(_to_record(rel))
+    for key in [key for key in doc.user_data if _is_block_key(key)]:
+        del doc.user_data[key]
+    if records:
+        doc.user_data[("._.", STORE_NAME, 0, len(doc.text))] = records
+
+
+def add_relations(doc: Doc, relations: Iterable[Relation]) -> None:
+    """Append relations to those already on the Doc."""
+    set_relations(doc, get_relations(doc) + list(relations))
+
+
+def align_relations(example: Example) -> Tuple[List[Relation], List[Relation]]:
+    """Map the gold relations of `example.reference` onto `example.predicted`.
+
+    Tokenizations may differ; a relation is aligned when both arguments (and every
+    rationale span) start and end on token boundaries of the predicted Doc.
+
+    example (Example): The training example.
+    RETURNS (Tuple[List[Relation], List[Relation]]): Aligned relations (spans of
+        `example.predicted`) and the gold relations that could not be aligned.
+    """
+    gold = get_relations(example.reference)
+    x, y = example.predicted, example.reference
+    if len(x) == len(y) and all(a.text == b.text for a, b in zip(x, y)):
+        return [_rebind(rel, x, lambda s: x[s.start : s.end]) for rel in gold], []
+    aligned, missed = [], []
+    for rel in gold:
+        spans = [rel.head, rel.tail, *rel.rationale]
+        mapped = [example.get_aligned_spans_y2x([s], allow_overlap=True) for s in spans]
+        if all(len(m) == 1 and m[0].text == s.text for m, s in zip(mapped, spans)):
+            lookup = {(s.start, s.end): m[0] for s, m in zip(spans, mapped)}
+            aligned.append(_rebind(rel, x, lambda s: lookup[(s.start, s.end)]))
+        else:
+            missed.append(rel)
+    return aligned, missed
+
+
+def _rebind(rel: Relation, doc: Doc, to_span: Any) -> Relation:
+    def convert(span: Span) -> Span:
+        new = to_span(span)
+        return Span(doc, new.start, new.end, label=span.label_, span_id=span.id_)
+
+    return Relation(
+        head=convert(rel.head),
+        tail=convert(rel.tail),
+        label=rel.label,
+        score=rel.score,
+        source=rel.source,
+        rationale=tuple(convert(s) for s in rel.rationale),
+        rules=rel.rules,
+    )
+
+
+def _is_block_key(key: Any) -> bool:
+    return isinstance(key, tuple) and len(key) == 4 and key[0] == "._." and key[1] == STORE_NAME
+
+
+def _token_starting_at(doc: Doc, start_char: int) -> int:
+    if start_char == 0:
+        return 0
+    for token in doc:  # only merged Docs (Doc.from_docs) have blocks not at 0
+        if token.idx == start_char:
+            return token.i
+    raise ValueError(Errors.E004.format(index=0, start=start_char, end=start_char, length=len(doc)))
+
+
+def _to_record(rel: Relation) -> Dict[str, Any]:
+    def span_data(span: Span) -> List[Any]:
+        return [span.start, span.end, span.label_, span.id_]
+
+    return {
+        "head": span_data(rel.head),
+        "tail": span_data(rel.tail),
+        "label": rel.label,
+        "score": rel.score,
+        "source": rel.source,
+        "rationale": [[s.start, s.end] for s in rel.rationale],
+        "rules": list(rel.rules),
+    }
+
+
+def _from_record(doc: Doc, record: Dict[str, Any], offset: int, index: int) -> Relation:
+    def make_span(data: Sequence[Any]) -> Span:
+        start, end = int(data[0]) + offset, int(data[1]) + offset
+        if not 0 <= start <= end <= len(doc):
+            raise ValueError(Errors.E004.format(index=index, start=start, end=end, length=len(doc)))
+        label = data[2] if len(data) > 2 else ""
+        span_id = data[3] if len(data) > 3 else ""
+        return Span(doc, start, end, label=label, span_id=span_id)
+
+    return Relation(
+        head=make_span(record["head"]),
+        tail=make_span(record["tail"]),
+        label=record["label"],
+        score=record["score"],
+        source=record["source"],
+        rationale=tuple(make_span(s) for s in record["rationale"]),
+        rules=tuple(record["rules"]),
+    )
+
+
+def _doc_name(doc: Optional[Doc]) -> str:
+    text = doc.text if doc is not None else ""
+    return text[:40] + ("..." if len(text) > 40 else "")

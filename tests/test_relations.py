@@ -1,0 +1,192 @@
+import pickle
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+
+from spacy_relext import Relation, add_relations, align_relations
+from spacy_relext.relations import STORE_NAME
+
+WORDS = ["Alice", "Smith", "works", "for", "Acme", "Corp", "in", "Paris", "."]
+
+
+@pytest.fixture
+def nlp():
+    return spacy.blank("en")
+
+
+def make_doc(nlp, words=WORDS):
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = [Span(doc, 0, 2, label="PER", span_id="alice"), Span(doc, 4, 6, label="ORG"), Span(doc, 7, 8, label="LOC")]
+    return doc
+
+
+def full_relations(doc):
+    return [
+        Relation(head=doc.ents[0], tail=doc.ents[1], label="Work_For", score=0.75, source="clm_classifier",
+                 rationale=(doc[2:4],), rules=("r <- a ^ b  [0.50]",)),
+        Relation(head=doc.ents[1], tail=doc.ents[2], label="OrgBased_In"),
+    ]
+
+
+def as_tuples(relations):
+    return [
+        (r.head.start, r.head.end, r.head.label_, r.head.id_, r.tail.start, r.tail.end, r.tail.label_, r.label, r.score,
+         r.source, [(s.start, s.end) for s in r.rationale], r.rules)
+        for r in relations
+    ]
+
+
+def test_default_is_empty(nlp):
+    assert make_doc(nlp)._.relations == []
+
+
+def test_assign_and_read_every_field(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    rels = doc._.relations
+    assert as_tuples(rels) == [
+        (0, 2, "PER", "alice", 4, 6, "ORG", "Work_For", 0.75, "clm_classifier", [(2, 4)], ("r <- a ^ b  [0.50]",)),
+        (4, 6, "ORG", "", 7, 8, "LOC", "OrgBased_In", 1.0, "", [], ()),
+    ]
+    assert rels[0].head.text == "Alice Smith" and rels[0].rationale[0].text == "works for"
+    assert rels[0].key == (0, 2, 4, 6, "Work_For")
+
+
+def test_storage_is_plain_data(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    (key, records), = [(k, v) for k, v in doc.user_data.items() if k[1] == STORE_NAME]
+    assert key == ("._.", STORE_NAME, 0, len(doc.text))
+
+    def plain(value):
+        if isinstance(value, (list, tuple)):
+            return all(plain(v) for v in value)
+        if isinstance(value, dict):
+            return all(isinstance(k, str) and plain(v) for k, v in value.items())
+        return isinstance(value, (str, int, float))
+
+    assert plain(records)
+
+
+def test_reassign_replaces_and_add_appends(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    doc._.relations = full_relations(doc)[1:]
+    assert [r.label for r in doc._.relations] == ["OrgBased_In"]
+    add_relations(doc, full_relations(doc)[:1])
+    assert [r.label for r in doc._.relations] == ["OrgBased_In", "Work_For"]
+    doc._.relations = []
+    assert doc._.relations == [] and not any(k[1] == STORE_NAME for k in doc.user_data)
+
+
+def test_spans_from_another_doc_raise(nlp):
+    doc, other = make_doc(nlp), make_doc(nlp)
+    with pytest.raises(ValueError, match=r"\[E002\]"):
+        Relation(head=doc[0:1], tail=other[1:2], label="X")
+    with pytest.raises(ValueError, match=r"\[E002\]"):
+        Relation(head=doc[0:1], tail=doc[1:2], label="X", rationale=(other[2:3],))
+    with pytest.raises(ValueError, match=r"\[E003\].*relation 0"):
+        doc._.relations = [Relation(head=other[0:1], tail=other[1:2], label="X")]
+
+
+@pytest.mark.parametrize(
+    "kwargs,code",
+    [
+        ({"head": (0, 1)}, "E001"),
+        ({"label": ""}, "E006"),
+        ({"label": None}, "E006"),
+        ({"score": float("nan")}, "E007"),
+    ],
+)
+def test_bad_relation_fields_raise(nlp, kwargs, code):
+    doc = make_doc(nlp)
+    args = {"head": doc[0:1], "tail": doc[4:6], "label": "X", **kwargs}
+    with pytest.raises(ValueError, match=rf"\[{code}\]"):
+        Relation(**args)
+
+
+def test_non_relation_items_raise(nlp):
+    doc = make_doc(nlp)
+    with pytest.raises(ValueError, match=r"\[E005\].*position 0"):
+        doc._.relations = [(0, 1, 4, 6, "X")]
+
+
+def test_spans_out_of_range_raise(nlp):
+    doc = make_doc(nlp)
+    with pytest.raises(IndexError):  # spaCy itself refuses such spans
+        Span(doc, 7, 20)
+    # Corrupted storage (e.g. written for another tokenization) is reported on read.
+    doc.user_data[("._.", STORE_NAME, 0, len(doc.text))] = [
+        {"head": [0, 1, "", ""], "tail": [7, 20, "", ""], "label": "X", "score": 1.0, "source": "", "rationale": [], "rules": []}
+    ]
+    with pytest.raises(ValueError, match=r"\[E004\].*7:20"):
+        doc._.relations
+
+
+def test_docbin_round_trip(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    db = DocBin(store_user_data=True, docs=[doc])
+    loaded = list(DocBin().from_bytes(db.to_bytes()).get_docs(nlp.vocab))[0]
+    assert as_tuples(loaded._.relations) == as_tuples(doc._.relations)
+
+
+def test_pickle_round_trip(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    assert as_tuples(pickle.loads(pickle.dumps(doc))._.relations) == as_tuples(doc._.relations)
+
+
+def test_doc_from_docs_keeps_relations_of_each_doc(nlp):
+    first, second = make_doc(nlp), Doc(nlp.vocab, words=["Bob", "visited", "Rome", "and", "Acme", "."])
+    first._.relations = full_relations(first)
+    second.ents = [Span(second, 0, 1, label="PER"), Span(second, 2, 3, label="LOC")]
+    second._.relations = [Relation(head=second.ents[0], tail=second.ents[1], label="Live_In", score=0.5)]
+    merged = Doc.from_docs([first, second])
+    rels = merged._.relations
+    assert [(r.head.text, r.label, r.tail.text) for r in rels] == [
+        ("Alice Smith", "Work_For", "Acme Corp"),
+        ("Acme Corp", "OrgBased_In", "Paris"),
+        ("Bob", "Live_In", "Rome"),
+    ]
+    assert (rels[2].head.start, rels[2].tail.end) == (len(first), len(first) + 3)
+    assert rels[0].rationale[0].text == "works for" and rels[0].rules == full_relations(first)[0].rules
+
+
+def test_nlp_pipe_multiprocess_keeps_relations(nlp):
+    docs = [make_doc(nlp) for _ in range(4)]
+    for doc in docs:
+        doc._.relations = full_relations(doc)
+    out = list(nlp.pipe(docs, n_process=2, batch_size=2))
+    assert [as_tuples(d._.relations) for d in out] == [as_tuples(d._.relations) for d in docs]
+
+
+def test_align_relations_same_tokens(nlp):
+    ref = make_doc(nlp)
+    ref._.relations = full_relations(ref)
+    pred = Doc(nlp.vocab, words=WORDS)
+    aligned, missed = align_relations(Example(pred, ref))
+    assert missed == [] and all(r.doc is pred for r in aligned)
+    assert as_tuples(aligned) == as_tuples(ref._.relations)
+
+
+def test_align_relations_different_tokenization(nlp):
+    # The predicted doc merges "Acme Corp" into one token and splits "Paris".
+    pred = Doc(nlp.vocab, words=["Alice", "Smith", "works", "for", "Acme Corp", "in", "Par", "is", "."],
+               spaces=[True, True, True, True, True, True, False, True, False])
+    ref_text = Doc(nlp.vocab, words=WORDS, spaces=[True] * 6 + [True, True, False])
+    ref_text.ents = [Span(ref_text, 0, 2, label="PER"), Span(ref_text, 4, 6, label="ORG"), Span(ref_text, 7, 8, label="LOC")]
+    ref_text._.relations = [
+        Relation(head=ref_text.ents[0], tail=ref_text.ents[1], label="Work_For"),
+        Relation(head=ref_text.ents[1], tail=ref_text.ents[2], label="OrgBased_In"),
+        Relation(head=ref_text[4:5], tail=ref_text[0:1], label="Split"),
+    ]
+    aligned, missed = align_relations(Example(pred, ref_text))
+    assert [(r.head.text, r.label, r.tail.text) for r in aligned] == [
+        ("Alice Smith", "Work_For", "Acme Corp"),
+        ("Acme Corp", "OrgBased_In", "Paris"),
+    ]
+    assert [(r.head.start, r.head.end, r.tail.start, r.tail.end) for r in aligned] == [(0, 2, 4, 5), (4, 5, 6, 8)]
+    assert [r.label for r in missed] == ["Split"]
