@@ -135,36 +135,31 @@ def align_relations(example: Example) -> Tuple[List[Relation], List[Relation]]:
     RETURNS (Tuple[List[Relation], List[Relation]]): Aligned relations (spans of
         `example.predicted`) and the gold relations that could not be aligned.
     """
-    gold = get_relations(example.reference)
-    x, y = example.predicted, example.reference
-    if len(x) == len(y) and all(a.text == b.text for a, b in zip(x, y)):
-        return [_rebind(rel, x, lambda s: x[s.start : s.end]) for rel in gold], []
     aligned, missed = [], []
-    for rel in gold:
-        spans = [rel.head, rel.tail, *rel.rationale]
-        mapped = [example.get_aligned_spans_y2x([s], allow_overlap=True) for s in spans]
-        if all(len(m) == 1 and m[0].text == s.text for m, s in zip(mapped, spans)):
-            lookup = {(s.start, s.end): m[0] for s, m in zip(spans, mapped)}
-            aligned.append(_rebind(rel, x, lambda s: lookup[(s.start, s.end)]))
-        else:
+    for rel in get_relations(example.reference):
+        head, tail = align_span(example, rel.head), align_span(example, rel.tail)
+        rationale = [align_span(example, span) for span in rel.rationale]
+        if head is None or tail is None or None in rationale:
             missed.append(rel)
+        else:
+            aligned.append(Relation(head=head, tail=tail, label=rel.label, score=rel.score, source=rel.source,
+                                    rationale=tuple(rationale), rules=rel.rules))
     return aligned, missed
 
 
-def _rebind(rel: Relation, doc: Doc, to_span: Any) -> Relation:
-    def convert(span: Span) -> Span:
-        new = to_span(span)
-        return Span(doc, new.start, new.end, label=span.label_, span_id=span.id_)
-
-    return Relation(
-        head=convert(rel.head),
-        tail=convert(rel.tail),
-        label=rel.label,
-        score=rel.score,
-        source=rel.source,
-        rationale=tuple(convert(s) for s in rel.rationale),
-        rules=rel.rules,
-    )
+def align_span(example: Example, span: Span) -> Optional[Span]:
+    """The span of `example.predicted` covering the same characters as a reference
+    span, with its label and id kept; None if the tokenizations do not align there."""
+    x = example.predicted
+    same = x[span.start : span.end] if span.end <= len(x) and x.text == example.reference.text else None
+    if same is not None and (same.start_char, same.end_char) == (span.start_char, span.end_char):
+        start, end = span.start, span.end  # same tokens here: the common case, no alignment needed
+    else:
+        mapped = example.get_aligned_spans_y2x([span], allow_overlap=True)
+        if len(mapped) != 1 or mapped[0].text != span.text:
+            return None
+        start, end = mapped[0].start, mapped[0].end
+    return Span(x, start, end, label=span.label_, kb_id=span.kb_id_, span_id=span.id_)
 
 
 def _is_block_key(key: Any) -> bool:

@@ -1,0 +1,61 @@
+"""Registered corpus readers for `spacy train` / `spacy evaluate`."""
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, List, Optional, Union
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span, SpanGroup
+from spacy.training import Corpus, Example
+from spacy.util import registry
+
+from .errors import Errors
+from .relations import align_span
+
+ENTITY_GROUP = "entities"
+
+
+@registry.readers("spacy-relext.GoldEntsCorpus.v1")
+def create_gold_ents_corpus(
+    path: Union[str, Path],
+    *,
+    gold_preproc: bool = False,
+    max_length: int = 0,
+    limit: int = 0,
+    spans_key: Optional[str] = ENTITY_GROUP,
+) -> Callable[[Language], Iterable[Example]]:
+    """Read a .spacy corpus for the GOLD-ENTITY setting: the gold entities are copied
+    into the predicted Docs, so relation components are trained and evaluated on gold
+    mentions. For end-to-end evaluation (entities from an `ner` in the pipeline) use
+    `spacy.Corpus.v1` instead.
+
+    path (Union[str, Path]): The .spacy file or a directory of them.
+    gold_preproc (bool): As in spacy.Corpus.v1.
+    max_length (int): As in spacy.Corpus.v1 (0 for no limit).
+    limit (int): Read at most this many documents (0 for all).
+    spans_key (Optional[str]): Span group with all mentions (overlapping included) to
+        copy as well; None copies only doc.ents.
+    RETURNS (Callable[[Language], Iterable[Example]]): The reader.
+    """
+    if path is None or not Path(path).exists():
+        raise ValueError(Errors.E201.format(path=path))
+    corpus = Corpus(path, gold_preproc=gold_preproc, max_length=max_length, limit=limit)
+
+    def read(nlp: Language) -> Iterator[Example]:
+        for eg in corpus(nlp):
+            copy_gold_entities(eg, spans_key)
+            yield eg
+
+    return read
+
+
+def copy_gold_entities(eg: Example, spans_key: Optional[str]) -> None:
+    """Put the reference entities (and span group) on the predicted Doc, aligned."""
+    predicted: Doc = eg.predicted
+    predicted.ents = aligned_spans(eg, eg.reference.ents)
+    if spans_key and spans_key in eg.reference.spans:
+        group = eg.reference.spans[spans_key]
+        spans = aligned_spans(eg, group)
+        predicted.spans[spans_key] = SpanGroup(predicted, name=spans_key, attrs=dict(group.attrs), spans=spans)
+
+
+def aligned_spans(eg: Example, spans: Iterable[Span]) -> List[Span]:
+    return [span for span in (align_span(eg, s) for s in spans) if span is not None]
