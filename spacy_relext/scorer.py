@@ -288,7 +288,9 @@ def make_semeval_scorer(negative_label: str = "Other") -> Scorer:
 # ---------------------------------------------------------------------------
 
 
-def score_triples(examples: Iterable[Example], *, negative_label: Optional[str] = None, **kwargs: Any) -> Dict[str, Any]:
+def score_triples(
+    examples: Iterable[Example], *, negative_label: Optional[str] = None, **kwargs: Any
+) -> Dict[str, Any]:
     """Score (subject, relation, object) triples, subject = head and object = tail.
 
     Exact match needs both argument spans to match; partial match, as in CasRel and
