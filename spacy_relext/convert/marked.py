@@ -67,22 +67,28 @@ def marked_doc(nlp: Language, text: str, markers: Dict[str, Tuple[str, str]], su
 
 
 def strip_markers(text: str, markers: Dict[str, Tuple[str, str]]) -> Tuple[str, Dict[str, Tuple[int, int]]]:
-    """Remove each marker pair (exactly once each) and return the clean text and argument offsets."""
-    role = {marker: (name, side) for name, pair in markers.items() for side, marker in enumerate(pair)}
-    pattern = re.compile("|".join(re.escape(marker) for marker in role))
+    """Remove each argument's markers and return the clean text and the argument offsets.
+
+    The opening marker is its first occurrence, the closing one the first after it: later
+    occurrences are text (ChemProt uses " >> " as "greater than").
+    """
+    cuts = []  # (start, end, argument name) of every marker to remove
+    for name, (opening, closing) in markers.items():
+        begin = text.find(opening)
+        end = text.find(closing, begin + len(opening)) if begin >= 0 else -1
+        if end < 0:
+            raise ValueError(f"markers {opening!r} ... {closing!r} not found in the text")
+        cuts += [(begin, begin + len(opening), name), (end, end + len(closing), name)]
+    cuts.sort()
     pieces: List[str] = []
-    found: Dict[str, List[int]] = {name: [] for name in markers}
+    offsets: Dict[str, List[int]] = {name: [] for name in markers}
     pos = length = 0
-    for match in pattern.finditer(text):
-        pieces.append(text[pos : match.start()])
-        length += match.start() - pos
-        pos = match.end()
-        name, side = role[match.group()]
-        if len(found[name]) != side:
-            raise ValueError(f"marker {match.group()!r} is out of order or repeated")
-        found[name].append(length)
+    for begin, end, name in cuts:
+        if begin < pos:
+            raise ValueError(f"markers overlap at character {begin}")
+        pieces.append(text[pos:begin])
+        length += begin - pos
+        offsets[name].append(length)
+        pos = end
     pieces.append(text[pos:])
-    missing = [markers[name][len(ends)] for name, ends in found.items() if len(ends) < 2]
-    if missing:
-        raise ValueError(f"marker(s) {missing} not found in the text")
-    return "".join(pieces), {name: (ends[0], ends[1]) for name, ends in found.items()}
+    return "".join(pieces), {name: (ends[0], ends[1]) for name, ends in offsets.items()}
