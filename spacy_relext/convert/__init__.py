@@ -8,11 +8,11 @@ non-overlapping ones to `doc.ents`, and sets sentence boundaries.
 import random
 import sys
 from pathlib import Path
-from typing import Callable, Dict, Tuple, Union
+from typing import Callable, Dict, Iterator, Tuple, Union
 
 import spacy
 from spacy.language import Language
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
 from ..errors import Errors
@@ -39,7 +39,7 @@ CONVERTERS: Dict[str, Converter] = {
 }
 # fmt: on
 
-__all__ = ["CONVERTERS", "ENTITIES_KEY", "ConversionSummary", "convert", "get_converter", "split_docbin"]
+__all__ = ["CONVERTERS", "ENTITIES_KEY", "ConversionSummary", "convert", "get_converter", "iter_docs", "split_docbin"]
 
 
 def get_converter(fmt: str) -> Converter:
@@ -62,19 +62,32 @@ def convert(fmt: str, input_path: Union[str, Path], output_path: Union[str, Path
     show_progress (bool): Show a progress bar on stderr.
     RETURNS (ConversionSummary): Counts of what was written and what was skipped, and why.
     """
-    converter = get_converter(fmt)
-    input_path, output_path = Path(input_path), Path(output_path)
-    if not input_path.exists():
-        raise FileNotFoundError(Errors.E102.format(path=input_path, fmt=fmt))
     summary = ConversionSummary(fmt=fmt)
-    docbin = DocBin(store_user_data=True)
-    docs = converter(input_path, spacy.blank("en"), summary)
-    for doc in tqdm(docs, desc=f"convert {fmt}", unit="doc", file=sys.stderr, disable=not show_progress):
-        summary.count_doc(doc)
-        docbin.add(doc)
+    docs = iter_docs(fmt, input_path, summary, show_progress=show_progress)
+    docbin = DocBin(docs=docs, store_user_data=True)
+    output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     docbin.to_disk(output_path)
     return summary
+
+
+def iter_docs(fmt: str, input_path: Union[str, Path], summary: ConversionSummary, *, show_progress: bool = False) -> Iterator[Doc]:
+    """The Docs of a raw corpus, without writing them; each is counted into `summary`.
+
+    fmt (str): Corpus format, a key of `CONVERTERS`.
+    input_path (Path): The raw file or directory.
+    summary (ConversionSummary): Filled in while the Docs are produced.
+    show_progress (bool): Show a progress bar on stderr.
+    YIELDS (Doc): One Doc per document (or sentence, for sentence-level formats).
+    """
+    converter = get_converter(fmt)
+    input_path = Path(input_path)
+    if not input_path.exists():
+        raise FileNotFoundError(Errors.E102.format(path=input_path, fmt=fmt))
+    docs = converter(input_path, spacy.blank("en"), summary)
+    for doc in tqdm(docs, desc=f"convert {fmt}", unit="doc", file=sys.stderr, disable=not show_progress):
+        summary.count_doc(doc)
+        yield doc
 
 
 def split_docbin(
