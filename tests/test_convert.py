@@ -52,12 +52,14 @@ FIRST_RECORDS = {
         relations=[(26, 29, "crosses", 19, 21)])),  # P177 named through pid2name.json
     "webnlg": ("webnlg/train_triples.json", 20, dict(
         words=["Peter", "Stöger", "is", "manager", "of", "1", ".", "FC", "Köln", "which"],
-        sents=[0], mentions=[(0, 2, "ENTITY", ""), (5, 9, "ENTITY", ""), (11, 12, "ENTITY", ""), (17, 18, "ENTITY", "")],
+        sents=[0],
+        mentions=[(0, 2, "ENTITY", ""), (5, 9, "ENTITY", ""), (11, 12, "ENTITY", ""), (17, 18, "ENTITY", "")],
         relations=[(5, 9, "manager", 0, 2), (5, 9, "season", 17, 18), (5, 9, "numberOfMembers", 11, 12)])),
     "nyt": ("nyt/val_triples.json", 20, dict(
         words=["In", "Queens", ",", "North", "Shore", "Towers"],
         sents=[0], mentions=[(1, 2, "ENTITY", ""), (24, 25, "ENTITY", "")],
-        relations=[(24, 25, "/location/neighborhood/neighborhood_of", 1, 2), (1, 2, "/location/location/contains", 24, 25)])),
+        relations=[(24, 25, "/location/neighborhood/neighborhood_of", 1, 2),
+                   (1, 2, "/location/location/contains", 24, 25)])),
     "dwie": ("dwie/annos_with_content", 3, dict(
         words=["Lena", "Vogt", "Elected", "Mayor", "of", "Hamburg", "\n", "Lena", "Vogt", ","],
         sents=[0, 25, 35],  # sentencizer: the headline's newline does not end a sentence
@@ -216,33 +218,115 @@ def test_locate_pair(words, subject, obj, expected):
     assert locate_pair(words, subject, obj) == expected
 
 
-CONLL = [{"tokens": ["Jo", "lives", "in", "Oslo"], "entities": [[0, 1, "Peop"], [3, 4, "Loc"]], "relations": [[0, 1, 3, 4, "Live_In"]]}]
-DWIE_DOC = {"id": "DW_1", "content": "Jo lives in Oslo.", "tags": ["train"], "concepts": [{"concept": 0, "tags": []}],
-            "mentions": [{"begin": 12, "end": 16, "text": "Oslo", "concept": 0}], "relations": []}
+CONLL = [
+    {
+        "tokens": ["Jo", "lives", "in", "Oslo"],
+        "entities": [[0, 1, "Peop"], [3, 4, "Loc"]],
+        "relations": [[0, 1, 3, 4, "Live_In"]],
+    }
+]
+DWIE_DOC = {
+    "id": "DW_1",
+    "content": "Jo lives in Oslo.",
+    "tags": ["train"],
+    "concepts": [{"concept": 0, "tags": []}],
+    "mentions": [{"begin": 12, "end": 16, "text": "Oslo", "concept": 0}],
+    "relations": [],
+}
 
 
-# fmt: off
 MALFORMED = [
     # (format, file name, content, record named in the message, reason fragment)
     ("conll04", "bad.json", json.dumps(CONLL)[:-5], "at line 1", "invalid JSON"),
     ("wiki80", "bad.txt", '{"token": ["a"]}\n{"token": [\n', "at line 2", "invalid JSON"),
-    ("conll04", "bad.json", [CONLL[0], {**CONLL[0], "entities": [[3, 9, "Loc"]]}], "record 1)", "token span 3:9 is outside the 4 tokens"),
+    (
+        "conll04",
+        "bad.json",
+        [CONLL[0], {**CONLL[0], "entities": [[3, 9, "Loc"]]}],
+        "record 1)",
+        "token span 3:9 is outside the 4 tokens",
+    ),
     ("conll04", "bad.json", [CONLL[0], {"tokens": ["a"], "entities": []}], "record 1)", "missing field 'relations'"),
-    ("scierc", "bad.json", json.dumps({"doc_key": "X1", "sentences": [["a", "b"]], "ner": [[[1, 2, "Task"]]], "relations": [[]]}), "record at line 1", "outside the 2 tokens"),
-    ("semeval", "bad.txt", '7\t"The <e1>cat</e1> sat on the mat."\r\nOther\r\nComment:\r\n', "record id 7", "markers '<e2>' ... '</e2>' not found"),
-    ("semeval", "bad.txt", '7\t"The <e1>cat</e1> <e2>sat</e2>."\r\nLikes\r\nComment:\r\n', "record id 7", "label 'Likes'"),
-    ("chemprot", "bad.txt", '{"text": "<< a >> inhibits b", "label": "INHIBITOR"}\n', "at line 1", "markers '[[ ' ... ' ]]' not found"),
-    ("fewrel", "val.json", {"P1": [{"h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}]}, "record P1[0]", "missing field 'tokens'"),
-    ("fewrel", "val.json", {"P1": [{"tokens": ["a", "b"], "h": ["a", "Q1", [[0, 2]]], "t": ["b", "Q2", [[1]]]}]}, "record P1[0]", "not a contiguous run"),
+    (
+        "scierc",
+        "bad.json",
+        json.dumps({"doc_key": "X1", "sentences": [["a", "b"]], "ner": [[[1, 2, "Task"]]], "relations": [[]]}),
+        "record at line 1",
+        "outside the 2 tokens",
+    ),
+    (
+        "semeval",
+        "bad.txt",
+        '7\t"The <e1>cat</e1> sat on the mat."\r\nOther\r\nComment:\r\n',
+        "record id 7",
+        "markers '<e2>' ... '</e2>' not found",
+    ),
+    (
+        "semeval",
+        "bad.txt",
+        '7\t"The <e1>cat</e1> <e2>sat</e2>."\r\nLikes\r\nComment:\r\n',
+        "record id 7",
+        "label 'Likes'",
+    ),
+    (
+        "chemprot",
+        "bad.txt",
+        '{"text": "<< a >> inhibits b", "label": "INHIBITOR"}\n',
+        "at line 1",
+        "markers '[[ ' ... ' ]]' not found",
+    ),
+    (
+        "fewrel",
+        "val.json",
+        {"P1": [{"h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}]},
+        "record P1[0]",
+        "missing field 'tokens'",
+    ),
+    (
+        "fewrel",
+        "val.json",
+        {"P1": [{"tokens": ["a", "b"], "h": ["a", "Q1", [[0, 2]]], "t": ["b", "Q2", [[1]]]}]},
+        "record P1[0]",
+        "not a contiguous run",
+    ),
     ("webnlg", "bad.json", [{"text": "a b", "triple_list": [["a", "r"]]}], "record 0)", "not enough values"),
-    ("docred", "bad.json", [{"title": "T", "sents": [["a"]], "labels": []}], "record 0 (title 'T'))", "missing field 'vertexSet'"),
-    ("docred", "bad.json", [{"title": "T", "sents": [["a", "b"]], "labels": [],
-                            "vertexSet": [[{"name": "a", "sent_id": 0, "pos": [1, 3], "type": "PER"}]]}], "(title 'T')", "outside sentence 0"),
-    ("dwie", "DW_1.json", {**DWIE_DOC, "mentions": [{"begin": 12, "end": 40, "concept": 0}]}, "record DW_1)", "character span 12:40 is outside the text"),
-    ("dwie", "DW_1.json", {**DWIE_DOC, "mentions": [{"begin": 12, "end": 16, "concept": 3}]}, "record DW_1)", "unknown concept 3"),
+    (
+        "docred",
+        "bad.json",
+        [{"title": "T", "sents": [["a"]], "labels": []}],
+        "record 0 (title 'T'))",
+        "missing field 'vertexSet'",
+    ),
+    (
+        "docred",
+        "bad.json",
+        [
+            {
+                "title": "T",
+                "sents": [["a", "b"]],
+                "labels": [],
+                "vertexSet": [[{"name": "a", "sent_id": 0, "pos": [1, 3], "type": "PER"}]],
+            }
+        ],
+        "(title 'T')",
+        "outside sentence 0",
+    ),
+    (
+        "dwie",
+        "DW_1.json",
+        {**DWIE_DOC, "mentions": [{"begin": 12, "end": 40, "concept": 0}]},
+        "record DW_1)",
+        "character span 12:40 is outside the text",
+    ),
+    (
+        "dwie",
+        "DW_1.json",
+        {**DWIE_DOC, "mentions": [{"begin": 12, "end": 16, "concept": 3}]},
+        "record DW_1)",
+        "unknown concept 3",
+    ),
     ("dwie", "DW_1.json", json.dumps(DWIE_DOC)[:20], "record DW_1)", "invalid JSON"),
 ]
-# fmt: on
 
 
 @pytest.mark.parametrize("fmt,name,content,record,reason", MALFORMED)
@@ -331,16 +415,47 @@ def test_split_missing_input(tmp_path):
 # Counts from SOURCES.md unless a comment says why the converted count differs.
 # (docs, sentences, mentions, clusters, relations, negatives, skipped, relation instances in the file);
 # clusters = mentions where the data has no entity ids (SOURCES.md gives no cluster counts for those).
-# fmt: off
 CORPUS_COUNTS = [
-    ("semeval", "semeval2010_task8/SemEval2010_task8_training/TRAIN_FILE.TXT",
-     8000, 8000, 16000, 16000, 6590, 1410, {"mention expanded to token boundaries (kept)": 5}, 8000),
+    (
+        "semeval",
+        "semeval2010_task8/SemEval2010_task8_training/TRAIN_FILE.TXT",
+        8000,
+        8000,
+        16000,
+        16000,
+        6590,
+        1410,
+        {"mention expanded to token boundaries (kept)": 5},
+        8000,
+    ),
     ("conll04", "conll04/train.CoNLL04.json", 922, 922, 3377, 3377, 1283, 0, {}, 1283),
     ("conll04", "conll04/valid.CoNLL04.json", 231, 231, 893, 893, 343, 0, {}, 343),
     ("scierc", "scierc/train.json", 350, 1861, 5598, 4420, 3219, 0, {}, 3219),
     ("scierc", "scierc/dev.json", 50, 275, 811, 639, 455, 0, {}, 455),
-    ("chemprot", "chemprot/train.txt", 4169, 4169, 8338, 8338, 4169, 0, {"mention expanded to token boundaries (kept)": 159}, 4169),
-    ("chemprot", "chemprot/dev.txt", 2427, 2427, 4854, 4854, 2427, 0, {"mention expanded to token boundaries (kept)": 80}, 2427),
+    (
+        "chemprot",
+        "chemprot/train.txt",
+        4169,
+        4169,
+        8338,
+        8338,
+        4169,
+        0,
+        {"mention expanded to token boundaries (kept)": 159},
+        4169,
+    ),
+    (
+        "chemprot",
+        "chemprot/dev.txt",
+        2427,
+        2427,
+        4854,
+        4854,
+        2427,
+        0,
+        {"mention expanded to token boundaries (kept)": 80},
+        2427,
+    ),
     ("wiki80", "wiki80/train_0.1.txt", 3920, 3920, 7840, 7840, 3920, 0, {}, 3920),
     ("wiki80", "wiki80/train_0.01.txt", 400, 400, 800, 799, 400, 0, {}, 400),
     # Wiki80 0.01: one sentence has head and tail with the same QID (799 clusters).
@@ -351,23 +466,48 @@ CORPUS_COUNTS = [
     ("webnlg", "webnlg/val_triples.json", 500, 500, 1786, 1786, 1223, 0, {"duplicate triple": 1}, 1224),
     # 8489 triples = 7943 located + 504 duplicates + 42 unlocated. SOURCES.md counts 47 unlocatable
     # triples before removing duplicates; 5 of them are repeats, counted as duplicates here.
-    ("nyt", "nyt/val_triples.json", 5000, 5000, 10838, 10838, 7943, 0,
-     {"duplicate triple": 504, "subject or object not found in the text": 42}, 8489),
+    (
+        "nyt",
+        "nyt/val_triples.json",
+        5000,
+        5000,
+        10838,
+        10838,
+        7943,
+        0,
+        {"duplicate triple": 504, "subject or object not found in the text": 42},
+        8489,
+    ),
     # 19060 relations = 17013 + 2026 touching a concept without mention + 21 duplicates.
     # 20383 concepts, 1104 without mention -> 19279 clusters. SOURCES.md says 1103: concept 5
     # of DW_17909180 ("BSA") has count 1 but no entry in `mentions`.
-    ("dwie", "dwie/annos_with_content", 702, 17856, 37940, 19279, 17013, 0,
-     {"relation argument has no mention": 2026, "entity without mention": 1104,
-      "mention expanded to token boundaries (kept)": 106, "duplicate relation": 21}, 19060),
+    (
+        "dwie",
+        "dwie/annos_with_content",
+        702,
+        17856,
+        37940,
+        19279,
+        17013,
+        0,
+        {
+            "relation argument has no mention": 2026,
+            "entity without mention": 1104,
+            "mention expanded to token boundaries (kept)": 106,
+            "duplicate relation": 21,
+        },
+        19060,
+    ),
     # 2624 relation instances = 2620 + 4 duplicates of a (head, tail, label).
     ("docred", "dwie/docred_style/dev.json", 98, 98, 5491, 2785, 2620, 0, {"duplicate relation": 4}, 2624),
     ("docred", "redocred/dev_revised.json", 500, 4110, 13189, 9684, 17284, 0, {}, 17284),
 ]
-# fmt: on
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("fmt,rel_path,docs,sentences,mentions,clusters,relations,negatives,skipped,in_file", CORPUS_COUNTS)
+@pytest.mark.parametrize(
+    "fmt,rel_path,docs,sentences,mentions,clusters,relations,negatives,skipped,in_file", CORPUS_COUNTS
+)
 def test_full_corpus_counts(fmt, rel_path, docs, sentences, mentions, clusters, relations, negatives, skipped, in_file):
     if not (CORPUS / rel_path).exists():
         pytest.skip(f"full corpus not available: {CORPUS / rel_path}")

@@ -5,6 +5,7 @@
 document. Every converter writes all mentions to `doc.spans["entities"]`, the
 non-overlapping ones to `doc.ents`, and sets sentence boundaries.
 """
+
 import random
 import sys
 from pathlib import Path
@@ -53,7 +54,9 @@ def get_converter(fmt: str) -> Converter:
     return CONVERTERS[fmt]
 
 
-def convert(fmt: str, input_path: Union[str, Path], output_path: Union[str, Path], *, show_progress: bool = True) -> ConversionSummary:
+def convert(
+    fmt: str, input_path: Union[str, Path], output_path: Union[str, Path], *, show_progress: bool = True
+) -> ConversionSummary:
     """Convert a raw corpus file (a directory for `dwie`) into a `.spacy` DocBin.
 
     fmt (str): Corpus format, a key of `CONVERTERS`.
@@ -71,7 +74,9 @@ def convert(fmt: str, input_path: Union[str, Path], output_path: Union[str, Path
     return summary
 
 
-def iter_docs(fmt: str, input_path: Union[str, Path], summary: ConversionSummary, *, show_progress: bool = False) -> Iterator[Doc]:
+def iter_docs(
+    fmt: str, input_path: Union[str, Path], summary: ConversionSummary, *, show_progress: bool = False
+) -> Iterator[Doc]:
     """The Docs of a raw corpus, without writing them; each is counted into `summary`.
 
     fmt (str): Corpus format, a key of `CONVERTERS`.

@@ -5,11 +5,13 @@ document or sentence) and a function building one Doc from one record. The strea
 any failure inside that function into E101, naming the file and the record, so the
 converters themselves only check what the data promises and say why it is wrong.
 """
+
 import json
+from itertools import accumulate
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Sequence, TypeVar
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Sequence, Tuple, TypeVar
 
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import filter_spans
@@ -17,6 +19,7 @@ from spacy.vocab import Vocab
 
 from ..entities import get_entity_clusters
 from ..errors import Errors
+from ..relations import Relation
 
 ENTITIES_KEY = "entities"
 NO_TYPE = "ENTITY"
@@ -130,14 +133,20 @@ def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf8"))
     except json.JSONDecodeError as e:
-        raise ValueError(Errors.E101.format(path=path, record=f"at line {e.lineno} column {e.colno}", reason=f"invalid JSON ({e.msg})")) from None
+        raise ValueError(
+            Errors.E101.format(
+                path=path, record=f"at line {e.lineno} column {e.colno}", reason=f"invalid JSON ({e.msg})"
+            )
+        ) from None
 
 
 def json_array(path: Path) -> List[Record]:
     """Records of a file holding one JSON array (named by index, and title where given)."""
     data = read_json(path)
     if not isinstance(data, list):
-        raise ValueError(Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON array of records"))
+        raise ValueError(
+            Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON array of records")
+        )
     return [Record(path, _record_name(i, item), item) for i, item in enumerate(data)]
 
 
@@ -150,7 +159,9 @@ def json_lines(path: Path) -> List[Record]:
                 try:
                     records.append(Record(path, f"at line {n}", json.loads(line)))
                 except json.JSONDecodeError as e:
-                    raise ValueError(Errors.E101.format(path=path, record=f"at line {n}", reason=f"invalid JSON ({e.msg})")) from None
+                    raise ValueError(
+                        Errors.E101.format(path=path, record=f"at line {n}", reason=f"invalid JSON ({e.msg})")
+                    ) from None
     return records
 
 
@@ -167,7 +178,15 @@ def doc_from_words(vocab: Vocab, words: Sequence[str], sent_starts: Iterable[int
         raise ValueError("the record has no tokens")
     starts = set(sent_starts)
     n = len(words)
-    return Doc(vocab, words=list(words), spaces=[i < n - 1 for i in range(n)], sent_starts=[i in starts for i in range(n)])
+    return Doc(
+        vocab, words=list(words), spaces=[i < n - 1 for i in range(n)], sent_starts=[i in starts for i in range(n)]
+    )
+
+
+def doc_from_sentences(vocab: Vocab, sentences: Sequence[Sequence[str]]) -> Tuple[Doc, List[int]]:
+    """A pre-tokenised Doc from a list of token lists, and the token offset of each sentence."""
+    starts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
+    return doc_from_words(vocab, [word for sentence in sentences for word in sentence], starts), starts
 
 
 def one_sentence(doc: Doc) -> Doc:
@@ -186,7 +205,9 @@ def token_span(doc: Doc, start: int, end: int, label: str = NO_TYPE, span_id: st
     return Span(doc, start, end, label=label or NO_TYPE, span_id=span_id)
 
 
-def char_span(doc: Doc, start: int, end: int, summary: ConversionSummary, label: str = NO_TYPE, span_id: str = "") -> Span:
+def char_span(
+    doc: Doc, start: int, end: int, summary: ConversionSummary, label: str = NO_TYPE, span_id: str = ""
+) -> Span:
     """A mention from character offsets; one not on token boundaries is expanded and counted."""
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(doc.text)):
         raise ValueError(f"character span {start!r}:{end!r} is outside the text (length {len(doc.text)})")
@@ -201,7 +222,7 @@ def char_span(doc: Doc, start: int, end: int, summary: ConversionSummary, label:
 
 def type_label(tag: str) -> str:
     """An entity type as span label: the `type::` prefix removed, `ENTITY` when empty."""
-    return (tag[len(TYPE_PREFIX):] if tag.startswith(TYPE_PREFIX) else tag) or NO_TYPE
+    return (tag[len(TYPE_PREFIX) :] if tag.startswith(TYPE_PREFIX) else tag) or NO_TYPE
 
 
 def set_entities(doc: Doc, mentions: Iterable[Span], **attrs: Any) -> None:
@@ -237,6 +258,26 @@ def lookup(mapping: Dict[Any, Any], key: Any, what: str) -> Any:
     if key not in mapping:
         raise ValueError(f"unknown {what} {key!r}")
     return mapping[key]
+
+
+def token_relations(
+    rows: Iterable[Sequence[Any]],
+    mentions: Dict[Any, Span],
+    doc: Doc,
+    summary: ConversionSummary,
+    *,
+    inclusive: bool = False,
+) -> List[Relation]:
+    """Relations from `[head_start, head_end, tail_start, tail_end, label]` token-offset rows."""
+    extra = 1 if inclusive else 0
+    return [
+        Relation(
+            head=argument(mentions, doc, hs, he + extra, summary),
+            tail=argument(mentions, doc, ts, te + extra, summary),
+            label=label,
+        )
+        for hs, he, ts, te, label in rows
+    ]
 
 
 def argument(mentions: Dict[Any, Span], doc: Doc, start: int, end: int, summary: ConversionSummary) -> Span:

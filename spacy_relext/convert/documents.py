@@ -3,8 +3,8 @@
 Relations are document-level: one Relation per (head cluster, tail cluster, label),
 between the first mention (in text order) of each cluster.
 """
+
 import json
-from itertools import accumulate
 from pathlib import Path
 from typing import Iterable, List, Sequence, Tuple
 
@@ -24,7 +24,7 @@ from .common import (
     DocStream,
     Record,
     char_span,
-    doc_from_words,
+    doc_from_sentences,
     first_mentions,
     json_array,
     lookup,
@@ -85,8 +85,7 @@ def docred(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     def to_doc(record: Record) -> Doc:
         data = record.data
         sentences = data["sents"]
-        starts = [0, *accumulate(len(sentence) for sentence in sentences)]
-        doc = doc_from_words(nlp.vocab, [word for sentence in sentences for word in sentence], starts[:-1])
+        doc, starts = doc_from_sentences(nlp.vocab, sentences)
         mentions = []
         for i, vertex in enumerate(data["vertexSet"]):
             if not vertex:
@@ -94,11 +93,15 @@ def docred(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
             for mention in vertex:
                 sent_id, (start, end) = mention["sent_id"], mention["pos"]
                 if not (isinstance(sent_id, int) and 0 <= sent_id < len(sentences) and end <= len(sentences[sent_id])):
-                    raise ValueError(f"mention {mention.get('name')!r} pos {start}:{end} is outside sentence {sent_id!r}")
+                    raise ValueError(
+                        f"mention {mention.get('name')!r} pos {start}:{end} is outside sentence {sent_id!r}"
+                    )
                 offset = starts[sent_id]
                 mentions.append(token_span(doc, offset + start, offset + end, type_label(mention["type"]), f"E{i}"))
         set_entities(doc, mentions)
-        triples = ((f"E{rel['h']}", rel["r"], f"E{rel['t']}", tuple(rel.get("evidence", ()))) for rel in data.get("labels", []))
+        triples = (
+            (f"E{rel['h']}", rel["r"], f"E{rel['t']}", tuple(rel.get("evidence", ()))) for rel in data.get("labels", [])
+        )
         doc._.relations = cluster_relations(mentions, triples, list(doc.sents), summary)
         return doc
 

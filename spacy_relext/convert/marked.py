@@ -1,4 +1,5 @@
 """Raw-text formats whose two arguments are marked inline: SemEval-2010 Task 8, ChemProt."""
+
 import re
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -53,7 +54,9 @@ def chemprot(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream
     return DocStream(json_lines(path), to_doc)
 
 
-def marked_doc(nlp: Language, text: str, markers: Dict[str, Tuple[str, str]], summary: ConversionSummary) -> Tuple[Doc, Dict[str, Span]]:
+def marked_doc(
+    nlp: Language, text: str, markers: Dict[str, Tuple[str, str]], summary: ConversionSummary
+) -> Tuple[Doc, Dict[str, Span]]:
     """Tokenise `text` without its markers; the marked arguments become the Doc's entities.
 
     markers (Dict[str, Tuple[str, str]]): argument name -> (opening, closing) marker.

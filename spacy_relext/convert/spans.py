@@ -1,5 +1,5 @@
 """Pre-tokenised formats with token-offset arguments: CoNLL04, SciERC, Wiki80, FewRel."""
-from itertools import accumulate
+
 from pathlib import Path
 from typing import Any, List, Sequence
 
@@ -12,12 +12,13 @@ from .common import (
     ConversionSummary,
     DocStream,
     Record,
-    argument,
+    doc_from_sentences,
     doc_from_words,
     json_array,
     json_lines,
     read_json,
     set_entities,
+    token_relations,
     token_span,
 )
 
@@ -31,10 +32,7 @@ def conll04(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         data = record.data
         doc = doc_from_words(nlp.vocab, data["tokens"])
         mentions = {(start, end): token_span(doc, start, end, label) for start, end, label in data["entities"]}
-        doc._.relations = [
-            Relation(head=argument(mentions, doc, hs, he, summary), tail=argument(mentions, doc, ts, te, summary), label=label)
-            for hs, he, ts, te, label in data["relations"]
-        ]
+        doc._.relations = token_relations(data["relations"], mentions, doc, summary)
         set_entities(doc, mentions.values())
         return doc
 
@@ -49,24 +47,17 @@ def scierc(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
 
     def to_doc(record: Record) -> Doc:
         data = record.data
-        sentences = data["sentences"]
-        starts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
-        doc = doc_from_words(nlp.vocab, [word for sentence in sentences for word in sentence], starts)
-        cluster = {(start, end + 1): f"C{k}" for k, spans in enumerate(data.get("clusters", [])) for start, end in spans}
+        doc, _ = doc_from_sentences(nlp.vocab, data["sentences"])
+        cluster = {
+            (start, end + 1): f"C{k}" for k, spans in enumerate(data.get("clusters", [])) for start, end in spans
+        }
         mentions = {
             (start, end + 1): token_span(doc, start, end + 1, label, cluster.get((start, end + 1), ""))
             for sentence in data["ner"]
             for start, end, label in sentence
         }
-        doc._.relations = [
-            Relation(
-                head=argument(mentions, doc, hs, he + 1, summary),
-                tail=argument(mentions, doc, ts, te + 1, summary),
-                label=label,
-            )
-            for sentence in data["relations"]
-            for hs, he, ts, te, label in sentence
-        ]
+        rows = [row for sentence in data["relations"] for row in sentence]
+        doc._.relations = token_relations(rows, mentions, doc, summary, inclusive=True)
         set_entities(doc, mentions.values())
         return doc
 
@@ -99,7 +90,9 @@ def fewrel(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     names = {pid: value[0] for pid, value in read_json(names_path).items()}
     data = read_json(path)
     if not isinstance(data, dict):
-        raise ValueError(Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON object {PID: [instances]}"))
+        raise ValueError(
+            Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON object {PID: [instances]}")
+        )
     records = [Record(path, f"{pid}[{i}]", (pid, item)) for pid, items in data.items() for i, item in enumerate(items)]
 
     def to_doc(record: Record) -> Doc:

@@ -4,6 +4,7 @@ Subjects and objects are strings; they are located as token sequences in the
 space-separated text. When a string occurs several times, the (subject, object)
 occurrence pair with the smallest token gap is used (ties: the earliest pair).
 """
+
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
