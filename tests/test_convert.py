@@ -237,6 +237,7 @@ DWIE_DOC = {
 
 MALFORMED = [
     # (format, file name, content, record named in the message, reason fragment)
+    ("conll04", "bad.json", {"tokens": ["a"]}, "(whole file)", "expected an array of records"),
     ("conll04", "bad.json", json.dumps(CONLL)[:-5], "at line 1", "invalid JSON"),
     ("wiki80", "bad.txt", '{"token": ["a"]}\n{"token": [\n', "at line 2", "invalid JSON"),
     (

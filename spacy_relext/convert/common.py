@@ -7,9 +7,9 @@ converters themselves only check what the data promises and say why it is wrong.
 """
 
 import json
-from itertools import accumulate
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Sequence, Tuple, TypeVar
 
@@ -128,26 +128,25 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def read_json(path: Path) -> Any:
-    """Parse a whole JSON file; a syntax error names the line and column."""
+def read_json(path: Path, expected: type = object) -> Any:
+    """Parse a whole JSON file; a syntax error names the line and column.
+
+    expected (type): `list` or `dict` when the file must hold a JSON array or object.
+    """
     try:
-        return json.loads(path.read_text(encoding="utf8"))
+        data = json.loads(path.read_text(encoding="utf8"))
     except json.JSONDecodeError as e:
-        raise ValueError(
-            Errors.E101.format(
-                path=path, record=f"at line {e.lineno} column {e.colno}", reason=f"invalid JSON ({e.msg})"
-            )
-        ) from None
+        record = f"at line {e.lineno} column {e.colno}"
+        raise ValueError(Errors.E101.format(path=path, record=record, reason=f"invalid JSON ({e.msg})")) from None
+    if not isinstance(data, expected):
+        kind = "an array" if expected is list else "an object"
+        raise ValueError(Errors.E101.format(path=path, record="(whole file)", reason=f"expected {kind} of records"))
+    return data
 
 
 def json_array(path: Path) -> List[Record]:
     """Records of a file holding one JSON array (named by index, and title where given)."""
-    data = read_json(path)
-    if not isinstance(data, list):
-        raise ValueError(
-            Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON array of records")
-        )
-    return [Record(path, _record_name(i, item), item) for i, item in enumerate(data)]
+    return [Record(path, _record_name(i, item), item) for i, item in enumerate(read_json(path, list))]
 
 
 def json_lines(path: Path) -> List[Record]:

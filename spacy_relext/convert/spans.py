@@ -87,12 +87,8 @@ def fewrel(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     names_path = path.parent / PID_NAMES
     if not names_path.exists():
         raise FileNotFoundError(Errors.E102.format(path=names_path, fmt="fewrel"))
-    names = {pid: value[0] for pid, value in read_json(names_path).items()}
-    data = read_json(path)
-    if not isinstance(data, dict):
-        raise ValueError(
-            Errors.E101.format(path=path, record="(whole file)", reason="expected a JSON object {PID: [instances]}")
-        )
+    names = {pid: value[0] for pid, value in read_json(names_path, dict).items()}
+    data = read_json(path, dict)
     records = [Record(path, f"{pid}[{i}]", (pid, item)) for pid, items in data.items() for i, item in enumerate(items)]
 
     def to_doc(record: Record) -> Doc:
