@@ -62,10 +62,9 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         for mention in data["mentions"]:
             begin, end, concept = mention["begin"], mention["end"], mention["concept"]
             label = (lookup(types, concept, "concept") or [NO_TYPE])[0]
-            span = char_span(doc, begin, end, summary, label, f"c{concept}")
-            if "text" in mention and text[begin:end] != mention["text"]:
+            if "text" in mention and isinstance(begin, int) and text[begin:end] != mention["text"]:
                 raise ValueError(f"mention text {mention['text']!r} differs from content[{begin}:{end}]")
-            mentions.append(span)
+            mentions.append(char_span(doc, begin, end, summary, label, f"c{concept}"))
         clusters = {span.id_ for span in mentions}
         set_entities(doc, mentions, types={f"c{c}": t for c, t in types.items() if f"c{c}" in clusters})
         summary.skip(NO_MENTION, len(types) - len(clusters))
@@ -92,7 +91,8 @@ def docred(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
                 summary.skip(NO_MENTION)
             for mention in vertex:
                 sent_id, (start, end) = mention["sent_id"], mention["pos"]
-                if not (isinstance(sent_id, int) and 0 <= sent_id < len(sentences) and end <= len(sentences[sent_id])):
+                in_sentence = isinstance(sent_id, int) and 0 <= sent_id < len(sentences)
+                if not (in_sentence and 0 <= start and end <= len(sentences[sent_id])):
                     raise ValueError(
                         f"mention {mention.get('name')!r} pos {start}:{end} is outside sentence {sent_id!r}"
                     )
