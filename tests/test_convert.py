@@ -62,9 +62,9 @@ FIRST_RECORDS = {
                    (1, 2, "/location/location/contains", 24, 25)])),
     "dwie": ("dwie/annos_with_content", 3, dict(
         words=["Lena", "Vogt", "Elected", "Mayor", "of", "Hamburg", "\n", "Lena", "Vogt", ","],
-        sents=[0, 25, 35],  # sentencizer: the headline's newline does not end a sentence
-        # label = first type:: tag ("entity" for most DWIE concepts)
-        mentions=[(0, 2, "entity", "c0"), (3, 4, "head", "c3"), (5, 6, "entity", "c1"), (7, 9, "entity", "c0")],
+        sents=[0, 7, 25, 35],  # the headline ends at its line break
+        # label = the coarse DWIE type among the concept's tags
+        mentions=[(0, 2, "person", "c0"), (3, 4, "role", "c3"), (5, 6, "location", "c1"), (7, 9, "person", "c0")],
         relations=[(0, 2, "member_of", 14, 16), (0, 2, "head_of_gov", 5, 6)])),
     "docred": ("redocred/dev_revised.json", 10, dict(
         words=["Wilfried", '"', "Willi", '"', "Schneider", "(", "born"],
@@ -482,11 +482,12 @@ CORPUS_COUNTS = [
     # 19060 relations = 17013 + 2026 touching a concept without mention + 21 duplicates.
     # 20383 concepts, 1104 without mention -> 19279 clusters. SOURCES.md says 1103: concept 5
     # of DW_17909180 ("BSA") has count 1 but no entry in `mentions`.
+    # Sentences (not given in SOURCES.md): sentencizer plus a break at every line break.
     (
         "dwie",
         "dwie/annos_with_content",
         702,
-        17856,
+        19252,
         37940,
         19279,
         17013,
@@ -522,3 +523,19 @@ def test_full_corpus_counts(fmt, rel_path, docs, sentences, mentions, clusters, 
     # every relation instance of the file is stored, a negative, or skipped with a reason
     left_out = sum(n for reason, n in summary.skipped.items() if reason in RELATION_SKIPS)
     assert sum(summary.relations.values()) + negatives + left_out == in_file
+
+
+@pytest.mark.parametrize(
+    "types,expected",
+    [
+        (["entity", "gpe", "gpe0", "location"], "location"),
+        (["entity", "manager", "person"], "person"),
+        (["entity", "tv_title", "work_of_art"], "tv_title"),
+        (["entity"], "ENTITY"),
+        ([], "ENTITY"),
+    ],
+)
+def test_dwie_coarse_type(types, expected):
+    from spacy_relext.convert.documents import coarse_type
+
+    assert coarse_type(types) == expected

@@ -41,8 +41,9 @@ ClusterTriple = Tuple[str, str, str, Tuple[int, ...]]
 def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     """DWIE `annos_with_content`: a directory of `DW_*.json` (or one such file).
 
-    Sentences come from spaCy's rule-based sentencizer. Concept ids become cluster ids
-    `c<id>`; the span label is the concept's first `type::` tag, and all its types go to
+    Sentences come from spaCy's rule-based sentencizer, plus a break after every line
+    break (headlines have no final punctuation). Concept ids become cluster ids `c<id>`;
+    the span label is the concept's coarse type (`coarse_type`), and all its types go to
     `doc.spans["entities"].attrs["types"]`.
     """
     files = sorted(path.glob("DW_*.json")) if path.is_dir() else [path]
@@ -54,6 +55,9 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         data = json.loads(record.path.read_text(encoding="utf8"))
         text = data["content"]
         doc = sentencizer(nlp.make_doc(text))
+        for token in doc[:-1]:
+            if "\n" in token.text_with_ws and token.is_space:
+                doc[token.i + 1].is_sent_start = True
         types = {
             concept["concept"]: [type_label(tag) for tag in concept.get("tags", []) if tag.startswith(TYPE_PREFIX)]
             for concept in data["concepts"]
@@ -61,7 +65,7 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         mentions = []
         for mention in data["mentions"]:
             begin, end, concept = mention["begin"], mention["end"], mention["concept"]
-            label = (lookup(types, concept, "concept") or [NO_TYPE])[0]
+            label = coarse_type(lookup(types, concept, "concept"))
             if "text" in mention and isinstance(begin, int) and text[begin:end] != mention["text"]:
                 raise ValueError(f"mention text {mention['text']!r} differs from content[{begin}:{end}]")
             mentions.append(char_span(doc, begin, end, summary, label, f"c{concept}"))
@@ -73,6 +77,20 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         return doc
 
     return DocStream([Record(file, file.stem, None) for file in files], to_doc)
+
+
+# The ten entity types of the DWIE DocRED-style release (LogiRE's ner2id), most useful
+# first; DWIE concepts carry them among finer tags sorted alphabetically ("entity", "gpe0"...).
+DWIE_COARSE_TYPES = ("person", "organization", "location", "event", "ethnicity", "time", "role", "money", "misc", "other")
+GENERIC_TYPES = ("entity", "value")
+
+
+def coarse_type(types: List[str]) -> str:
+    """One label for a DWIE concept: its coarse type, else its first specific tag."""
+    for candidate in DWIE_COARSE_TYPES:
+        if candidate in types:
+            return candidate
+    return next((t for t in types if t not in GENERIC_TYPES), NO_TYPE)
 
 
 def docred(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
