@@ -27,4 +27,6 @@ def machine_info() -> dict:
         "torch": torch.__version__,
         "device": "cpu",
         "date": datetime.date.today().isoformat(),
+        # Other work on the machine skews timings: record it with every result.
+        "load_average_1min": round(os.getloadavg()[0], 2),
     }
