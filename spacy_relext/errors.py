@@ -49,6 +49,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E201 = ("Corpus path not found: {path}.")
     E202 = ("Cannot read training facts from {path}: expected a .spacy DocBin "
             "with gold relations.")
+    E203 = ("SemEval scoring needs exactly the two marked entities in doc.ents of "
+            "each reference Doc; doc '{doc}' has {count}.")
+    E204 = ("SemEval scoring needs at most one gold relation per Doc; doc '{doc}' "
+            "has {labels}.")
     # Candidates and encoders
     E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
             "group or leave it unset to use doc.ents. Groups present: {keys}.")
