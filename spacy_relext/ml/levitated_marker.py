@@ -11,7 +11,7 @@ see markers (their vectors are computed before any marker exists); the subject m
 play the part of PL-Marker's solid markers, so every marker and CLM row sees them.
 """
 from dataclasses import dataclass
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy
 from spacy.tokens import Doc
@@ -24,6 +24,7 @@ from ..errors import Errors
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 N_CLM_POSITIONS = 16  # CLM j gets position max_length + min(j, N_CLM_POSITIONS - 1)
+GROUPS_PER_CALL = 64  # packed sequences per attention call, to bound the (G, T, T) mask
 
 
 @dataclass
@@ -49,6 +50,15 @@ class PackedPairs:
     @property
     def n_pairs(self) -> int:
         return sum(len(group.objects) for group in self.groups)
+
+    def slice(self, start: int, end: int) -> "PackedPairs":
+        """The groups `start:end`, with their CLM rows."""
+        if start == 0 and end >= len(self.groups):
+            return self
+        first = sum(len(group.objects) for group in self.groups[:start])
+        groups = self.groups[start:end]
+        last = first + sum(len(group.objects) for group in groups)
+        return PackedPairs(groups, None if self.clm_ids is None else self.clm_ids[first:last])
 
 
 InT = Tuple[List[Doc], PackedPairs]
@@ -136,7 +146,7 @@ def build_attention(model: Model[InT, OutT]) -> None:
     model.set_ref("attention", attention)
 
 
-def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, callable]:
+def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], List[Floats2d]]]:
     docs, packed = inputs
     ops = model.ops
     tokvecs, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
@@ -145,6 +155,29 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         return ops.alloc2f(0, model.get_dim("nO")), lambda d_scores: []
     lengths = [len(doc) for doc in docs]
     flat = ops.flatten(tokvecs) if sum(lengths) else ops.alloc2f(0, n_in)
+    outputs = []
+    for start in range(0, len(packed.groups), GROUPS_PER_CALL):
+        chunk = packed.slice(start, start + GROUPS_PER_CALL)
+        outputs.append(_attend(model, docs, flat, chunk, is_train))
+    scores = ops.xp.concatenate([scores for scores, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
+
+    def backprop(d_scores: OutT) -> List[Floats2d]:
+        d_flat = ops.alloc2f(*flat.shape)
+        start = 0
+        for chunk_scores, backprop_chunk in outputs:
+            backprop_chunk(d_scores[start : start + len(chunk_scores)], d_flat)
+            start += len(chunk_scores)
+        return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
+
+    return scores, backprop
+
+
+def _attend(
+    model: Model[InT, OutT], docs: Sequence[Doc], flat: Floats2d, packed: PackedPairs, is_train: bool
+) -> Tuple[Floats2d, Callable[[Floats2d, Floats2d], None]]:
+    """Scores of one chunk of groups; its backprop adds into the token-vector gradient."""
+    ops = model.ops
+    n_in = flat.shape[1]
     layout = make_layout(
         docs,
         packed,
@@ -152,24 +185,22 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         mutual=model.attrs["mutual_object_attention"],
     )
     sources = layout.sources.ravel()
-    has_source = numpy.flatnonzero(sources >= 0)
-    source_rows = ops.asarray1i(sources[has_source])
+    has_source = ops.asarray1i(numpy.flatnonzero(sources >= 0))
+    source_rows = ops.asarray1i(sources[sources >= 0])
     X = ops.alloc2f(sources.shape[0], n_in)
-    X[ops.asarray1i(has_source)] = flat[source_rows]
+    X[has_source] = flat[source_rows]
     X = X.reshape((*layout.sources.shape, n_in))
     ints = [ops.asarray(a) for a in (layout.row_types, layout.positions, layout.clm_ids, layout.mask, layout.pair_rows)]
     scores, backprop_attention = model.get_ref("attention")((X, *ints), is_train)
 
-    def backprop(d_scores: OutT) -> List[Floats2d]:
+    def backprop(d_scores: Floats2d, d_flat: Floats2d) -> None:
         dX = backprop_attention(d_scores).reshape((-1, n_in))
-        d_flat = ops.alloc2f(*flat.shape)
-        ops.scatter_add(d_flat, source_rows, dX[ops.asarray1i(has_source)])
-        return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
+        ops.scatter_add(d_flat, source_rows, dX[has_source])
 
     return scores, backprop
 
 
-def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKwargs, callable]:
+def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable[[ArgsKwargs], Floats2d]]:
     X, *ints = inputs
     args = (xp2torch(X, requires_grad=is_train), *(xp2torch(a) for a in ints))
 
@@ -179,7 +210,7 @@ def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKw
     return ArgsKwargs(args=args, kwargs={}), backprop
 
 
-def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Floats2d, callable]:
+def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], ArgsKwargs]]:
     _, scores = inputs_outputs
 
     def backprop(d_scores: Floats2d) -> ArgsKwargs:

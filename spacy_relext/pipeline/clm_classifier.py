@@ -197,7 +197,7 @@ class ClmClassifier(RelationPipe):
             raise ValueError(Errors.E405.format(unknown=sorted(unknown), labels=self.labels))
         self.model.set_dim("nO", self.label_scheme.n_classes)
         docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
-        self.model.initialize(X=(docs, PackedPairs([])))
+        self.model.initialize(X=(docs, PackedPairs([])) if docs else None)
         self.cfg["nI"] = self.model.get_dim("nI")
 
     def restore_model_shape(self) -> None:
