@@ -83,3 +83,5 @@ class Errors(metaclass=ErrorsWithCodes):
             "must be >= 0.")
     E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
             "{labels}.")
+    E406 = ("max_length={max_length} leaves no room for the CLM position ids: the "
+            "encoder has position embeddings for at most {n} text wordpieces.")

@@ -62,19 +62,11 @@ MASK_MDOS = numpy.array([
     [1, 1, 1, 1, 1, 0, 1, 0, 1, 0],
     [1, 1, 1, 1, 0, 1, 0, 1, 0, 1],
 ], dtype=bool)
-MASK_NO_MDOS = numpy.array([
-    [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-    [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
-    [1, 1, 1, 1, 0, 0, 0, 0, 1, 1],
-    [1, 1, 1, 1, 0, 0, 0, 0, 1, 1],
-    [1, 1, 1, 1, 1, 0, 1, 0, 1, 0],
-    [1, 1, 1, 1, 0, 1, 0, 1, 0, 1],
-    [1, 1, 1, 1, 1, 0, 1, 0, 1, 0],
-    [1, 1, 1, 1, 0, 1, 0, 1, 0, 1],
-    [1, 1, 1, 1, 1, 0, 1, 0, 1, 0],
-    [1, 1, 1, 1, 0, 1, 0, 1, 0, 1],
-], dtype=bool)
 # fmt: on
+# Without M-DOS an object's markers no longer see the other object's markers.
+MASK_NO_MDOS = MASK_MDOS.copy()
+MASK_NO_MDOS[[4, 6], 5] = MASK_NO_MDOS[[4, 6], 7] = False  # O1, /O1 -> O2, /O2
+MASK_NO_MDOS[[5, 7], 4] = MASK_NO_MDOS[[5, 7], 6] = False  # O2, /O2 -> O1, /O1
 
 LISTENER_CONFIG = """
 [nlp]

@@ -141,7 +141,7 @@ def build_attention(model: Model[InT, OutT]) -> None:
         n_clm_tokens=2 * n_classes,
         dropout=model.attrs["dropout"],
     )
-    attention = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    attention = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs)
     model.layers.append(attention)
     model.set_ref("attention", attention)
 
@@ -210,7 +210,7 @@ def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKw
     return ArgsKwargs(args=args, kwargs={}), backprop
 
 
-def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], ArgsKwargs]]:
+def convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tuple[Floats2d, Callable[[Floats2d], ArgsKwargs]]:
     _, scores = inputs_outputs
 
     def backprop(d_scores: Floats2d) -> ArgsKwargs:

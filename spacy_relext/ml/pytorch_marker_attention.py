@@ -125,6 +125,15 @@ class MarkerAttention(nn.Module):
         RETURNS (torch.Tensor): (P, n_classes).
         """
         h = self.dropout(self.hidden(X, row_types, positions, clm_ids, mask))
-        group = pair_rows[:, 0]
-        features = torch.cat([h[group, pair_rows[:, i]] for i in range(1, 5)], dim=-1)
-        return self.output(features)
+        return self.output(pair_features(h, pair_rows))
+
+
+def pair_features(h: torch.Tensor, pair_rows: torch.Tensor) -> torch.Tensor:
+    """`[h_S; h_/S; h_O; h_/O]` per pair.
+
+    h (torch.Tensor): Hidden states, (G, T, width).
+    pair_rows (torch.Tensor): (P, 5): group, then the rows of S, /S, O and /O.
+    RETURNS (torch.Tensor): (P, 4 * width).
+    """
+    group = pair_rows[:, 0]
+    return torch.cat([h[group, pair_rows[:, i]] for i in range(1, 5)], dim=-1)

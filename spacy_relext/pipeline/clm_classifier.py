@@ -198,7 +198,8 @@ class ClmClassifier(RelationPipe):
         self.model.set_dim("nO", self.label_scheme.n_classes)
         docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
         self.model.initialize(X=(docs, PackedPairs([])) if docs else None)
-        self.cfg["nI"] = self.model.get_dim("nI")
+        if self.model.has_dim("nI"):
+            self.cfg["nI"] = self.model.get_dim("nI")
 
     def restore_model_shape(self) -> None:
         """Build the attention layer from `cfg` so saved weights can be loaded."""
