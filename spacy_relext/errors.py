@@ -74,7 +74,7 @@ class Errors(metaclass=ErrorsWithCodes):
             "initialize training examples with gold relations in doc._.relations.")
     E401 = ("Cannot add a label to component '{name}' after it was initialized: its "
             "output layer is already sized. Add all labels before nlp.initialize().")
-    E402 = ("clm_token_scheme must be one of {options}, got {value!r}.")
+    E402 = ("{name} must be one of {options}, got {value!r}.")
     E403 = ("Invalid levitated-marker model settings: hidden_width={width} must be a "
             "positive multiple of n_heads={heads}, and depth={depth} and "
             "max_length={max_length} must be >= 1.")

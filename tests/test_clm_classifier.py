@@ -153,6 +153,25 @@ def test_mask_without_clms_is_the_leading_block():
     assert numpy.array_equal(mask, MASK_MDOS[:8, :8])
 
 
+def test_mask_solid_objects():
+    mask = marker_attention_mask(2, 2, text_width=2, object_width=2, clm_width=1, solid_objects=True)
+    expected = MASK_MDOS.copy()
+    expected[2:4, 4:8] = True  # the subject markers also see the (solid) object markers
+    assert numpy.array_equal(mask, expected)
+
+
+def test_pair_packing_trains():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"packing": "pair"})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    packed, pairs = clm.pack([eg.predicted for eg in examples])
+    assert packed.solid_objects and len(packed.groups) == len(pairs) == 18
+    losses = [nlp.update(examples, sgd=optimizer)["clm_classifier"] for _ in range(25)]
+    assert losses[-1] < losses[0] / 5
+
+
 def test_mask_padding_rows_see_only_themselves():
     # 2 real text rows of 3, 1 real object of 2, 2 CLMs per object
     mask = marker_attention_mask(2, 1, text_width=3, object_width=2, clm_width=2)

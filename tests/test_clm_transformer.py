@@ -81,3 +81,17 @@ def test_serialization_without_source_dir(trf_nlp):
     nlp.from_bytes(data)
     got = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in nlp.pipe(unseen_docs(nlp))]
     assert got == expected
+
+
+def test_solid_layout_pair_packing():
+    doc = spacy.blank("en")("a b c d")
+    pieces = [[[10], [11, 12], [13], [14]]]
+    packed = PackedPairs([PairGroup(0, (2, 3), [(1, 2)])], clm_ids=numpy.array([[0, 5]]), solid_objects=True)
+    layout = make_solid_layout(pieces, packed, docs=[doc], max_length=32, mutual=True, special=SPECIAL)
+    # [CLS] a [O] b1 b2 [/O] [S] c [/S] d [SEP] | 2 CLMs
+    assert layout["input_ids"][0].tolist() == [101, 10, 3, 11, 12, 4, 1, 13, 2, 14, 102, 500, 505]
+    assert layout["positions"][0].tolist() == list(range(11)) + [32, 33]
+    assert layout["pair_rows"].tolist() == [[0, 6, 8, 2, 5]]
+    mask = layout["mask"][0].astype(bool)
+    assert mask[[2, 5, 6, 8], 11:].all() and not mask[numpy.r_[0:2, 3, 4, 7, 9, 10], 11:].any()
+    assert mask[11].nonzero()[0].tolist() == list(range(11)) + [11, 12]

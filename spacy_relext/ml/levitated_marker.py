@@ -42,10 +42,13 @@ class PackedPairs:
 
     groups (List[PairGroup]): The packed sequences; pairs are numbered group by group.
     clm_ids (Optional[Ints2d]): (n_pairs, n_clms) CLM token ids, in slot order, or None.
+    solid_objects (bool): One object per group, marked like the subject (the PURE-style
+        one-pass-per-pair baseline) instead of levitated.
     """
 
     groups: List[PairGroup]
     clm_ids: Optional[Ints2d] = None
+    solid_objects: bool = False
 
     @property
     def n_pairs(self) -> int:
@@ -58,7 +61,8 @@ class PackedPairs:
         first = sum(len(group.objects) for group in self.groups[:start])
         groups = self.groups[start:end]
         last = first + sum(len(group.objects) for group in groups)
-        return PackedPairs(groups, None if self.clm_ids is None else self.clm_ids[first:last])
+        clm_ids = None if self.clm_ids is None else self.clm_ids[first:last]
+        return PackedPairs(groups, clm_ids, self.solid_objects)
 
 
 InT = Tuple[List[Doc], PackedPairs]
@@ -250,6 +254,7 @@ def marker_attention_mask(
     object_width: int,
     clm_width: int = 0,
     mutual: bool = True,
+    solid_objects: bool = False,
 ) -> numpy.ndarray:
     """The attention mask of one packed sequence (True: row may see column).
 
@@ -265,6 +270,8 @@ def marker_attention_mask(
     object_width (int): Object slots, padding included.
     clm_width (int): CLMs per object (0 without CLMs).
     mutual (bool): M-DOS.
+    solid_objects (bool): The object markers are solid too (PURE-style pairs): the
+        subject markers see them as well.
     RETURNS (numpy.ndarray): (T, T) bool.
     """
     subject, starts, ends, clms = row_offsets(text_width, object_width, clm_width)
@@ -290,6 +297,8 @@ def marker_attention_mask(
     seers = numpy.concatenate([objects, real_clms])
     mask[seers, text] = True
     mask[seers, subj] = True
+    if solid_objects:
+        mask[subject : subject + 2, objects] = True
     return mask
 
 
@@ -376,5 +385,6 @@ def make_layout(docs: Sequence[Doc], packed: PackedPairs, *, max_length: int, mu
             object_width=object_width,
             clm_width=clm_width,
             mutual=mutual,
+            solid_objects=packed.solid_objects,
         )
     return Layout(sources, row_types, positions, clm_ids, mask, numpy.asarray(pair_rows, dtype="int64"))

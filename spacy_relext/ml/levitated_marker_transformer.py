@@ -156,6 +156,39 @@ def _wordpiece_window(doc: Doc, pieces: List[List[int]], subject: Tuple[int, int
     return start, end
 
 
+def _marked_text(
+    doc_pieces: List[List[int]],
+    spans: List[Tuple[int, int]],
+    group: Any,
+    docs: Sequence[Doc],
+    max_length: int,
+    special: Dict[str, Any],
+) -> Tuple[List[int], List[Tuple[int, int]], Dict[int, int], Dict[int, int]]:
+    """[CLS] window [SEP] wordpiece ids with solid markers around `spans` (the subject
+    first, then solid objects), the rows of each span's two markers, and the first and
+    last wordpiece row of each token of the window.
+    """
+    s_open, s_close, o_open, o_close = special["markers"]
+    start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group.subject, max_length - 2 - 2 * len(spans))
+    ids, first, last = [special["cls"]], {}, {}
+    rows = [[0, 0] for _ in spans]
+    for t in range(start, end):
+        for k, span in enumerate(spans):
+            if span[0] == t:
+                rows[k][0] = len(ids)
+                ids.append(s_open if k == 0 else o_open)
+        first[t] = len(ids)
+        ids.extend(doc_pieces[t])
+        last[t] = len(ids) - 1
+        for k, span in reversed(list(enumerate(spans))):
+            if span[1] - 1 == t:
+                rows[k][1] = len(ids)
+                ids.append(s_close if k == 0 else o_close)
+    ids = ids[: max_length - 1] + [special["sep"]]
+    inside = len(ids) - 2
+    return ids, [(min(a, inside), min(b, inside)) for a, b in rows], first, last
+
+
 def make_solid_layout(
     pieces: Sequence[List[List[int]]],
     packed: PackedPairs,
@@ -176,50 +209,46 @@ def make_solid_layout(
     RETURNS (Dict[str, numpy.ndarray]): input_ids, positions (G, T), mask (G, T, T)
         and pair_rows (P, 5).
     """
-    s_open, s_close, o_open, o_close = special["markers"]
-    texts, subject_rows, object_positions = [], [], []
+    solid = packed.solid_objects
+    texts, marker_rows, object_positions = [], [], []
     for group in packed.groups:
         doc_pieces = pieces[group.doc_index]
-        start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group.subject, max_length - 4)
-        ids, first, last = [special["cls"]], {}, {}
-        for t in range(start, end):
-            if t == group.subject[0]:
-                subject_start = len(ids)
-                ids.append(s_open)
-            first[t] = len(ids)
-            ids.extend(doc_pieces[t])
-            last[t] = len(ids) - 1
-            if t == group.subject[1] - 1:
-                subject_end = len(ids)
-                ids.append(s_close)
-        ids = ids[: max_length - 1] + [special["sep"]]
-        inside = (1, len(ids) - 2)
-
-        def position(t: int, table: Dict[int, int]) -> int:
-            return min(table.get(t, inside[0] if t < start else inside[1]), inside[1])
-
+        spans = [group.subject] + (group.objects if solid else [])
+        ids, rows, first, last = _marked_text(doc_pieces, spans, group, docs, max_length, special)
         texts.append(ids)
-        subject_rows.append((min(subject_start, inside[1]), min(subject_end, inside[1])))
-        object_positions.append([(position(o[0], first), position(o[1] - 1, last)) for o in group.objects])
+        marker_rows.append(rows)
+        if not solid:
+            start, end = min(first), max(first) + 1
+
+            def position(t: int, table: Dict[int, int]) -> int:
+                return min(table.get(t, 1 if t < start else len(ids) - 2), len(ids) - 2)
+
+            object_positions.append([(position(o[0], first), position(o[1] - 1, last)) for o in group.objects])
     text_width = max(len(ids) for ids in texts)
     object_width = max(len(group.objects) for group in packed.groups)
     clm_width = 0 if packed.clm_ids is None else packed.clm_ids.shape[1]
-    # the listener layout has two subject rows at text_width; here they live in the text
-    _, starts, ends, clms = (r - 2 for r in row_offsets(text_width, object_width, clm_width))
-    n_rows = clms + object_width * clm_width
+    # rows of the listener layout (its subject rows, and with solid objects its object
+    # rows, live in the text here) and the ones kept
+    subject, starts, ends, clms = row_offsets(text_width, object_width, clm_width)
+    kept_markers = numpy.arange(ends + object_width) if not solid else numpy.arange(0)
+    keep = numpy.r_[0:text_width, kept_markers[starts:], clms : clms + object_width * clm_width].astype(int)
+    n_rows = len(keep)
+    starts, ends, clms = starts - 2, ends - 2, n_rows - object_width * clm_width
     input_ids = numpy.full((len(texts), n_rows), special["pad"], dtype="int64")
     positions = numpy.zeros((len(texts), n_rows), dtype="int64")
     mask = numpy.zeros((len(texts), n_rows, n_rows), dtype="int64")
     pair_rows = []
     pair = 0
-    keep = numpy.r_[0:text_width, text_width + 2 : n_rows + 2]
     for g, (ids, group) in enumerate(zip(texts, packed.groups)):
         input_ids[g, : len(ids)] = ids
         positions[g, : len(ids)] = numpy.arange(len(ids))
-        for x, (o_first, o_last) in enumerate(object_positions[g]):
-            input_ids[g, [starts + x, ends + x]] = o_open, o_close
-            positions[g, [starts + x, ends + x]] = o_first, o_last
-            pair_rows.append((g, *subject_rows[g], starts + x, ends + x))
+        for x in range(len(group.objects)):
+            if solid:
+                pair_rows.append((g, *marker_rows[g][0], *marker_rows[g][1 + x]))
+            else:
+                input_ids[g, [starts + x, ends + x]] = special["markers"][2:]
+                positions[g, [starts + x, ends + x]] = object_positions[g][x]
+                pair_rows.append((g, *marker_rows[g][0], starts + x, ends + x))
             if clm_width:
                 rows = numpy.arange(clms + x * clm_width, clms + (x + 1) * clm_width)
                 input_ids[g, rows] = special["clms"][packed.clm_ids[pair]]
@@ -234,8 +263,9 @@ def make_solid_layout(
             mutual=mutual,
         )
         group_mask = full[numpy.ix_(keep, keep)]
-        # the solid subject markers see every object's CLMs (METHODS.md 2.4)
-        group_mask[list(subject_rows[g]), clms : clms + len(group.objects) * clm_width] = True
+        # solid markers are text rows; they see every object's CLMs (METHODS.md 2.4)
+        solid_rows = [row for rows in marker_rows[g] for row in rows]
+        group_mask[solid_rows, clms : clms + len(group.objects) * clm_width] = True
         mask[g] = group_mask
     return {
         "input_ids": input_ids,

@@ -25,6 +25,7 @@ from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, RelationPipe
 from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
+PACKINGS = ("subject", "pair")
 Pair = Tuple[int, Span, Span]  # (doc index, head, tail)
 
 DEFAULT_CLM_MODEL_CONFIG = """
@@ -59,6 +60,7 @@ DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG)["model"]
         "candidates": DEFAULT_CANDIDATES,
         "spans_key": None,
         "threshold": 0.0,
+        "packing": "subject",
         "max_pair_length": 16,
         "symmetric_labels": None,
         "use_clms": True,
@@ -79,6 +81,7 @@ def make_clm_classifier(
     candidates: PairGenerator,
     spans_key: Optional[str],
     threshold: float,
+    packing: str,
     max_pair_length: int,
     symmetric_labels: Optional[List[str]],
     use_clms: bool,
@@ -97,6 +100,9 @@ def make_clm_classifier(
     spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
     threshold (float): Relations scoring below it are not written. The score of a
         decision is the geometric mean of the probabilities both directions give it.
+    packing (str): "subject" (PL-Marker: one sequence per subject and group of
+        levitated objects) or "pair" (PURE-style baseline: one sequence per ordered
+        pair, both arguments marked solid).
     max_pair_length (int): Most objects packed with one subject.
     symmetric_labels (Optional[List[str]]): Labels with no direction; None learns them
         from the data (labels whose gold relations always also occur reversed).
@@ -117,6 +123,7 @@ def make_clm_classifier(
         candidates=candidates,
         spans_key=spans_key,
         threshold=threshold,
+        packing=packing,
         max_pair_length=max_pair_length,
         symmetric_labels=symmetric_labels,
         use_clms=use_clms,
@@ -142,6 +149,7 @@ class ClmClassifier(RelationPipe):
         candidates: PairGenerator,
         spans_key: Optional[str] = None,
         threshold: float = 0.0,
+        packing: str = "subject",
         max_pair_length: int = 16,
         symmetric_labels: Optional[Sequence[str]] = None,
         use_clms: bool = True,
@@ -155,7 +163,9 @@ class ClmClassifier(RelationPipe):
     ) -> None:
         """Initialize the component; see `make_clm_classifier` for the arguments."""
         if clm_token_scheme not in CLM_TOKEN_SCHEMES:
-            raise ValueError(Errors.E402.format(options=CLM_TOKEN_SCHEMES, value=clm_token_scheme))
+            raise ValueError(Errors.E402.format(name="clm_token_scheme", options=CLM_TOKEN_SCHEMES, value=clm_token_scheme))
+        if packing not in PACKINGS:
+            raise ValueError(Errors.E402.format(name="packing", options=PACKINGS, value=packing))
         if max_pair_length < 1 or min(clm_top_n, clm_bottom_m, clm_warmup_steps) < 0:
             raise ValueError(
                 Errors.E404.format(max_pair_length=max_pair_length, n=clm_top_n, m=clm_bottom_m, warmup=clm_warmup_steps)
@@ -169,6 +179,7 @@ class ClmClassifier(RelationPipe):
             threshold=threshold,
             train_on_gold_entities=train_on_gold_entities,
             scorer=scorer,
+            packing=packing,
             max_pair_length=max_pair_length,
             symmetric_labels=None if symmetric_labels is None else list(symmetric_labels),
         )
@@ -213,13 +224,14 @@ class ClmClassifier(RelationPipe):
 
     def pack(self, docs: Sequence[Doc]) -> Tuple[PackedPairs, List[Pair]]:
         """Group the candidate pairs of each Doc by subject, `max_pair_length` objects
-        per group.
+        per group (one with packing "pair").
 
         RETURNS (Tuple[PackedPairs, List[Pair]]): The model input besides the Docs,
             and the pairs in the order of the model's output rows.
         """
         groups, pairs = [], []
-        size = self.cfg["max_pair_length"]
+        solid_objects = self.cfg["packing"] == "pair"
+        size = 1 if solid_objects else self.cfg["max_pair_length"]
         for i, doc in enumerate(docs):
             by_subject: Dict[Tuple[int, int], List[Span]] = {}
             heads: Dict[Tuple[int, int], Span] = {}
@@ -231,7 +243,7 @@ class ClmClassifier(RelationPipe):
                     chunk = tails[k : k + size]
                     groups.append(PairGroup(i, subject, [(t.start, t.end) for t in chunk]))
                     pairs.extend((i, heads[subject], tail) for tail in chunk)
-        return PackedPairs(groups), pairs
+        return PackedPairs(groups, solid_objects=solid_objects), pairs
 
     def predict(self, docs: Iterable[Doc]) -> Tuple[List[Pair], Floats2d]:
         """Score every candidate pair (one pass, no CLMs).
