@@ -110,21 +110,15 @@ class MarkerAttention(nn.Module):
             h = block(h, mask)
         return self.norm(h)
 
-    def forward(
-        self,
-        X: torch.Tensor,
-        row_types: torch.Tensor,
-        positions: torch.Tensor,
-        clm_ids: torch.Tensor,
-        mask: torch.Tensor,
-        pair_rows: torch.Tensor,
-    ) -> torch.Tensor:
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Logits per pair.
 
-        pair_rows (torch.Tensor): (P, 5): group, then the rows of S, /S, O and /O.
+        inputs (torch.Tensor): The arguments of `hidden`, then `pair_rows`, (P, 5): the
+            group, then the rows of S, /S, O and /O of each pair.
         RETURNS (torch.Tensor): (P, n_classes).
         """
-        h = self.dropout(self.hidden(X, row_types, positions, clm_ids, mask))
+        *rows, pair_rows = inputs
+        h = self.dropout(self.hidden(*rows))
         return self.output(pair_features(h, pair_rows))
 
 
