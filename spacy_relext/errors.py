@@ -83,3 +83,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "must be >= 0.")
     E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
             "{labels}.")
+    # RERE: relation_detector and span_extractor
+    E600 = ("Unknown loss '{value}': choose one of {options}.")
+    E601 = ("Unknown pairing rule '{value}': choose one of {options}.")
+    E602 = ("{name} must be in [0, 1], got {value!r}.")
+    E603 = ("negative_queries must be >= 0, got {value!r}.")
+    E604 = ("tau must be >= 0, got {value!r}; gamma must be > 0, got {gamma!r}.")

@@ -1,0 +1,169 @@
+"""Thinc architectures of RERE's two components (METHODS.md 5.2), listener mode.
+
+- `spacy-relext.RelationDetector.v1`: token vectors -> mean and max pooled per sentence
+  -> Maxout -> one logit per relation label. Output row i is the i-th sentence of the
+  batch (sentences from `entities.sentence_spans`, doc after doc).
+- `spacy-relext.SpanExtractor.v1`: for each query (doc, sentence, relation), every
+  sentence token gets the features `[h_t; e_r; h_t * e_r]` (token vector, learned
+  relation embedding, their product) -> Maxout -> four pointer logits (subject start,
+  subject end, object start, object end). All queries of a batch run in one pass over
+  the shared token vectors.
+
+Both take `tok2vec` as a top-level argument (listeners, `replace_listeners`) and output
+logits; the pipes apply the sigmoid and the loss.
+"""
+from typing import List, Optional, Tuple
+
+import numpy
+from spacy.tokens import Doc
+from spacy.util import registry
+from thinc.api import Linear, Maxout, Model, chain
+from thinc.types import Floats2d, Ints1d, Ints2d
+
+from ..entities import sentence_spans
+
+N_POINTERS = 4
+QueryT = Tuple[List[Doc], Ints2d]  # query rows: (doc index, start token, end token, label index)
+
+
+def _head(hidden_width: int, dropout: float, nO: Optional[int]) -> Model[Floats2d, Floats2d]:
+    return chain(Maxout(nO=hidden_width, nP=3, dropout=dropout, normalize=True), Linear(nO=nO))
+
+
+@registry.architectures("spacy-relext.RelationDetector.v1")
+def build_relation_detector(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 64,
+    dropout: float = 0.1,
+    nO: Optional[int] = None,
+) -> Model[List[Doc], Floats2d]:
+    """Sentence-level multi-label relation detector.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (usually a listener).
+    hidden_width (int): Width of the Maxout layer over the pooled sentence vector.
+    dropout (float): Dropout of the Maxout layer.
+    nO (Optional[int]): Number of relation labels; set by the component at initialize.
+    RETURNS (Model[List[Doc], Floats2d]): One row of label logits per sentence.
+    """
+    head = _head(hidden_width, dropout, nO)
+    return Model(
+        "relation_detector",
+        _detector_forward,
+        init=_detector_init,
+        layers=[tok2vec, head],
+        refs={"tok2vec": tok2vec, "output_layer": head.layers[-1]},
+        dims={"nO": nO},
+    )
+
+
+def _detector_init(model: Model, X: Optional[List[Doc]] = None, Y: Optional[Floats2d] = None) -> None:
+    tok2vec, head = model.layers
+    if X is not None:
+        tok2vec.initialize(X=X)
+    if model.has_dim("nO"):
+        head.layers[-1].set_dim("nO", model.get_dim("nO"))
+    head.initialize(X=model.ops.alloc2f(1, 2 * tok2vec.get_dim("nO")))
+
+
+def _detector_forward(model: Model, docs: List[Doc], is_train: bool):
+    tok2vec, head = model.layers
+    ops = model.ops
+    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    width = tok2vec.get_dim("nO")
+    doc_lengths = [len(doc) for doc in docs]
+    lengths = ops.asarray1i([len(sent) for doc in docs for sent in sentence_spans(doc)])
+    X = ops.flatten(tokvecs) if docs else ops.alloc2f(0, width)
+    maxes, which = ops.reduce_max(X, lengths)
+    pooled = ops.xp.hstack([ops.reduce_mean(X, lengths), maxes])
+    Y, bp_head = head(pooled, is_train)
+
+    def backprop(dY: Floats2d) -> List[Floats2d]:
+        d_pooled = bp_head(dY)
+        d_mean = ops.xp.ascontiguousarray(d_pooled[:, :width])
+        d_max = ops.xp.ascontiguousarray(d_pooled[:, width:])
+        dX = ops.backprop_reduce_mean(d_mean, lengths) + ops.backprop_reduce_max(d_max, which, lengths)
+        return bp_tokvecs(ops.unflatten(dX, ops.asarray1i(doc_lengths)))
+
+    return Y, backprop
+
+
+@registry.architectures("spacy-relext.SpanExtractor.v1")
+def build_span_extractor(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 64,
+    dropout: float = 0.1,
+    nL: Optional[int] = None,
+) -> Model[QueryT, Floats2d]:
+    """Relation-conditioned pointer network over shared token vectors.
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (usually a listener).
+    hidden_width (int): Width of the Maxout layer over the conditioned token features.
+    dropout (float): Dropout of the Maxout layer.
+    nL (Optional[int]): Number of relation labels; set by the component at initialize.
+    RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): For the query rows
+        (doc index, start, end, label index), one row of 4 pointer logits per query
+        token, query after query.
+    """
+    head = _head(hidden_width, dropout, N_POINTERS)
+    return Model(
+        "span_extractor",
+        _extractor_forward,
+        init=_extractor_init,
+        layers=[tok2vec, head],
+        refs={"tok2vec": tok2vec},
+        dims={"nL": nL, "nI": None},
+        params={"E": None},
+    )
+
+
+def _extractor_init(model: Model, X: Optional[QueryT] = None, Y: Optional[Floats2d] = None) -> None:
+    tok2vec, head = model.layers
+    if X is not None:
+        tok2vec.initialize(X=X[0])
+    width = tok2vec.get_dim("nO")
+    model.set_dim("nI", width)
+    if model.has_dim("nL"):
+        embeddings = numpy.random.normal(0.0, 1.0, (model.get_dim("nL"), width)).astype("float32")
+        model.set_param("E", model.ops.asarray2f(embeddings))
+    head.initialize(X=model.ops.alloc2f(1, 3 * width))
+
+
+def query_token_index(queries: Ints2d, doc_lengths: List[int]) -> Tuple[Ints1d, Ints1d]:
+    """Rows of the flattened token vectors and label ids for every (query, token).
+
+    queries (Ints2d): (doc index, start, end, label index) per query.
+    doc_lengths (List[int]): Tokens per doc.
+    RETURNS (Tuple[Ints1d, Ints1d]): Token rows and label ids, query after query.
+    """
+    offsets = numpy.concatenate([[0], numpy.cumsum(doc_lengths)]).astype("int64")
+    rows = [numpy.arange(offsets[d] + s, offsets[d] + e) for d, s, e, _ in queries.tolist()]
+    labels = [numpy.full(e - s, lab) for _, s, e, lab in queries.tolist()]
+    if not rows:
+        return numpy.zeros((0,), dtype="int64"), numpy.zeros((0,), dtype="int64")
+    return numpy.concatenate(rows).astype("int64"), numpy.concatenate(labels).astype("int64")
+
+
+def _extractor_forward(model: Model, X: QueryT, is_train: bool):
+    docs, queries = X
+    tok2vec, head = model.layers
+    ops = model.ops
+    tokvecs, bp_tokvecs = tok2vec(docs, is_train)
+    width = model.get_dim("nI")
+    doc_lengths = [len(doc) for doc in docs]
+    flat = ops.flatten(tokvecs) if docs else ops.alloc2f(0, width)
+    rows, labels = (ops.asarray1i(a) for a in query_token_index(ops.to_numpy(queries), doc_lengths))
+    E = model.get_param("E")
+    H, R = flat[rows], E[labels]
+    Y, bp_head = head(ops.xp.hstack([H, R, H * R]), is_train)
+
+    def backprop(dY: Floats2d) -> List[Floats2d]:
+        dF = bp_head(dY)
+        d_prod = dF[:, 2 * width :]
+        d_flat = ops.alloc2f(*flat.shape)
+        ops.scatter_add(d_flat, rows, dF[:, :width] + d_prod * R)
+        dE = ops.alloc2f(*E.shape)
+        ops.scatter_add(dE, labels, dF[:, width : 2 * width] + d_prod * H)
+        model.inc_grad("E", dE)
+        return bp_tokvecs(ops.unflatten(d_flat, ops.asarray1i(doc_lengths)))
+
+    return Y, backprop
