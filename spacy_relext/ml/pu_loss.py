@@ -9,6 +9,7 @@ Thinc backend and returns the loss and its gradient with respect to the logits.
 """
 from typing import Optional, Tuple
 
+import numpy
 import torch
 from thinc.api import torch2xp, xp2torch
 from thinc.types import Floats2d
@@ -80,6 +81,16 @@ def cpu_mu(prior: float, tau: float) -> float:
     RETURNS (float): mu.
     """
     return prior * (tau + 1.0)
+
+
+def estimate_prior(targets: numpy.ndarray) -> float:
+    """`pi`: the fraction of positive items in a training label matrix, rounded to 6
+    decimals so that it survives the JSON round trip of the component's cfg exactly.
+
+    targets (numpy.ndarray): 0/1 training labels.
+    RETURNS (float): pi (0.0 for no labels).
+    """
+    return round(float(targets.mean()), 6) if targets.size else 0.0
 
 
 def check_loss_name(loss: str) -> None:

@@ -20,7 +20,7 @@ from thinc.types import Floats2d
 
 from ..entities import sentence_spans
 from ..errors import Errors
-from ..ml.pu_loss import check_loss_name, cpu_mu, loss_and_gradient
+from ..ml.pu_loss import check_loss_name, cpu_mu, estimate_prior, loss_and_gradient
 from ..relations import SENT_EXT_ATTR, install_sentence_extension, relations_by_sentence
 from .base import RelationPipe
 
@@ -138,7 +138,7 @@ class RelationDetector(RelationPipe):
         examples (stored in `cfg["prior"]`) and initialize the model."""
         examples = list(get_examples())
         targets = self.sentence_targets(examples)
-        self.cfg["prior"] = float(targets.mean()) if targets.size else 0.0
+        self.cfg["prior"] = estimate_prior(targets)
         self.model.set_dim("nO", len(self.labels))
         self.model.initialize(X=[eg.predicted for eg in examples[:10]])
 

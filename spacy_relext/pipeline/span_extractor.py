@@ -23,7 +23,7 @@ from thinc.types import Floats2d, Ints2d
 
 from ..entities import sentence_spans
 from ..errors import Errors
-from ..ml.pu_loss import cpu_mu, loss_and_gradient
+from ..ml.pu_loss import cpu_mu, estimate_prior, loss_and_gradient
 from ..ml.rere import N_POINTERS, QueryT
 from ..relations import SENT_EXT_ATTR, Relation, get_sentence_scores, relations_by_sentence
 from .base import RelationPipe
@@ -173,7 +173,7 @@ class SpanExtractor(RelationPipe):
         initialize the model."""
         examples = list(get_examples())
         _, targets = self.training_queries(examples, negatives=0)
-        self.cfg["prior"] = float(targets.mean()) if targets.size else 0.0
+        self.cfg["prior"] = estimate_prior(targets)
         self.model.set_dim("nL", len(self.labels))
         self.model.initialize(X=([eg.predicted for eg in examples[:10]], numpy.zeros((0, 4), dtype="int32")))
 
