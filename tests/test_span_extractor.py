@@ -1,4 +1,6 @@
 """span_extractor: pointer decoding, training with relation_detector, serialization."""
+from pathlib import Path
+
 import numpy
 import pytest
 import spacy
@@ -176,3 +178,18 @@ def test_no_label_and_invalid_settings():
         spacy.blank("en").add_pipe("span_extractor", config={"pairing": "greedy"})
     with pytest.raises(ValueError, match="E603"):
         spacy.blank("en").add_pipe("span_extractor", config={"negative_queries": -1})
+
+
+def test_listener_config_trains_and_replace_listeners():
+    config = spacy.util.load_config(Path(__file__).parents[1] / "configs" / "rere_cpu.cfg")
+    fix_random_seed(0)
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(3):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert losses["tok2vec"] > 0 and losses["span_extractor"] > 0
+    before = outputs(nlp)
+    nlp.replace_listeners("tok2vec", "span_extractor", ["model.tok2vec"])
+    nlp.replace_listeners("tok2vec", "relation_detector", ["model.tok2vec"])
+    assert outputs(nlp) == before
