@@ -5,9 +5,11 @@
   batch (sentences from `entities.sentence_spans`, doc after doc).
 - `spacy-relext.SpanExtractor.v1`: for each query (doc, sentence, relation), every
   sentence token gets the features `[h_t; e_r; h_t * e_r]` (token vector, learned
-  relation embedding, their product) -> Maxout -> four pointer logits (subject start,
-  subject end, object start, object end). All queries of a batch run in one pass over
-  the shared token vectors.
+  relation embedding, their product) -> Maxout -> `depth` residual window layers over
+  the query's tokens (relation-specific context: a token sees the conditioned features
+  of its neighbours, as a query-prefixed encoder would) -> four pointer logits (subject
+  start, subject end, object start, object end). All queries of a batch run in one pass
+  over the shared token vectors.
 
 Both take `tok2vec` as a top-level argument (listeners, `replace_listeners`) and output
 logits; the pipes apply the sigmoid and the loss.
@@ -17,17 +19,13 @@ from typing import List, Optional, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Maxout, Model, chain
-from thinc.types import Floats2d, Ints1d, Ints2d
+from thinc.api import Linear, Maxout, Model, chain, clone, expand_window, residual, with_array
+from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
 from ..entities import sentence_spans
 
 N_POINTERS = 4
 QueryT = Tuple[List[Doc], Ints2d]  # query rows: (doc index, start token, end token, label index)
-
-
-def _head(hidden_width: int, dropout: float, nO: Optional[int]) -> Model[Floats2d, Floats2d]:
-    return chain(Maxout(nO=hidden_width, nP=3, dropout=dropout, normalize=True), Linear(nO=nO))
 
 
 @registry.architectures("spacy-relext.RelationDetector.v1")
@@ -45,7 +43,7 @@ def build_relation_detector(
     nO (Optional[int]): Number of relation labels; set by the component at initialize.
     RETURNS (Model[List[Doc], Floats2d]): One row of label logits per sentence.
     """
-    head = _head(hidden_width, dropout, nO)
+    head = chain(Maxout(nO=hidden_width, nP=3, dropout=dropout, normalize=True), Linear(nO=nO))
     return Model(
         "relation_detector",
         _detector_forward,
@@ -91,20 +89,30 @@ def _detector_forward(model: Model, docs: List[Doc], is_train: bool):
 def build_span_extractor(
     tok2vec: Model[List[Doc], List[Floats2d]],
     hidden_width: int = 64,
+    depth: int = 2,
+    window_size: int = 1,
     dropout: float = 0.1,
     nL: Optional[int] = None,
 ) -> Model[QueryT, Floats2d]:
     """Relation-conditioned pointer network over shared token vectors.
 
     tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (usually a listener).
-    hidden_width (int): Width of the Maxout layer over the conditioned token features.
-    dropout (float): Dropout of the Maxout layer.
+    hidden_width (int): Width of the Maxout layers over the conditioned token features.
+    depth (int): Residual window layers over each query's conditioned tokens (0: none).
+    window_size (int): Tokens on each side seen by one window layer.
+    dropout (float): Dropout of the Maxout layers.
     nL (Optional[int]): Number of relation labels; set by the component at initialize.
     RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): For the query rows
         (doc index, start, end, label index), one row of 4 pointer logits per query
         token, query after query.
     """
-    head = _head(hidden_width, dropout, N_POINTERS)
+    def maxout() -> Model[Floats2d, Floats2d]:
+        return Maxout(nO=hidden_width, nP=3, dropout=dropout, normalize=True)
+
+    layers = [with_array(maxout())]
+    if depth > 0:
+        layers.append(clone(residual(chain(expand_window(window_size=window_size), with_array(maxout()))), depth))
+    head = chain(*layers, with_array(Linear(nO=N_POINTERS)))
     return Model(
         "span_extractor",
         _extractor_forward,
@@ -125,7 +133,7 @@ def _extractor_init(model: Model, X: Optional[QueryT] = None, Y: Optional[Floats
     if model.has_dim("nL"):
         embeddings = numpy.random.normal(0.0, 1.0, (model.get_dim("nL"), width)).astype("float32")
         model.set_param("E", model.ops.asarray2f(embeddings))
-    head.initialize(X=model.ops.alloc2f(1, 3 * width))
+    head.initialize(X=Ragged(model.ops.alloc2f(1, 3 * width), model.ops.asarray1i([1])))
 
 
 def query_token_index(queries: Ints2d, doc_lengths: List[int]) -> Tuple[Ints1d, Ints1d]:
@@ -154,10 +162,11 @@ def _extractor_forward(model: Model, X: QueryT, is_train: bool):
     rows, labels = (ops.asarray1i(a) for a in query_token_index(ops.to_numpy(queries), doc_lengths))
     E = model.get_param("E")
     H, R = flat[rows], E[labels]
-    Y, bp_head = head(ops.xp.hstack([H, R, H * R]), is_train)
+    lengths = ops.asarray1i(queries[:, 2] - queries[:, 1])
+    Y, bp_head = head(Ragged(ops.xp.hstack([H, R, H * R]), lengths), is_train)
 
     def backprop(dY: Floats2d) -> List[Floats2d]:
-        dF = bp_head(dY)
+        dF = bp_head(Ragged(dY, lengths)).data
         d_prod = dF[:, 2 * width :]
         d_flat = ops.alloc2f(*flat.shape)
         ops.scatter_add(d_flat, rows, dF[:, :width] + d_prod * R)
@@ -166,4 +175,4 @@ def _extractor_forward(model: Model, X: QueryT, is_train: bool):
         model.inc_grad("E", dE)
         return bp_tokvecs(ops.unflatten(d_flat, ops.asarray1i(doc_lengths)))
 
-    return Y, backprop
+    return Y.data, backprop

@@ -34,6 +34,8 @@ DEFAULT_EXTRACTOR_MODEL_CONFIG = """
 [model]
 @architectures = "spacy-relext.SpanExtractor.v1"
 hidden_width = 64
+depth = 2
+window_size = 1
 dropout = 0.1
 """ + DEFAULT_TOK2VEC_CONFIG
 DEFAULT_EXTRACTOR_MODEL = Config().from_str(DEFAULT_EXTRACTOR_MODEL_CONFIG)["model"]
