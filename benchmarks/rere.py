@@ -9,6 +9,7 @@ on dev. The speed comparison runs on the first model (drop 0, first loss): the s
 pipeline with the extractor querying the detected relations vs every label, in the same
 process. Results go to OUT_DIR/results.json; progress to stdout.
 """
+
 import argparse
 import json
 import random
@@ -25,8 +26,17 @@ from spacy_relext.entities import sentence_spans
 from spacy_relext.relations import get_relations, get_sentence_scores, install_extensions, set_relations
 
 CONFIG = Path(__file__).parents[1] / "configs" / "rere_cpu.cfg"
-KEYS = ["triple_exact_p", "triple_exact_r", "triple_exact_f", "triple_partial_p", "triple_partial_r",
-        "triple_partial_f", "rel_detect_p", "rel_detect_r", "rel_detect_f"]
+KEYS = [
+    "triple_exact_p",
+    "triple_exact_r",
+    "triple_exact_f",
+    "triple_partial_p",
+    "triple_partial_r",
+    "triple_partial_f",
+    "rel_detect_p",
+    "rel_detect_r",
+    "rel_detect_f",
+]
 
 
 def drop_triples(src: Path, dest: Path, fraction: float, seed: int) -> Dict[str, int]:
@@ -105,7 +115,9 @@ def main() -> None:
             }
             train(CONFIG, run_dir, overrides=overrides)
             scores = evaluate(run_dir / "model-best", args.dev)
-            results.append({"loss": loss, "drop": drop, **counts, "train_s": round(time.perf_counter() - start), **scores})
+            results.append(
+                {"loss": loss, "drop": drop, **counts, "train_s": round(time.perf_counter() - start), **scores}
+            )
             print(json.dumps(results[-1]), flush=True)
             first_model = first_model or run_dir / "model-best"
             (args.out / "results.json").write_text(json.dumps({"runs": results}, indent=2))

@@ -1,4 +1,5 @@
 """Shared data for the RERE component tests (relation_detector, span_extractor)."""
+
 from typing import List, Set, Tuple
 
 from spacy.language import Language
@@ -16,7 +17,10 @@ TRAIN_DATA = [
         "Angela Merkel lives in Berlin and works for the CDU .",
         [((0, 2), (4, 5), "lives_in"), ((0, 2), (9, 10), "works_for")],
     ),
-    ("Ada Lovelace was born in London and lives in Paris .", [((0, 2), (5, 6), "born_in"), ((0, 2), (9, 10), "lives_in")]),
+    (
+        "Ada Lovelace was born in London and lives in Paris .",
+        [((0, 2), (5, 6), "born_in"), ((0, 2), (9, 10), "lives_in")],
+    ),
     ("The weather is nice today .", []),
 ]
 LABELS = sorted({label for _, rels in TRAIN_DATA for _, _, label in rels})

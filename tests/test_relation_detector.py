@@ -1,4 +1,5 @@
 """relation_detector and the cPU / BCE losses (METHODS.md 5.3)."""
+
 import math
 import pickle
 
@@ -96,7 +97,9 @@ def test_no_resize():
         detector.add_label("new_label")
 
 
-@pytest.mark.parametrize("config,code", [({"loss": "mse"}, "E600"), ({"threshold": 1.5}, "E602"), ({"tau": -1}, "E604")])
+@pytest.mark.parametrize(
+    "config,code", [({"loss": "mse"}, "E600"), ({"threshold": 1.5}, "E602"), ({"tau": -1}, "E604")]
+)
 def test_invalid_settings(config, code):
     with pytest.raises(ValueError, match=code):
         spacy.blank("en").add_pipe("relation_detector", config=config)
@@ -145,8 +148,15 @@ def test_sentence_scores_survive_docbin_pickle_and_from_docs():
 def test_detection_scorer_hand_example():
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
-    examples = make_examples(nlp, [("Obama was born in Hawaii . Paris is the capital of France .",
-                                    [((0, 1), (4, 5), "born_in"), ((6, 7), (11, 12), "capital_of")])])
+    examples = make_examples(
+        nlp,
+        [
+            (
+                "Obama was born in Hawaii . Paris is the capital of France .",
+                [((0, 1), (4, 5), "born_in"), ((6, 7), (11, 12), "capital_of")],
+            )
+        ],
+    )
     eg = examples[0]
     eg.predicted = nlp.get_pipe("sentencizer")(eg.predicted)
     first, second = list(eg.predicted.sents)

@@ -1,4 +1,5 @@
 """span_extractor: pointer decoding, training with relation_detector, serialization."""
+
 from pathlib import Path
 
 import numpy
@@ -44,7 +45,9 @@ def test_pair_nearest_objects_before_first_subject_go_to_it():
 def test_pair_nearest_subject_without_object_takes_the_nearest():
     pairs = pair_nearest([(0, 1, 0.9), (2, 3, 0.9), (6, 7, 0.9)], [(4, 5, 0.6)])
     assert [(s[:2], o[:2], score) for s, o, score in pairs] == [
-        ((0, 1), (4, 5), 0.6), ((2, 3), (4, 5), 0.6), ((6, 7), (4, 5), 0.6)
+        ((0, 1), (4, 5), 0.6),
+        ((2, 3), (4, 5), 0.6),
+        ((6, 7), (4, 5), 0.6),
     ]
     assert pair_nearest([], [(4, 5, 0.6)]) == [] and pair_nearest([(0, 1, 0.9)], []) == []
 
@@ -64,8 +67,13 @@ def test_decode_cartesian_versus_nearest_on_the_same_scores():
     probs = pointer_probs(5, ss={0: 0.9, 3: 0.5}, se={1: 0.8, 4: 0.5}, os={2: 0.9}, oe={2: 0.9})
     texts = ["New", "York", "and", "New", "York"]
     cartesian = decode_pointers(probs, 0.5, pairing="cartesian", texts=texts)
-    assert [(s[:2], o[:2], round(score, 4)) for s, o, score in cartesian] == [((0, 2), (2, 3), 0.81), ((3, 5), (2, 3), 0.81)]
-    assert decode_pointers(probs, 0.5, pairing="cartesian") == [((0, 2, pytest.approx(0.72)), (2, 3, pytest.approx(0.81)), pytest.approx(0.72))]
+    assert [(s[:2], o[:2], round(score, 4)) for s, o, score in cartesian] == [
+        ((0, 2), (2, 3), 0.81),
+        ((3, 5), (2, 3), 0.81),
+    ]
+    assert decode_pointers(probs, 0.5, pairing="cartesian") == [
+        ((0, 2, pytest.approx(0.72)), (2, 3, pytest.approx(0.81)), pytest.approx(0.72))
+    ]
     nearest = decode_pointers(probs, 0.5, pairing="nearest")
     assert [(s[:2], o[:2]) for s, o, _ in nearest] == [((0, 2), (2, 3)), ((3, 5), (2, 3))]
     with pytest.raises(ValueError, match="E601"):
@@ -105,7 +113,9 @@ def test_span_group(trained):
     nlp, _ = trained
     doc = nlp(TEXTS[2])
     assert {(s.start, s.end, s.label_) for s in doc.spans["rere_args"]} == {
-        (0, 2, "subject"), (4, 5, "object"), (9, 10, "object")
+        (0, 2, "subject"),
+        (4, 5, "object"),
+        (9, 10, "object"),
     }
 
 
@@ -163,8 +173,9 @@ def test_training_options(config):
     assert 0 < extractor.cfg["prior"] < 1
     queries, targets = extractor.training_queries(make_examples(nlp), negatives=config.get("negative_queries", 0))
     n_gold = sum(len({lab for _, _, lab in rels}) for _, rels in TRAIN_DATA)
-    assert len(queries) == n_gold + sum(min(config.get("negative_queries", 0), len(LABELS) - len({lab for _, _, lab in rels}))
-                                        for _, rels in TRAIN_DATA)
+    assert len(queries) == n_gold + sum(
+        min(config.get("negative_queries", 0), len(LABELS) - len({lab for _, _, lab in rels})) for _, rels in TRAIN_DATA
+    )
     assert targets.shape == (int((queries[:, 2] - queries[:, 1]).sum()), 4)
     assert nlp.update(make_examples(nlp), sgd=optimizer)["span_extractor"] > 0
 

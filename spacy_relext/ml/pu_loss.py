@@ -7,6 +7,7 @@ relation labels or tokens), 0/1 targets of the same shape and an optional 0/1 ma
 the valid items (padding is 0). `loss_and_gradient` runs either one on arrays of any
 Thinc backend and returns the loss and its gradient with respect to the logits.
 """
+
 from typing import Optional, Tuple
 
 import numpy

@@ -14,6 +14,7 @@
 Both take `tok2vec` as a top-level argument (listeners, `replace_listeners`) and output
 logits; the pipes apply the sigmoid and the loss.
 """
+
 from typing import List, Optional, Tuple
 
 import numpy
@@ -106,6 +107,7 @@ def build_span_extractor(
         (doc index, start, end, label index), one row of 4 pointer logits per query
         token, query after query.
     """
+
     def maxout() -> Model[Floats2d, Floats2d]:
         return Maxout(nO=hidden_width, nP=3, dropout=dropout, normalize=True)
 

@@ -5,6 +5,7 @@ sentence, shape `(n_tokens, 4)`, channels `(subject start, subject end, object s
 object end)`. Spans are `(start, end, score)` with `end` exclusive, relative to the
 sentence. Plain numpy, no model: the span extractor and the tests call these directly.
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy
@@ -130,10 +131,16 @@ def decode_pointers(
     if pairing not in PAIRINGS:
         raise ValueError(Errors.E601.format(options=PAIRINGS, value=pairing))
     if pairing == "nearest":
-        subjects, objects = (nearest_spans(probs[:, a], probs[:, b], threshold, max_length) for a, b in (SUBJECT, OBJECT))
+        subjects, objects = (
+            nearest_spans(probs[:, a], probs[:, b], threshold, max_length) for a, b in (SUBJECT, OBJECT)
+        )
         return pair_nearest(subjects, objects)
     subjects, objects = (
-        [span for span in cartesian_spans(probs[:, a], probs[:, b], texts, max_length=max_length) if span[2] >= threshold]
+        [
+            span
+            for span in cartesian_spans(probs[:, a], probs[:, b], texts, max_length=max_length)
+            if span[2] >= threshold
+        ]
         for a, b in (SUBJECT, OBJECT)
     )
     return [(subj, obj, min(subj[2], obj[2])) for subj in subjects for obj in objects]

@@ -8,6 +8,7 @@ keeps in `doc.user_data` under the sentence's character offsets, so it survives
 `DocBin(store_user_data=True)`, pickle, `nlp.pipe(n_process=2)` and `Doc.from_docs`
 (see `relations.install_sentence_extension`). `span_extractor` reads it at inference.
 """
+
 from typing import Callable, Iterable, List, Optional, Tuple
 
 import numpy
@@ -19,22 +20,10 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..entities import sentence_spans
-from ..errors import Errors
-from ..ml.pu_loss import check_loss_name, cpu_mu, estimate_prior, loss_and_gradient
+from ..ml.pu_loss import estimate_prior
 from ..relations import SENT_EXT_ATTR, install_sentence_extension, relations_by_sentence
-from .base import RelationPipe
+from .rere_base import DEFAULT_TOK2VEC_CONFIG, PULossPipe
 
-DEFAULT_TOK2VEC_CONFIG = """
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
 DEFAULT_DETECTOR_MODEL_CONFIG = """
 [model]
 @architectures = "spacy-relext.RelationDetector.v1"
@@ -83,21 +72,10 @@ def make_relation_detector(
         fraction of positive labels in the training data.
     scorer (Optional[Callable]): The scoring method.
     """
-    return RelationDetector(
-        nlp.vocab, model, name, threshold=threshold, loss=loss, gamma=gamma, tau=tau, scorer=scorer
-    )
+    return RelationDetector(nlp.vocab, model, name, threshold=threshold, loss=loss, gamma=gamma, tau=tau, scorer=scorer)
 
 
-def check_pu_settings(*, threshold: float, loss: str, gamma: float, tau: float) -> None:
-    """Validate the settings both RERE components share (E600, E602, E604)."""
-    check_loss_name(loss)
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(Errors.E602.format(name="threshold", value=threshold))
-    if tau < 0 or gamma <= 0:
-        raise ValueError(Errors.E604.format(value=tau, gamma=gamma))
-
-
-class RelationDetector(RelationPipe):
+class RelationDetector(PULossPipe):
     """Detect which relations a sentence expresses (no entities needed).
 
     DOCS: README.md, "relation_detector"
@@ -116,22 +94,8 @@ class RelationDetector(RelationPipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component; see `make_relation_detector` for the settings."""
-        check_pu_settings(threshold=threshold, loss=loss, gamma=gamma, tau=tau)
         install_sentence_extension()
-        super().__init__(
-            vocab,
-            model,
-            name,
-            candidates=None,
-            spans_key=None,
-            threshold=threshold,
-            train_on_gold_entities=False,
-            scorer=scorer,
-            loss=loss,
-            gamma=gamma,
-            tau=tau,
-            prior=0.0,
-        )
+        super().__init__(vocab, model, name, threshold=threshold, loss=loss, gamma=gamma, tau=tau, scorer=scorer)
 
     def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
         """Size the output layer, estimate the label prior `pi` from all training
@@ -172,8 +136,7 @@ class RelationDetector(RelationPipe):
         RETURNS (Tuple[float, Floats2d]): The loss and d_logits.
         """
         truths, scores = truths_scores
-        mu = cpu_mu(self.cfg["prior"], self.cfg["tau"])
-        return loss_and_gradient(self.cfg["loss"], scores, truths, gamma=self.cfg["gamma"], mu=mu)
+        return self.pu_loss(scores, truths)
 
     def predict(self, docs: Iterable[Doc]) -> Floats2d:
         """Label probabilities, one row per sentence; docs are not changed.

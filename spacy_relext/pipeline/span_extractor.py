@@ -10,6 +10,7 @@ probabilities are decoded with the paper's nearest-span pairing or the released 
 Cartesian pairing (`pointer_decoding.py`). The component creates the argument spans
 itself: it needs no entity recognizer.
 """
+
 import random
 from typing import Callable, Iterable, List, Optional, Tuple
 
@@ -23,12 +24,11 @@ from thinc.types import Floats2d, Ints2d
 
 from ..entities import sentence_spans
 from ..errors import Errors
-from ..ml.pu_loss import cpu_mu, estimate_prior, loss_and_gradient
+from ..ml.pu_loss import estimate_prior
 from ..ml.rere import N_POINTERS, QueryT
 from ..relations import SENT_EXT_ATTR, Relation, get_sentence_scores, relations_by_sentence
-from .base import RelationPipe
 from .pointer_decoding import PAIRINGS, decode_pointers
-from .relation_detector import DEFAULT_TOK2VEC_CONFIG, check_pu_settings
+from .rere_base import DEFAULT_TOK2VEC_CONFIG, PULossPipe
 
 DEFAULT_EXTRACTOR_MODEL_CONFIG = """
 [model]
@@ -116,7 +116,7 @@ def make_span_extractor(
     )
 
 
-class SpanExtractor(RelationPipe):
+class SpanExtractor(PULossPipe):
     """Extract the subject and object spans of each relation detected in a sentence.
 
     DOCS: README.md, "span_extractor"
@@ -140,7 +140,6 @@ class SpanExtractor(RelationPipe):
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component; see `make_span_extractor` for the settings."""
-        check_pu_settings(threshold=threshold, loss=loss, gamma=gamma, tau=tau)
         if pairing not in PAIRINGS:
             raise ValueError(Errors.E601.format(options=PAIRINGS, value=pairing))
         if negative_queries < 0:
@@ -149,20 +148,16 @@ class SpanExtractor(RelationPipe):
             vocab,
             model,
             name,
-            candidates=None,
-            spans_key=None,
             threshold=threshold,
-            train_on_gold_entities=False,
-            scorer=scorer,
-            pairing=pairing,
-            max_span_length=max_span_length,
             loss=loss,
             gamma=gamma,
             tau=tau,
+            scorer=scorer,
+            pairing=pairing,
+            max_span_length=max_span_length,
             negative_queries=negative_queries,
             query_all_labels=query_all_labels,
             span_group=span_group,
-            prior=0.0,
         )
 
     def _allow_extra_label(self) -> None:
@@ -242,10 +237,7 @@ class SpanExtractor(RelationPipe):
         mask = xp.zeros(shape[:2], dtype="float32")
         mask[q_index, position] = 1.0
         mask = xp.repeat(mask, N_POINTERS, axis=0)
-        mu = cpu_mu(self.cfg["prior"], self.cfg["tau"])
-        loss, d_channels = loss_and_gradient(
-            self.cfg["loss"], to_channels(scores), to_channels(truths), mask, gamma=self.cfg["gamma"], mu=mu
-        )
+        loss, d_channels = self.pu_loss(to_channels(scores), to_channels(truths), mask)
         d_scores = d_channels.reshape((shape[0], N_POINTERS, shape[1])).transpose((0, 2, 1))[q_index, position]
         return loss, self.model.ops.asarray2f(d_scores)
 
