@@ -1,5 +1,6 @@
 """span_extractor: pointer decoding, training with relation_detector, serialization."""
 
+import os
 from pathlib import Path
 
 import numpy
@@ -9,6 +10,7 @@ from spacy.util import fix_random_seed, load_model_from_config
 
 from rere_fixtures import LABELS, TRAIN_DATA, gold_triples, make_examples, triples
 from spacy_relext import Relation
+from spacy_relext.ml.rere import query_text
 from spacy_relext.pipeline.pointer_decoding import cartesian_spans, decode_pointers, nearest_spans, pair_nearest
 
 TEXTS = [text for text, _ in TRAIN_DATA]
@@ -204,3 +206,47 @@ def test_listener_config_trains_and_replace_listeners():
     nlp.replace_listeners("tok2vec", "span_extractor", ["model.tok2vec"])
     nlp.replace_listeners("tok2vec", "relation_detector", ["model.tok2vec"])
     assert outputs(nlp) == before
+
+
+QUERY_MODEL = {
+    "@architectures": "spacy-relext.QuerySpanExtractor.v1",
+    "encoder": {"@misc": "spacy-relext.installed_encoder.v1"},
+    "max_length": 24,
+}
+
+
+@pytest.fixture(scope="module")
+def query_nlp():
+    """Query mode (own MiniLM pass per query), a few updates."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("span_extractor", config={"model": QUERY_MODEL, "query_all_labels": True, "negative_queries": 1})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(2):
+        losses = nlp.update(examples, sgd=optimizer)
+    assert losses["span_extractor"] > 0
+    return nlp
+
+
+def test_query_mode_predicts_and_round_trips(query_nlp):
+    nlp = query_nlp
+    assert nlp.get_pipe("span_extractor").model.attrs["labels"] == LABELS
+    long_text = " ".join(TEXTS * 3)  # longer than max_length: truncated tokens get no pointer
+    texts = TEXTS + [long_text, ""]
+    expected = outputs(nlp, texts)
+    restored = load_model_from_config(nlp.config, auto_fill=True).from_bytes(nlp.to_bytes())
+    assert outputs(restored, texts) == expected
+    assert all(rel.head.end <= 24 for rel in nlp(long_text)._.relations)
+
+
+@pytest.mark.parametrize(
+    "label,readable",
+    [("OrgBased_In", "org based in"), ("/people/person/place_lived", "people person place lived"),
+     ("birthPlace", "birth place"), ("Cause-Effect", "cause effect")],
+)
+def test_readable_query_text(label, readable):
+    assert query_text(label, readable=True) == readable
+    assert query_text(label, readable=False) == label

@@ -1,4 +1,4 @@
-"""Thinc architectures of RERE's two components (METHODS.md 5.2), listener mode.
+"""Thinc architectures of RERE's two components (METHODS.md 5.2).
 
 - `spacy-relext.RelationDetector.v1`: token vectors -> mean and max pooled per sentence
   -> Maxout -> one logit per relation label. Output row i is the i-th sentence of the
@@ -11,16 +11,33 @@
   start, subject end, object start, object end). All queries of a batch run in one pass
   over the shared token vectors.
 
-Both take `tok2vec` as a top-level argument (listeners, `replace_listeners`) and output
-logits; the pipes apply the sigmoid and the loss.
+- `spacy-relext.QuerySpanExtractor.v1`: query mode, the paper's extractor: its own
+  Hugging Face encoder pass per query over `[CLS] relation [SEP] sentence [SEP]`
+  (torch module in `pytorch_query_pointer.py`); same input and output.
+
+The listener-mode architectures take `tok2vec` as a top-level argument (listeners,
+`replace_listeners`). All output logits; the pipes apply the sigmoid and the loss.
 """
 
-from typing import List, Optional, Tuple
+import re
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import Linear, Maxout, Model, chain, clone, expand_window, residual, with_array
+from thinc.api import (
+    ArgsKwargs,
+    Linear,
+    Maxout,
+    Model,
+    PyTorchWrapper_v2,
+    chain,
+    clone,
+    expand_window,
+    residual,
+    with_array,
+    xp2torch,
+)
 from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
 from ..entities import sentence_spans
@@ -178,3 +195,102 @@ def _extractor_forward(model: Model, X: QueryT, is_train: bool):
         return bp_tokvecs(ops.unflatten(d_flat, ops.asarray1i(doc_lengths)))
 
     return Y.data, backprop
+
+
+@registry.architectures("spacy-relext.QuerySpanExtractor.v1")
+def build_query_span_extractor(
+    encoder: str,
+    max_length: int = 128,
+    frozen_layers: int = 3,
+    readable_queries: bool = True,
+    dropout: float = 0.1,
+    nL: Optional[int] = None,
+) -> Model[QueryT, Floats2d]:
+    """RERE's query mode: one encoder pass per query over
+    `[CLS] relation text [SEP] sentence [SEP]` (segment ids 0 and 1), with four pointer
+    logits read from the first wordpiece of each sentence token.
+
+    The relation texts are the component's labels, which it stores in
+    `model.attrs["labels"]` at initialize (serialized with the model).
+
+    encoder (str): Local Hugging Face model directory (e.g. from
+        `spacy-relext.installed_encoder.v1`); its weights are fine-tuned and saved with
+        the pipeline, its tokenizer is read from the directory again on load.
+    max_length (int): Longest encoder input, in wordpieces; the sentence is truncated.
+    frozen_layers (int): Transformer layers (after the embeddings) kept frozen.
+    readable_queries (bool): Query with readable label text ("OrgBased_In" ->
+        "org based in", "/people/person/place_lived" -> "people person place lived").
+    dropout (float): Dropout before the pointer layer.
+    nL (Optional[int]): Number of relation labels; set by the component at initialize.
+    RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): Same input and output as
+        `spacy-relext.SpanExtractor.v1`.
+    """
+    from transformers import AutoTokenizer
+
+    from .pytorch_query_pointer import QueryPointerModule
+
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    module = PyTorchWrapper_v2(QueryPointerModule(encoder, frozen_layers, dropout), convert_inputs=_no_input_grads)
+
+    def forward(model: Model, X: QueryT, is_train: bool):
+        docs, queries = X
+        rows = model.ops.to_numpy(queries).tolist()
+        texts = [query_text(model.attrs["labels"][label], readable_queries) for _, _, _, label in rows]
+        words = [[token.text for token in docs[d][start:end]] for d, start, end, _ in rows]
+        batch = tokenizer(
+            [[text] for text in texts],
+            words,
+            is_split_into_words=True,
+            truncation="only_second",
+            max_length=max_length,
+            padding=True,
+            return_tensors="np",
+        )
+        gather = first_wordpieces(batch, [len(w) for w in words])
+        inputs = [batch[key] for key in ("input_ids", "attention_mask", "token_type_ids")] + [gather]
+        return model.layers[0](inputs, is_train)
+
+    return Model(
+        "query_span_extractor",
+        forward,
+        layers=[module],
+        attrs={"labels": []},
+        dims={"nL": nL},
+    )
+
+
+def query_text(label: str, readable: bool) -> str:
+    """The query string of a relation label, verbatim or readable.
+
+    label (str): The relation label.
+    readable (bool): Split CamelCase, "_", "/", "-" and "." into lower-cased words.
+    RETURNS (str): The query text.
+    """
+    if not readable:
+        return label
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
+    return " ".join(re.split(r"[\s_/.\-]+", spaced)).strip().lower() or label
+
+
+def first_wordpieces(batch: Any, n_words: List[int]) -> numpy.ndarray:
+    """Position of each sentence word's first wordpiece in the flattened batch.
+
+    batch (BatchEncoding): A fast-tokenizer batch of (query, sentence words) pairs.
+    n_words (List[int]): Sentence words per pair.
+    RETURNS (numpy.ndarray): One int per word, pair after pair; -1 for words with no
+        wordpiece (truncated, or whitespace).
+    """
+    seq_len = batch["input_ids"].shape[1]
+    gather = []
+    for i, n in enumerate(n_words):
+        first: Dict[int, int] = {}
+        for position, (word, segment) in enumerate(zip(batch.word_ids(i), batch.sequence_ids(i))):
+            if segment == 1 and word is not None and word not in first:
+                first[word] = i * seq_len + position
+        gather.extend(first.get(w, -1) for w in range(n))
+    return numpy.asarray(gather, dtype="int64")
+
+
+def _no_input_grads(model: Model, inputs: List[numpy.ndarray], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    args = tuple(xp2torch(model.ops.asarray(array)) for array in inputs)
+    return ArgsKwargs(args=args, kwargs={}), lambda d_inputs: []

@@ -172,6 +172,8 @@ class SpanExtractor(PULossPipe):
         _, targets = self.training_queries(examples, negatives=0)
         self.cfg["prior"] = estimate_prior(targets)
         self.model.set_dim("nL", len(self.labels))
+        if "labels" in self.model.attrs:  # query mode: the labels are the query texts
+            self.model.attrs["labels"] = list(self.labels)
         self.model.initialize(X=([eg.predicted for eg in examples[:10]], numpy.zeros((0, 4), dtype="int32")))
 
     def training_queries(self, examples: List[Example], *, negatives: int) -> Batch:
