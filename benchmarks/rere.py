@@ -7,7 +7,8 @@ For every (drop, loss) it removes that fraction of the training triples at rando
 (seeded), trains `configs/rere_cpu.cfg` for `--steps` steps, and evaluates `model-best`
 on dev. The speed comparison runs on the first model (drop 0, first loss): the same
 pipeline with the extractor querying the detected relations vs every label, in the same
-process. Results go to OUT_DIR/results.json; progress to stdout.
+process. Results go to OUT_DIR/results.json; progress to stdout. With
+`--speed-model MODEL` it only runs the speed comparison on that pipeline (OUT_DIR/speed.json).
 """
 
 import argparse
@@ -94,8 +95,14 @@ def main() -> None:
     parser.add_argument("--losses", default="cpu,bce")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--speed-model", type=Path, default=None)
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.speed_model is not None:
+        speeds = speed(args.speed_model, args.dev, args.repeats)
+        print(json.dumps(speeds), flush=True)
+        (args.out / "speed.json").write_text(json.dumps(speeds, indent=2))
+        return
     results: List[Dict[str, Any]] = []
     first_model = None
     for drop in [float(x) for x in args.drops.split(",")]:
