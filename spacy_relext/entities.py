@@ -55,3 +55,14 @@ def sentence_index(starts: List[int], token_i: int) -> int:
         else:
             hi = mid - 1
     return lo
+
+
+def sentence_spans(doc: Doc) -> List[Span]:
+    """The sentences of a Doc as Spans; the whole Doc when it has no sentence
+    boundaries, and [] when it has no tokens.
+
+    doc (Doc): The document.
+    RETURNS (List[Span]): The sentences, in order.
+    """
+    starts = sentence_starts(doc)
+    return [doc[start:end] for start, end in zip(starts, starts[1:] + [len(doc)])]

@@ -85,3 +85,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "{labels}.")
     E406 = ("max_length={max_length} leaves no room for the CLM position ids: the "
             "encoder has position embeddings for at most {n} text wordpieces.")
+    # RERE: relation_detector and span_extractor
+    E600 = ("Unknown loss '{value}': choose one of {options}.")
+    E601 = ("Unknown pairing rule '{value}': choose one of {options}.")
+    E602 = ("{name} must be in [0, 1], got {value!r}.")
+    E603 = ("negative_queries must be >= 0, got {value!r}.")
+    E604 = ("tau must be >= 0, got {value!r}; gamma must be > 0, got {gamma!r}.")

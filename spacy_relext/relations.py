@@ -10,6 +10,7 @@ extensions. `Doc.from_docs` shifts the character offsets of such keys for each m
 document, so every block keeps pointing at its own document's tokens; the token
 offsets inside a block are relative to the block's first token.
 """
+import bisect
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .errors import Errors, Warnings
 
 DOC_EXT_ATTR = "relations"
 STORE_NAME = "spacy_relext_relations"
+SENT_EXT_ATTR = "relation_scores"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,44 @@ def install_extensions() -> None:
         Doc.set_extension(DOC_EXT_ATTR, getter=get_relations, setter=set_relations)
     elif Doc.get_extension(DOC_EXT_ATTR)[2] is not get_relations:
         warnings.warn(Warnings.W001)
+
+
+def install_sentence_extension() -> None:
+    """Register `span._.relation_scores` once: the relations detected in a sentence,
+    `{label: score}` (plain data). spaCy stores a Span extension value in `doc.user_data`
+    under `("._.", name, start_char, end_char)`, so it survives DocBin, pickle,
+    `nlp.pipe(n_process=2)` and `Doc.from_docs` (which shifts the offsets).
+    """
+    if not Span.has_extension(SENT_EXT_ATTR):
+        Span.set_extension(SENT_EXT_ATTR, default=None)
+
+
+def get_sentence_scores(sent: Span) -> Optional[Dict[str, float]]:
+    """The detected relations of a sentence, read without needing the extension.
+
+    sent (Span): The sentence.
+    RETURNS (Optional[Dict[str, float]]): {label: score}, or None if no detector ran.
+    """
+    return sent.doc.user_data.get(("._.", SENT_EXT_ATTR, sent.start_char, sent.end_char))
+
+
+def relations_by_sentence(sents: Sequence[Span], relations: Iterable[Relation]) -> List[List[Relation]]:
+    """Group relations by the sentence holding both arguments.
+
+    sents (Sequence[Span]): Consecutive sentences of one Doc (`entities.sentence_spans`).
+    relations (Iterable[Relation]): Relations on the same Doc.
+    RETURNS (List[List[Relation]]): The relations of each sentence; relations whose
+        arguments lie in different sentences are left out.
+    """
+    grouped: List[List[Relation]] = [[] for _ in sents]
+    ends = [sent.end for sent in sents]
+    for rel in relations:
+        i = bisect.bisect_right(ends, rel.head.start)
+        if i < len(sents) and sents[i].start <= min(rel.tail.start, rel.head.start) and max(
+            rel.head.end, rel.tail.end
+        ) <= sents[i].end:
+            grouped[i].append(rel)
+    return grouped
 
 
 def get_relations(doc: Doc) -> List[Relation]:

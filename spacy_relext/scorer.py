@@ -21,9 +21,9 @@ from spacy.training import Example
 from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
 
-from .entities import cluster_id, get_entities
+from .entities import cluster_id, get_entities, sentence_spans
 from .errors import Errors
-from .relations import Relation, get_relations
+from .relations import Relation, get_relations, get_sentence_scores
 
 Offsets = Tuple[int, int]
 ArgKey = Callable[[Span], Hashable]
@@ -325,6 +325,46 @@ def make_triple_scorer() -> Scorer:
     RETURNS (Callable[..., Dict[str, Any]]): `score_triples`.
     """
     return score_triples
+
+
+# ---------------------------------------------------------------------------
+# Sentence-level relation detection (RERE's relation_detector)
+# ---------------------------------------------------------------------------
+
+
+def score_relation_detection(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+    """Score sentence-level relation detection: a decision is (sentence, label).
+
+    Predictions are the labels in `span._.relation_scores` of each sentence of
+    `eg.predicted`; a gold relation counts for the predicted sentence holding both of
+    its arguments (by character offsets).
+
+    examples (Iterable[Example]): Examples with gold relations and detected relations.
+    RETURNS (Dict[str, Any]): `rel_detect_p/_r/_f` (micro) and `rel_detect_per_type`.
+    """
+    key_sets = []
+    for eg in examples:
+        sents = sentence_spans(eg.predicted)
+        pred = {(label, _offsets(sent)) for sent in sents for label in (get_sentence_scores(sent) or {})}
+        gold = set()
+        for rel in get_relations(eg.reference):
+            start = min(rel.head.start_char, rel.tail.start_char)
+            end = max(rel.head.end_char, rel.tail.end_char)
+            gold.update((rel.label, _offsets(s)) for s in sents if s.start_char <= start and end <= s.end_char)
+        key_sets.append((gold, pred))
+    micro, per_label = _count(key_sets)
+    scores: Dict[str, Any] = _prf("rel_detect", micro)
+    scores["rel_detect_per_type"] = {label: score.to_dict() for label, score in sorted(per_label.items())}
+    return scores
+
+
+@registry.scorers("spacy-relext.relation_detection_scorer.v1")
+def make_relation_detection_scorer() -> Scorer:
+    """Registered sentence-level relation detection scorer.
+
+    RETURNS (Callable[..., Dict[str, Any]]): `score_relation_detection`.
+    """
+    return score_relation_detection
 
 
 # ---------------------------------------------------------------------------
