@@ -63,3 +63,18 @@ class Errors(metaclass=ErrorsWithCodes):
             "the config at a local Hugging Face model directory.")
     E303 = ("Candidate scope must be one of {options}, got {value!r}.")
     E304 = ("max_distance must be >= 0 or None (no limit), got {value}.")
+    # clm_classifier and the shared relation-component base
+    E400 = ("Component '{name}' has no relation labels. Call add_label, pass labels "
+            "to initialize (or [initialize.components] in the config), or give "
+            "initialize training examples with gold relations in doc._.relations.")
+    E401 = ("Cannot add a label to component '{name}' after it was initialized: its "
+            "output layer is already sized. Add all labels before nlp.initialize().")
+    E402 = ("clm_token_scheme must be one of {options}, got {value!r}.")
+    E403 = ("Invalid levitated-marker model settings: hidden_width={width} must be a "
+            "positive multiple of n_heads={heads}, and depth={depth} and "
+            "max_length={max_length} must be >= 1.")
+    E404 = ("Invalid clm_classifier settings: max_pair_length={max_pair_length} must be "
+            ">= 1; clm_top_n={n}, clm_bottom_m={m} and clm_warmup_steps={warmup} "
+            "must be >= 0.")
+    E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
+            "{labels}.")
