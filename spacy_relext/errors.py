@@ -42,6 +42,11 @@ class Errors(metaclass=ErrorsWithCodes):
     E101 = ("Malformed record in {path} (record {record}): {reason}")
     E102 = ("Input not found: {path}. Give the file (or, for '{fmt}', the "
             "directory) named in corpus/README.md.")
+    E103 = ("No DWIE documents (DW_*.json) in {path}. Give the 'annos_with_content' "
+            "directory of the DWIE release, or one DW_*.json file.")
+    E104 = ("dev_fraction must be between 0 and 1 (exclusive), got {value!r}.")
+    E105 = ("Cannot split {path}: not found. Give a .spacy file written by "
+            "`python -m spacy_relext convert`.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "
