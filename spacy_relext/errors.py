@@ -83,3 +83,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "must be >= 0.")
     E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
             "{labels}.")
+    # rationale_masker (RE2)
+    E500 = ("Invalid rationale_masker model settings: k_ratio={k_ratio} must be in "
+            "(0, 1], bisection_iters={iters} >= 1 and dropout={dropout} in [0, 1).")
+    E501 = ("pair_level must be one of {options}, got {value!r}.")
+    E502 = ("Invalid temperature schedule: temperature_start={start} and "
+            "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0.")
