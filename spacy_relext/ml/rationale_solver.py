@@ -212,7 +212,7 @@ def _count_chain(unary: Tensor, pairwise: Tensor, valid: Tensor, budget: Tensor,
             new0, arg0 = torch.stack([prev0, prev1], -1).max(-1)
             new1, arg1 = torch.stack([shifted0, shifted1 + edge], -1).max(-1)
             new1 = unary[:, i : i + 1] + new1
-            pointers.append((arg0, arg1))
+            pointers.append((arg0.bool(), arg1.bool()))  # 1 byte per entry: L x K tables
         new = torch.stack([new0, new1], -1).clamp(min=NEG_INF)
         table = torch.where(valid[:, i, None, None], new, table)
     over = counts[None, :] > budget[:, None]
@@ -270,7 +270,7 @@ def budgeted_viterbi(scores: Tensor, transitions: Tensor, valid: Tensor, budget:
         if i == 0:
             break
         arg0, arg1 = pointers[i - 1]
-        prev_state = torch.where(state == 1, arg1[rows, count], arg0[rows, count])
+        prev_state = torch.where(state == 1, arg1[rows, count], arg0[rows, count]).to(state.dtype)
         prev_count = count - state
         # Padding positions (i >= length) leave the traceback where it is.
         state = torch.where(here, prev_state, state)

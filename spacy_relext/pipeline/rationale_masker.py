@@ -286,25 +286,31 @@ class RationaleMasker(RelationPipe):
 
     def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[List[Doc], PairRegions], Any]]:
         """The candidate pairs (on the gold mentions by default) and their gold classes."""
-        regions, pairs = self.make_pairs(self.training_docs(examples))
+        docs = self.training_docs(examples)
+        regions, pairs = self.make_pairs(docs)
         self.n_updates += 1
         if not pairs:
             return None
-        cluster_level = self.cfg["pair_level"] == "cluster"
+        # Arguments are keyed by offsets, or by the cluster of the training Doc's mention
+        # at those offsets (aligned gold spans carry no cluster id of their own).
+        keys = [self._argument_keys(doc) for doc in docs]
         gold: Dict[Tuple, int] = {}
         for i, rels in enumerate(self.gold_relations(examples)):
             for rel in rels:
                 if rel.label in self.labels:
-                    gold.setdefault((i, *self._argument_keys(rel.head, rel.tail, cluster_level)), self.labels.index(rel.label) + 1)
-        truths = [gold.get((i, *self._argument_keys(head, tail, cluster_level)), 0) for i, head, tail, _ in pairs]
+                    key = (i, keys[i](rel.head), keys[i](rel.tail))
+                    gold.setdefault(key, self.labels.index(rel.label) + 1)
+        truths = [gold.get((i, keys[i](head), keys[i](tail)), 0) for i, head, tail, _ in pairs]
         X = ([eg.predicted for eg in examples], regions)
         return X, self.model.ops.asarray1i(truths)
 
-    @staticmethod
-    def _argument_keys(head: Span, tail: Span, cluster_level: bool) -> Tuple:
-        if cluster_level:
-            return (cluster_id(head), cluster_id(tail))
-        return (head.start, head.end, tail.start, tail.end)
+    def _argument_keys(self, doc: Doc) -> Callable[[Span], Any]:
+        """How a relation argument is identified for the pair level: by its offsets, or
+        by the cluster of the Doc's mention at its offsets."""
+        if self.cfg["pair_level"] == "mention":
+            return lambda span: (span.start, span.end)
+        clusters = {(m.start, m.end): cluster_id(m) for m in get_entities(doc, self.spans_key)}
+        return lambda span: clusters.get((span.start, span.end), cluster_id(span))
 
     def get_loss(self, examples: Iterable[Example], scores: Tuple[Any, Tuple[Floats2d, Floats2d]]) -> Tuple[float, Floats2d]:
         """Mean cross-entropy of the pairs' classes (the only loss: sparsity and
