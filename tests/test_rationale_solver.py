@@ -13,6 +13,7 @@ from spacy_relext.ml.rationale_solver import (
     logistic_noise,
     mask_segments,
     rationale_mask,
+    scan_marginals,
     solve_multiplier,
     truncated_marginals,
 )
@@ -219,3 +220,18 @@ def test_empty_inputs():
 )
 def test_mask_segments(mask, expected):
     assert mask_segments(mask) == expected
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_scan_marginals_equal_forward_backward(seed):
+    scores, transitions, valid = make_batch(seed=seed)
+    mu, log_z = chain_marginals(scores, transitions, valid)
+    scan_mu, scan_log_z = scan_marginals(scores, transitions, valid)
+    assert torch.allclose(scan_mu, mu, atol=1e-10) and torch.allclose(scan_log_z, log_z, atol=1e-10)
+
+
+def test_gradcheck_scan_marginals():
+    scores, transitions, valid = make_batch(seed=10)
+    scores.requires_grad_(True)
+    transitions.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda s, r: scan_marginals(s, r, valid)[0], (scores, transitions))

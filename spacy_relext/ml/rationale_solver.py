@@ -100,9 +100,64 @@ def chain_marginals(unary: Tensor, pairwise: Tensor, valid: Tensor) -> Tuple[Ten
     return mu, log_z
 
 
+def _log_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """Product of (..., 2, 2) matrices in the log semiring."""
+    return torch.logsumexp(a[..., :, :, None] + b[..., None, :, :], dim=-2)
+
+
+def scan_marginals(unary: Tensor, pairwise: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
+    """The same marginals and log-partition as `chain_marginals`, with log Z from a
+    parallel (tree) reduction of the 2x2 transfer matrices, O(log L) sequential steps,
+    and the marginals as `d log Z / d unary` (the backward pass of that reduction).
+    Differentiable: the marginals keep their graph when the inputs require grad.
+
+    RETURNS (Tuple[Tensor, Tensor]): (B, L) marginals (0 on padding) and (B,) log Z.
+    """
+    n_rows, length = unary.shape
+    if length == 0:
+        return unary.new_zeros(n_rows, 0), unary.new_zeros(n_rows)
+    differentiable = torch.is_grad_enabled() and (unary.requires_grad or pairwise.requires_grad)
+    with torch.enable_grad():
+        unary = torch.where(valid, unary, torch.zeros_like(unary))
+        if not differentiable:
+            unary = unary.detach().requires_grad_(True)
+        neg = unary.new_full((n_rows, length - 1), NEG_INF)
+        zero = unary.new_zeros(n_rows, length - 1)
+        step = valid[:, 1:]
+        into1 = unary[:, 1:]
+        # Transfer matrix of token i (i >= 1): rows = state of i - 1, columns = state of i.
+        # Padding tokens get the identity, so they change nothing.
+        matrices = torch.stack(
+            [
+                torch.stack([zero, torch.where(step, into1, neg)], -1),
+                torch.stack(
+                    [torch.where(step, zero, neg), torch.where(step, into1 + pairwise[:, :-1], zero)], -1
+                ),
+            ],
+            -2,
+        )
+        size = 1
+        while size < length - 1:
+            size *= 2
+        if size > length - 1:
+            identity = unary.new_tensor([[0.0, NEG_INF], [NEG_INF, 0.0]]).expand(n_rows, size - (length - 1), 2, 2)
+            matrices = torch.cat([matrices, identity], dim=1)
+        while matrices.shape[1] > 1:
+            matrices = _log_matmul(matrices[:, 0::2], matrices[:, 1::2])
+        start = torch.where(valid[:, 0], unary[:, 0], unary.new_full((n_rows,), NEG_INF))
+        last = torch.stack([unary.new_zeros(n_rows), start], -1)  # log alpha of token 0
+        if length > 1:
+            last = torch.logsumexp(last[:, :, None] + matrices[:, 0], dim=1)
+        log_z = torch.logsumexp(last, dim=-1)
+        (mu,) = torch.autograd.grad(log_z.sum(), unary, create_graph=differentiable)
+    if not differentiable:
+        log_z, mu = log_z.detach(), mu.detach()
+    return torch.where(valid, mu, torch.zeros_like(mu)), log_z
+
+
 def _relaxed(scores: Tensor, transitions: Tensor, valid: Tensor, lam: Tensor, temperature: float) -> Tensor:
     """Chain marginals of `u = (s - lam) / tau`, `rho = r / tau`."""
-    mu, _ = chain_marginals((scores - lam[:, None]) / temperature, transitions / temperature, valid)
+    mu, _ = scan_marginals((scores - lam[:, None]) / temperature, transitions / temperature, valid)
     return mu
 
 
