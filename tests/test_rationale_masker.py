@@ -4,7 +4,6 @@ import pickle
 
 import pytest
 import spacy
-from spacy.language import Language
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 from spacy.util import load_model_from_path

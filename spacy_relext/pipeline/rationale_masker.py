@@ -23,7 +23,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
-from ..entities import cluster_id, get_entities, sentence_index, sentence_starts
+from ..entities import cluster_id, get_entities, get_entity_clusters, sentence_index, sentence_starts
 from ..errors import Errors
 from ..ml.rationale_masker import PairRegion, PairRegions, build_masker
 from ..ml.rationale_solver import mask_segments
@@ -228,9 +228,7 @@ class RationaleMasker(RelationPipe):
         mention_pairs = self.get_pairs(doc)
         if self.cfg["pair_level"] == "mention":
             return [([head], [tail]) for head, tail in mention_pairs]
-        clusters: Dict[str, List[Span]] = {}
-        for span in get_entities(doc, self.spans_key):
-            clusters.setdefault(cluster_id(span), []).append(span)
+        clusters = get_entity_clusters(doc, self.spans_key)
         seen: Dict[Tuple[str, str], None] = {}
         for head, tail in mention_pairs:
             key = (cluster_id(head), cluster_id(tail))
