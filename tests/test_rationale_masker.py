@@ -295,7 +295,8 @@ def test_ablation_switches_train_and_predict(options):
     losses = train(nlp, examples, n_iter=3)
     assert math.isfinite(losses[NAME])
     pairs, logits, masks = nlp.get_pipe(NAME).predict([eg.predicted for eg in examples])
-    lengths = [len(eg.predicted) for eg in examples for _ in range(len(eg.predicted.ents) * (len(eg.predicted.ents) - 1))]
+    n_pairs = [len(eg.predicted.ents) * (len(eg.predicted.ents) - 1) for eg in examples]
+    lengths = [len(eg.predicted) for eg, n in zip(examples, n_pairs) for _ in range(n)]
     selected = masks.sum(1)
     if options.get("masking") is False:
         assert list(selected) == lengths

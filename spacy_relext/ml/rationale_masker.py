@@ -191,7 +191,9 @@ def pair_index(pairs: Sequence[PairRegion], lengths: Sequence[int]) -> Tuple[num
     return (region, valid, *heads, *tails)
 
 
-def _pooling_index(pairs: Sequence[PairRegion], offsets: numpy.ndarray, arg: str) -> Tuple[numpy.ndarray, numpy.ndarray]:
+def _pooling_index(
+    pairs: Sequence[PairRegion], offsets: numpy.ndarray, arg: str
+) -> Tuple[numpy.ndarray, numpy.ndarray]:
     rows_per_pair, weights_per_pair = [], []
     for pair in pairs:
         mentions = getattr(pair, arg)

@@ -310,7 +310,9 @@ class RationaleMasker(RelationPipe):
         clusters = {(m.start, m.end): cluster_id(m) for m in get_entities(doc, self.spans_key)}
         return lambda span: clusters.get((span.start, span.end), cluster_id(span))
 
-    def get_loss(self, examples: Iterable[Example], scores: Tuple[Any, Tuple[Floats2d, Floats2d]]) -> Tuple[float, Floats2d]:
+    def get_loss(
+        self, examples: Iterable[Example], scores: Tuple[Any, Tuple[Floats2d, Floats2d]]
+    ) -> Tuple[float, Floats2d]:
         """Mean cross-entropy of the pairs' classes (the only loss: sparsity and
         continuity are structural).
 
