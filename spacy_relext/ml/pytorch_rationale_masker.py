@@ -26,19 +26,8 @@ class RationaleMaskerModule(nn.Module):
 
     width (int): Token vector width D.
     n_classes (int): Output classes (the negative class included).
-    hidden_width (Optional[int]): Classifier hidden layer; D // 2 when None.
-    k_ratio (float): Budget K = ceil(k_ratio * L).
-    continuity (bool): Reward adjacent selected tokens (r >= 0); no edges when False.
-    token_continuity (bool): r_i = softplus(w . [h_i; h_{i+1}] + b) instead of one scalar.
-    sparsity (bool): Enforce the budget; K = L when False.
-    add_entities (bool): Concatenate the entity vectors to the pooled rationale.
-    masking (bool): Select a rationale; when False every region token is pooled (the
-        no-mask baseline).
-    dropout (float): Dropout before the output layer.
-    bisection_iters (int): Bisection steps for the budget multiplier.
-    implicit_gradient (bool): Differentiate through the multiplier.
-    perturb (bool): Logistic noise on the scores in training (perturb-and-MAP).
-    straight_through (bool): Hard perturbed MAP forward, relaxed marginals backward.
+    The keyword options are those of `spacy-relext.RationaleMasker.v1`
+    (`spacy_relext.ml.rationale_masker.build_rationale_masker`), documented there.
     """
 
     def __init__(
