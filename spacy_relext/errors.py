@@ -91,3 +91,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E602 = ("{name} must be in [0, 1], got {value!r}.")
     E603 = ("negative_queries must be >= 0, got {value!r}.")
     E604 = ("tau must be >= 0, got {value!r}; gamma must be > 0, got {gamma!r}.")
+    # rationale_masker (RE2)
+    E500 = ("Invalid rationale_masker model settings: k_ratio={k_ratio} must be in "
+            "(0, 1], bisection_iters={iters} >= 1 and dropout={dropout} in [0, 1).")
+    E501 = ("pair_level must be one of {options}, got {value!r}.")
+    E502 = ("Invalid temperature schedule: temperature_start={start} and "
+            "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0.")

@@ -15,7 +15,7 @@ ENTITY_GROUP = "entities"
 
 @registry.readers("spacy-relext.GoldEntsCorpus.v1")
 def create_gold_ents_corpus(
-    path: Union[str, Path],
+    path: Optional[Union[str, Path]],
     *,
     gold_preproc: bool = False,
     max_length: int = 0,

@@ -1,0 +1,63 @@
+"""Evaluate a trained rationale_masker pipeline on a gold-entity dev set: SemEval official
+macro-F1, micro-F1 without Other, and rationale statistics over every candidate pair
+(mean fraction of region tokens selected, mean number of contiguous segments).
+
+python benchmarks/rationale_eval.py training/rationale_semeval/model-best corpus_converted/semeval_dev.spacy
+"""
+import argparse
+import json
+from pathlib import Path
+
+import spacy
+from spacy.training import Example
+
+from spacy_relext.ml.rationale_solver import mask_segments
+from spacy_relext.readers import create_gold_ents_corpus
+from spacy_relext.scorer import score_semeval
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("dev", type=Path)
+    parser.add_argument("--component", default="rationale_masker")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    nlp = spacy.load(args.model)
+    pipe = nlp.get_pipe(args.component)
+    examples = list(create_gold_ents_corpus(args.dev, spans_key=None)(nlp))
+    predicted, fractions, segments = [], [], []
+    for start in range(0, len(examples), args.batch_size):
+        batch = examples[start : start + args.batch_size]
+        docs = list(nlp.pipe(eg.predicted for eg in batch))
+        # Rationales of every candidate pair, Other decisions included.
+        _, _, masks = pipe.predict(docs)
+        regions, _ = pipe.make_pairs(docs)
+        for region, mask in zip(regions.pairs, masks.tolist()):
+            length = region.region[1] - region.region[0]
+            fractions.append(sum(mask[:length]) / max(length, 1))
+            segments.append(len(mask_segments(mask[:length])))
+        predicted.extend(docs)
+    scores = score_semeval([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)])
+    report = {
+        "model": str(args.model),
+        "dev": str(args.dev),
+        "n_docs": len(examples),
+        "semeval_macro_f": scores["semeval_macro_f"],
+        "semeval_micro_f": scores["semeval_micro_f"],
+        "semeval_acc": scores["semeval_acc"],
+        "mean_fraction_selected": sum(fractions) / max(len(fractions), 1),
+        "mean_segments_per_rationale": sum(segments) / max(len(segments), 1),
+        "n_pairs": len(fractions),
+        "model_options": {k: v for k, v in pipe.model.attrs.items() if isinstance(v, (bool, int, float))},
+    }
+    text = json.dumps(report, indent=2)
+    if args.output is not None:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
