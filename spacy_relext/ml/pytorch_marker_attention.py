@@ -7,20 +7,12 @@ attention blocks run under a boolean mask (True = may attend), and a linear head
 each pair on `[h_S; h_/S; h_O; h_/O]`. Every row operation other than attention is
 row-wise, so a row's state depends only on the rows its mask lets it see.
 """
-import os
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import torch_threads  # noqa: F401 (fork safety for nlp.pipe(n_process=2))
 
-def _single_thread_after_fork() -> None:
-    # A process forked after torch's OpenMP pool started (nlp.pipe(n_process=2)) hangs
-    # in its first parallel region; the parallelism there comes from the processes.
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 # Row types: index into the type embedding.
 PAD, TEXT, SUBJ_START, SUBJ_END, OBJ_START, OBJ_END, CLM = range(7)

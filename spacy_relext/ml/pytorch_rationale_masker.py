@@ -3,22 +3,13 @@ and the classifier on the masked tokens (METHODS.md 1.2). Wrapped by
 `spacy_relext.ml.rationale_masker` with thinc's PyTorchWrapper.
 """
 import math
-import os
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor, nn
 
+from . import torch_threads  # noqa: F401 (fork safety for nlp.pipe(n_process=2))
 from .rationale_solver import budget_sizes, continuity_init, rationale_mask
-
-
-def _single_thread_after_fork() -> None:
-    """A forked child (`nlp.pipe(n_process=2)`) deadlocks in the OpenMP pool it
-    inherits from a parent that already ran torch ops; one thread avoids the pool."""
-    torch.set_num_threads(1)
-
-
-os.register_at_fork(after_in_child=_single_thread_after_fork)
 
 
 class RationaleMaskerModule(nn.Module):

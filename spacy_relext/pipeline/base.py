@@ -24,6 +24,19 @@ from ..errors import Errors, Warnings
 from ..relations import Relation, align_relations, get_relations, install_extensions, set_relations
 
 DEFAULT_SCORER = {"@scorers": "spacy-relext.relation_scorer.v1"}
+# The small tok2vec every factory's default model owns, so `nlp.add_pipe(name)` works
+# with no other component; the configs in configs/ use listeners instead.
+DEFAULT_TOK2VEC_CONFIG = """
+[model.tok2vec]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 96
+depth = 2
+embed_size = 2000
+window_size = 1
+maxout_pieces = 3
+subword_features = true
+"""
 DEFAULT_CANDIDATES = {"@misc": "spacy-relext.entity_pairs.v1", "scope": "sentence"}
 
 

@@ -21,7 +21,7 @@ from ..candidates import PairGenerator
 from ..errors import Errors
 from ..ml.levitated_marker import PackedPairs, PairGroup, build_attention
 from ..relations import Relation
-from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, RelationPipe
+from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe
 from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
@@ -37,18 +37,8 @@ n_heads = 4
 dropout = 0.1
 max_length = 128
 mutual_object_attention = true
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
 """
-DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG)["model"]
+DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG + DEFAULT_TOK2VEC_CONFIG)["model"]
 
 
 @Language.factory(

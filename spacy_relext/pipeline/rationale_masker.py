@@ -28,7 +28,7 @@ from ..errors import Errors
 from ..ml.rationale_masker import PairRegion, PairRegions, build_masker
 from ..ml.rationale_solver import mask_segments
 from ..relations import Relation
-from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, RelationPipe
+from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe
 
 PAIR_LEVELS = ("mention", "cluster")
 Pair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
@@ -48,18 +48,8 @@ bisection_iters = 20
 implicit_gradient = false
 perturb = true
 straight_through = false
-
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
 """
-DEFAULT_RATIONALE_MODEL = Config().from_str(DEFAULT_RATIONALE_MODEL_CONFIG)["model"]
+DEFAULT_RATIONALE_MODEL = Config().from_str(DEFAULT_RATIONALE_MODEL_CONFIG + DEFAULT_TOK2VEC_CONFIG)["model"]
 
 
 @Language.factory(

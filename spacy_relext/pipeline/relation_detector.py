@@ -22,7 +22,8 @@ from thinc.types import Floats2d
 from ..entities import sentence_spans
 from ..ml.pu_loss import estimate_prior
 from ..relations import SENT_EXT_ATTR, install_sentence_extension, relations_by_sentence
-from .rere_base import DEFAULT_TOK2VEC_CONFIG, PULossPipe
+from .base import DEFAULT_TOK2VEC_CONFIG
+from .rere_base import PULossPipe
 
 DEFAULT_DETECTOR_MODEL_CONFIG = """
 [model]

@@ -1,7 +1,7 @@
 """`PULossPipe`: what RERE's two components share on top of `RelationPipe`.
 
 The settings of the cPU / BCE loss (`loss`, `gamma`, `tau`) and the prior `pi` in
-`cfg`, their validation, the loss call, and the small default tok2vec of both factories.
+`cfg`, their validation and the loss call.
 Neither component pairs entity mentions, so `RelationPipe`'s candidate settings are
 left unset.
 """
@@ -16,17 +16,6 @@ from ..errors import Errors
 from ..ml.pu_loss import check_loss_name, cpu_mu, loss_and_gradient
 from .base import RelationPipe
 
-DEFAULT_TOK2VEC_CONFIG = """
-[model.tok2vec]
-@architectures = "spacy.HashEmbedCNN.v2"
-pretrained_vectors = null
-width = 96
-depth = 2
-embed_size = 2000
-window_size = 1
-maxout_pieces = 3
-subword_features = true
-"""
 
 
 class PULossPipe(RelationPipe):

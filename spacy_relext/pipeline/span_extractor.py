@@ -28,7 +28,8 @@ from ..ml.pu_loss import estimate_prior
 from ..ml.rere import N_POINTERS, QueryT
 from ..relations import SENT_EXT_ATTR, Relation, get_sentence_scores, relations_by_sentence
 from .pointer_decoding import PAIRINGS, decode_pointers
-from .rere_base import DEFAULT_TOK2VEC_CONFIG, PULossPipe
+from .base import DEFAULT_TOK2VEC_CONFIG
+from .rere_base import PULossPipe
 
 DEFAULT_EXTRACTOR_MODEL_CONFIG = """
 [model]
