@@ -16,7 +16,8 @@ from spacy.pipeline import TrainablePipe
 from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_examples, validate_get_examples
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer, set_dropout_rate
+from thinc.api import Model, Ops, Optimizer, set_dropout_rate
+from thinc.types import Floats2d, Ints1d
 
 from ..candidates import PairGenerator
 from ..entities import get_entities
@@ -276,3 +277,20 @@ class RelationPipe(TrainablePipe):
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+def softmax_cross_entropy(ops: Ops, logits: Floats2d, truths: Ints1d) -> Tuple[float, Floats2d]:
+    """Mean cross-entropy of softmax(logits) against gold class indices, and its
+    gradient with respect to the logits (softmax minus one-hot, over the batch).
+
+    ops (Ops): The model's ops (numpy or cupy).
+    logits (Floats2d): (N, C) scores.
+    truths (Ints1d): (N,) gold classes.
+    RETURNS (Tuple[float, Floats2d]): The loss and d_logits.
+    """
+    probs = ops.softmax(logits)
+    rows = ops.xp.arange(len(truths))
+    loss = -ops.xp.log(probs[rows, truths] + 1e-12).mean()
+    d_logits = probs.copy()
+    d_logits[rows, truths] -= 1
+    return float(loss), d_logits / len(truths)

@@ -21,7 +21,7 @@ from ..candidates import PairGenerator
 from ..errors import Errors
 from ..ml.levitated_marker import PackedPairs, PairGroup, build_attention
 from ..relations import Relation
-from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe
+from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe, softmax_cross_entropy
 from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
@@ -293,13 +293,7 @@ class ClmClassifier(RelationPipe):
         RETURNS (Tuple[float, Floats2d]): The loss and its gradient.
         """
         truths, logits = scores
-        ops = self.model.ops
-        probs = ops.softmax(logits)
-        rows = ops.xp.arange(len(truths))
-        loss = -ops.xp.log(probs[rows, truths] + 1e-12).mean()
-        d_logits = probs.copy()
-        d_logits[rows, truths] -= 1
-        return float(loss), d_logits / len(truths)
+        return softmax_cross_entropy(self.model.ops, logits, truths)
 
 
 def candidate_label_markers(logits: numpy.ndarray, scheme: DirectionalLabels, *, n: int, m: int, token_scheme: str) -> numpy.ndarray:

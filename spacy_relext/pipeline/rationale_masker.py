@@ -28,7 +28,7 @@ from ..errors import Errors
 from ..ml.rationale_masker import PairRegion, PairRegions, build_masker
 from ..ml.rationale_solver import mask_segments
 from ..relations import Relation
-from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe
+from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe, softmax_cross_entropy
 
 PAIR_LEVELS = ("mention", "cluster")
 Pair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
@@ -311,10 +311,4 @@ class RationaleMasker(RelationPipe):
         RETURNS (Tuple[float, Floats2d]): The loss and its gradient for the logits.
         """
         truths, (logits, _) = scores
-        ops = self.model.ops
-        probs = ops.softmax(logits)
-        rows = ops.xp.arange(len(truths))
-        loss = -ops.xp.log(probs[rows, truths] + 1e-12).mean()
-        d_logits = probs.copy()
-        d_logits[rows, truths] -= 1
-        return float(loss), d_logits / len(truths)
+        return softmax_cross_entropy(self.model.ops, logits, truths)
