@@ -298,14 +298,14 @@ class LogicReasoner(RelationPipe):
             raise ValueError(Errors.E700.format(name=self.name, backbone=self.cfg["backbone"], upstream=names))
 
     def _with_backbone_scores(self, docs: List[Doc]) -> List[Doc]:
-        """Run the upstream components on Docs that carry none of the backbone's
-        relations (a frozen backbone: no gradients, its own settings)."""
+        """Run the upstream components on copies of the Docs that carry none of the
+        backbone's relations (a frozen backbone: no gradients, its own settings)."""
         backbone = self.cfg["backbone"]
         todo = [i for i, doc in enumerate(docs) if not any(r.source == backbone for r in get_relations(doc))]
         if not todo:
             return docs
         docs = list(docs)
-        processed = [docs[i] for i in todo]
+        processed = [docs[i].copy() for i in todo]
         for _, proc in self._upstream():
             if hasattr(proc, "pipe"):
                 processed = list(proc.pipe(processed))
