@@ -353,7 +353,10 @@ def train_rule_model(
         )
         steps = settings.generator_em_steps
         sample_rules(generator, extractor, queries, settings.n_rules, seed=seed)
-        data = [instances(doc, table, extractor, max_elements=settings.max_elements) for doc in docs]
+        if settings.extractor_epochs <= 0 and iteration == settings.em_iterations:
+            data = []  # nothing will read the rule features: skip the max-plus products
+        else:
+            data = [instances(doc, table, extractor, max_elements=settings.max_elements) for doc in docs]
         ext_loss = fit_extractor(
             extractor, data, epochs=settings.extractor_epochs, lr=settings.extractor_lr,
             batch_docs=settings.extractor_batch_docs, seed=seed,

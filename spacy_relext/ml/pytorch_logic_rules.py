@@ -157,10 +157,15 @@ class RuleExtractor(nn.Module):
         unique, index = self.unique_rules()
         slots = index[signatures]  # [P, K]
         feats = trans.new_zeros(slots.shape)
+        # only the rules of the signatures present in this document
+        needed, slots = torch.unique(slots.clamp(min=-1), return_inverse=True)
+        if needed.numel() and needed[0] < 0:
+            needed, slots = needed[1:], slots - 1  # empty slots become -1
+        bodies = unique[needed]
         n = max(1, trans.shape[0])
         chunk = max(1, max_elements // (n * n))
-        for u0 in range(0, unique.shape[0], chunk):
-            scores = path_scores(trans, unique[u0 : u0 + chunk], max_elements=max_elements).exp()
+        for u0 in range(0, bodies.shape[0], chunk):
+            scores = path_scores(trans, bodies[u0 : u0 + chunk], max_elements=max_elements).exp()
             inside = (slots >= u0) & (slots < u0 + chunk)
             rows, cols = inside.nonzero(as_tuple=True)
             feats[rows, cols] = scores[slots[rows, cols] - u0, heads[rows], tails[rows]]
