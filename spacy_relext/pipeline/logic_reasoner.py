@@ -21,10 +21,11 @@ import spacy
 import torch
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_examples, validate_get_examples
+from spacy.training import Example, validate_get_examples
 from spacy.util import load_config
 from spacy.vocab import Vocab
-from thinc.api import Model, Optimizer, PyTorchWrapper_v2
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, xp2torch
+from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
 from ..errors import Errors
@@ -180,6 +181,21 @@ class LogicRuleModule(torch.nn.Module):
         self.generator = generator
         self.extractor = extractor
 
+    def forward(self, feats: torch.Tensor, signatures: torch.Tensor) -> torch.Tensor:
+        """The extractor's logits for candidates with rule features `feats` `[P, K]`."""
+        return self.extractor(feats, signatures)
+
+
+def _rule_model(module: LogicRuleModule) -> Model[Tuple[Floats2d, Ints1d], Floats1d]:
+    """Wrap the torch module: input (rule features, signature ids), output logits.
+    The features are constants (the backbone is frozen), so no input gradient."""
+
+    def convert_inputs(model: Model, X: Tuple[Floats2d, Ints1d], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+        feats, signatures = X
+        return ArgsKwargs(args=(xp2torch(feats), xp2torch(signatures)), kwargs={}), lambda d_inputs: None
+
+    return PyTorchWrapper_v2(module, convert_inputs=convert_inputs)
+
 
 class LogicReasoner(RelationPipe):
     """Refine a backbone's document-level relations with learned logic rules."""
@@ -278,7 +294,7 @@ class LogicReasoner(RelationPipe):
             ffn_width=cfg["generator_ffn_width"],
         )
         extractor = RuleExtractor(len(cfg["signatures"]), cfg["n_rules"], cfg["rule_length"])
-        self.model = PyTorchWrapper_v2(LogicRuleModule(generator, extractor))
+        self.model = _rule_model(LogicRuleModule(generator, extractor))
         self.module.eval()
         self._table = None
 
@@ -424,56 +440,35 @@ class LogicReasoner(RelationPipe):
         label_ids = {label: i for i, label in enumerate(self.labels)}
         self.cfg["signatures"] = sorted([type_ids[th], label_ids[r], type_ids[tt]] for th, r, tt in signatures)
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """Fine-tune the rule weights on a batch with the current rules (BCE over all
-        type-valid candidates); the backbone stays frozen.
-
-        examples (Iterable[Example]): The batch.
-        drop (float): Unused (the extractor has no dropout).
-        sgd (Optional[Optimizer]): The optimizer.
-        losses (Optional[Dict[str, float]]): Running losses, updated in place.
-        RETURNS (Dict[str, float]): The losses.
+    def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[Floats2d, Ints1d], Floats1d]]:
+        """Rule features, signatures and gold labels of every type-valid candidate of
+        the batch, with the current rules; the backbone runs where its scores are
+        missing (frozen). `update` (RelationPipe's) fine-tunes the rule weights on them.
         """
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, "LogicReasoner.update")
-        if not examples:
-            return losses
         if not self.is_initialized:
             raise ValueError(Errors.E703.format(name=self.name))
-        extractor = self.module.extractor
         rule_docs = self.training_rule_docs(self.training_docs(examples), self.gold_relations(examples))
+        extractor = self.module.extractor
         data = [instances(doc, self.table, extractor, max_elements=self.settings.max_elements) for doc in rule_docs]
         data = [inst for inst in data if inst.labels is not None and inst.labels.numel()]
         if not data:
-            return losses
-        loss, _ = self.get_loss(examples, data)
-        loss.backward()
-        if sgd is not None:
-            self.finish_update(sgd)
-        losses[self.name] += loss.item()
-        return losses
+            return None
+        ops = self.model.ops
+        feats = ops.asarray2f(torch.cat([inst.feats for inst in data]).numpy())
+        signatures = ops.asarray1i(torch.cat([inst.signatures for inst in data]).numpy())
+        return (feats, signatures), ops.asarray1f(torch.cat([inst.labels for inst in data]).numpy())
 
-    def get_loss(self, examples: Iterable[Example], scores: List[Instances]) -> Tuple[torch.Tensor, None]:
-        """Mean BCE of the extractor over the candidates of a batch.
+    def get_loss(self, examples: Iterable[Example], scores: Tuple[Floats1d, Floats1d]) -> Tuple[float, Floats1d]:
+        """Mean BCE over the candidates of a batch.
 
-        scores (List[Instances]): The batch's candidates with features and labels.
-        RETURNS (Tuple[Tensor, None]): The loss (a tensor to backpropagate) and no
-            separate gradient (torch computes it).
+        scores (Tuple[Floats1d, Floats1d]): Gold labels (0/1) and logits.
+        RETURNS (Tuple[float, Floats1d]): The loss and its gradient.
         """
-        extractor = self.module.extractor
-        logits = extractor(torch.cat([s.feats for s in scores]), torch.cat([s.signatures for s in scores]))
-        labels = torch.cat([s.labels for s in scores])
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels), None
+        truths, logits = scores
+        xp = self.model.ops.xp
+        probs = 1 / (1 + xp.exp(-logits))
+        loss = -(truths * xp.log(probs + 1e-12) + (1 - truths) * xp.log(1 - probs + 1e-12)).mean()
+        return float(loss), (probs - truths) / len(truths)
 
     # -- inference -------------------------------------------------------------------
 
@@ -597,7 +592,7 @@ def load_reasoners(path: Union[str, Path]) -> List[Tuple[str, "LogicReasoner"]]:
 
 
 def _empty_model() -> Model:
-    return PyTorchWrapper_v2(LogicRuleModule(RuleGenerator(1, 1, width=8, n_heads=2, ffn_width=8, depth=1), RuleExtractor(0, 1, 1)))
+    return _rule_model(LogicRuleModule(RuleGenerator(1, 1, width=8, n_heads=2, ffn_width=8, depth=1), RuleExtractor(0, 1, 1)))
 
 
 def _entity_type(mentions: Entity) -> str:
