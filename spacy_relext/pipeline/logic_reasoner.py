@@ -12,6 +12,7 @@ Training is LogiRE's EM, run by `initialize` on the training examples: the upstr
 components run first (unless the docs already carry the backbone's relations).
 `update` fine-tunes the rule weights on a batch with the current rule set.
 """
+import math
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
@@ -536,7 +537,7 @@ class LogicReasoner(RelationPipe):
             log_score, path = best_path(trans, body, h, t)
             atoms = [self.atom(c, names[a], names[b]) for c, a, b in zip(body, path, path[1:])]
             head = f"{self.labels[r]}({names[h]}, {names[t]})"
-            out.append(f"{head} <- {' ^ '.join(a for a in atoms if a)}  [{float(torch.tensor(log_score).exp()):.2f}]")
+            out.append(f"{head} <- {' ^ '.join(a for a in atoms if a)}  [{math.exp(log_score):.2f}]")
         return tuple(out)
 
     def atom(self, channel: int, a: str, b: str) -> str:
