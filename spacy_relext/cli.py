@@ -1,4 +1,4 @@
-"""`python -m spacy_relext <command>`: corpus conversion, splitting and the demo.
+"""`python -m spacy_relext <command>`: corpus conversion, splitting, the demo and learned rules.
 
 The CLI is the only place that prints; library functions return values or raise.
 """
@@ -31,6 +31,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     demo.add_argument("--max-steps", type=int, default=300, help="Training steps (a few minutes on 2 cores)")
     demo.set_defaults(run=_run_demo)
 
+    rules = commands.add_parser("rules", help="Print the rules a logic_reasoner learned, per relation, with weights")
+    rules.add_argument("pipeline", type=Path, help="Saved pipeline directory")
+    rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair")
+    rules.set_defaults(run=_run_rules)
+
     args = parser.parse_args(argv)
     try:
         args.run(args)
@@ -57,3 +62,14 @@ def _run_demo(args: argparse.Namespace) -> None:
     from .demo import run_demo
 
     run_demo(max_steps=args.max_steps)
+
+
+def _run_rules(args: argparse.Namespace) -> None:
+    from .pipeline.logic_reasoner import load_reasoners
+
+    for name, reasoner in load_reasoners(args.pipeline):
+        print(f"# {name} (backbone: {reasoner.cfg['backbone']})")
+        for label, head_type, tail_type, bias, rules in reasoner.learned_rules():
+            print(f"{label}({head_type}, {tail_type})  bias {bias:.3f}")
+            for body, weight in rules[: args.top]:
+                print(f"  {weight:8.3f}  {label}(x, y) <- {body}")

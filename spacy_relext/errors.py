@@ -97,3 +97,15 @@ class Errors(metaclass=ErrorsWithCodes):
     E501 = ("pair_level must be one of {options}, got {value!r}.")
     E502 = ("Invalid temperature schedule: temperature_start={start} and "
             "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0.")
+    # logic_reasoner
+    E700 = ("logic_reasoner '{name}': backbone '{backbone}' is not a component before it in "
+            "the pipeline. Set [components.{name}] backbone to one of {upstream}, or add the "
+            "backbone component first.")
+    E701 = ("Invalid logic_reasoner settings: n_rules={n_rules}, rule_length={length}, "
+            "generator_depth={depth} and generator_heads={heads} must be >= 1, and "
+            "generator_width={width} a positive multiple of generator_heads.")
+    E702 = ("logic_reasoner '{name}' found no gold relation between two entity mentions in "
+            "the training examples: it needs doc-level gold relations whose arguments are "
+            "mentions in doc.ents (or doc.spans[spans_key]).")
+    E703 = ("logic_reasoner '{name}' is not initialized: call nlp.initialize() with "
+            "training examples before nlp.update() (it learns its rules there).")

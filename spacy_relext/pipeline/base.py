@@ -22,7 +22,7 @@ from thinc.types import Floats2d, Ints1d
 from ..candidates import PairGenerator
 from ..entities import get_entities
 from ..errors import Errors, Warnings
-from ..relations import Relation, align_relations, get_relations, install_extensions, set_relations
+from ..relations import Relation, align_relations, align_span, get_relations, install_extensions, set_relations
 
 DEFAULT_SCORER = {"@scorers": "spacy-relext.relation_scorer.v1"}
 # The small tok2vec every factory's default model owns, so `nlp.add_pipe(name)` works
@@ -174,9 +174,9 @@ class RelationPipe(TrainablePipe):
         docs = []
         for eg in examples:
             doc = eg.predicted.copy()
-            gold = get_entities(eg.reference, self.spans_key)
-            aligned = eg.get_aligned_spans_y2x(gold, allow_overlap=self.spans_key is not None)
-            spans = [Span(doc, s.start, s.end, label=s.label_, span_id=s.id_) for s in aligned]
+            # align_span keeps each mention's label and id_, so entity clusters survive
+            aligned = [align_span(eg, span) for span in get_entities(eg.reference, self.spans_key)]
+            spans = [Span(doc, s.start, s.end, label=s.label_, span_id=s.id_) for s in aligned if s is not None]
             if self.spans_key is None:
                 doc.ents = spans
             else:
