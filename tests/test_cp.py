@@ -175,3 +175,30 @@ def test_tiny_pretraining_run_resumes_and_loads_in_a_config(corpus, minilm_path,
     nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=[t.text for t in ref]), ref)])
     doc = nlp("Ada was born in London.")
     assert doc._.trf_data.tensors[0].shape[-1] == 384
+
+
+def test_cli_refuses_dev_overlap(corpus, tmp_path, capsys):
+    from spacy_relext.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["pretrain-cp", str(tmp_path / "out"), "--corpora", corpus, "--dev", corpus, "--no-progress"])
+    assert "E803" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["pretrain-cp", str(tmp_path / "out"), "--corpora", corpus, "--resume", "--no-progress"])
+    assert "E805" in capsys.readouterr().err
+
+
+def test_mlm_head_on_predicted_positions_only_equals_full_forward(minilm_path):
+    from spacy_relext.ml.pytorch_cp import ContrastiveModel, load_mlm
+
+    _, mlm = load_mlm(minilm_path)
+    model = ContrastiveModel(mlm).eval()
+    ids = torch.randint(1000, 5000, (2, 10))
+    attention, positions = torch.ones_like(ids), torch.tensor([[1, 3], [2, 4]])
+    targets = torch.full_like(ids, IGNORE_INDEX)
+    targets[0, 5], targets[1, 7] = ids[0, 5], ids[1, 7]
+    with torch.no_grad():
+        reps, loss = model(ids, attention, positions, targets)
+        full = mlm(input_ids=ids, attention_mask=attention, labels=targets, output_hidden_states=True)
+    assert float(loss) == pytest.approx(float(full.loss), rel=1e-5)
+    assert torch.allclose(reps[:, 384:], full.hidden_states[-1][[0, 1], [3, 4]], atol=1e-5)

@@ -118,9 +118,17 @@ class ContrastiveModel(nn.Module):
         self, input_ids: torch.Tensor, attention: torch.Tensor, positions: torch.Tensor, targets: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Relation representations (B, 2D) and the MLM loss of one corrupted batch."""
-        out = self.mlm(input_ids=input_ids, attention_mask=attention, labels=targets, output_hidden_states=True)
-        loss = out.loss if out.loss is not None and torch.isfinite(out.loss) else out.logits.sum() * 0.0
-        return marker_states(out.hidden_states[-1], positions), loss
+        head = getattr(self.mlm, "cls", None)  # BERT-style: apply the MLM head to predicted positions only
+        if head is None:
+            out = self.mlm(input_ids=input_ids, attention_mask=attention, labels=targets, output_hidden_states=True)
+            hidden, loss = out.hidden_states[-1], out.loss
+        else:
+            hidden = self.mlm.base_model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+            predicted = targets != IGNORE_INDEX
+            loss = nn.functional.cross_entropy(head(hidden[predicted]), targets[predicted]) if predicted.any() else None
+        if loss is None or not torch.isfinite(loss):
+            loss = hidden.sum() * 0.0
+        return marker_states(hidden, positions), loss
 
 
 def load_mlm(path: str) -> Tuple[Any, nn.Module]:
