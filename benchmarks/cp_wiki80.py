@@ -103,7 +103,11 @@ def finetune_and_diagnose(encoder: str, train: str, dev_pairs, settings: PairTra
     classifier = train_pair_classifier(read_pairs([train], settings.negative_label), encoder, settings)
     seconds = time.perf_counter() - started
     table = diagnose(classifier, dev_pairs)
-    return {"train_seconds": round(seconds, 1), "scores": {k: {m: round(v, 4) for m, v in s.items()} for k, s in table.items()}}
+    return {"train_seconds": round(seconds, 1), "scores": rounded(table)}
+
+
+def rounded(table: dict) -> dict:
+    return {k: {m: round(v, 4) for m, v in s.items()} for k, s in table.items()}
 
 
 def main() -> None:
@@ -119,7 +123,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    result = {"machine": machine_info(), "command": " ".join(sys.argv), "args": {k: str(v) for k, v in vars(args).items()}}
+    result = {
+        "machine": machine_info(),
+        "command": " ".join(sys.argv),
+        "args": {k: str(v) for k, v in vars(args).items()},
+    }
     splits = build_splits(args.corpus_dir, args.work, args.dev_per_relation, args.seed)
     result["splits"] = splits
     log(f"splits: {splits}")
@@ -130,7 +138,11 @@ def main() -> None:
         checkpoint_every=50, seed=args.seed,
     )
     started = time.perf_counter()
-    cp = pretrain_cp(cp_settings, args.work / "cp", progress=lambda s, t, loss: s % 10 == 0 and log(f"cp step {s}/{t} {loss}"))
+    def report(step: int, total: int, losses: dict) -> None:
+        if step % 10 == 0:
+            log(f"cp step {step}/{total} {losses}")
+
+    cp = pretrain_cp(cp_settings, args.work / "cp", progress=report)
     result["pretrain"] = {
         "steps": cp.steps, "pairs": cp.pairs, "train_seconds": round(cp.seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1), "pairs_per_second": round(cp.pairs_per_second, 2),
@@ -159,8 +171,9 @@ def main() -> None:
         classifier = train_pair_classifier(train_pairs[: args.semeval_train], minilm, settings)
         table = diagnose(classifier, read_pairs([dev], "Other"))
         result["semeval_diagnose"] = {
-            "train_pairs": min(args.semeval_train, len(train_pairs)), "seconds": round(time.perf_counter() - started, 1),
-            "scores": {k: {m: round(v, 4) for m, v in s.items()} for k, s in table.items()},
+            "train_pairs": min(args.semeval_train, len(train_pairs)),
+            "seconds": round(time.perf_counter() - started, 1),
+            "scores": rounded(table),
         }
         log(f"semeval: {result['semeval_diagnose']}")
     RESULTS.write_text(json.dumps(result, indent=2))

@@ -78,7 +78,7 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
     cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     cp.set_defaults(run=_run_pretrain_cp)
 
-    train = commands.add_parser("train-pair", help="Fine-tune a sentence-level pair classifier (CP's fine-tuning model)")
+    train = commands.add_parser("train-pair", help="Fine-tune a sentence-level pair classifier (CP fine-tuning)")
     train.add_argument("train", type=Path, nargs="+", help="Training .spacy files")
     train.add_argument("output", type=Path, help="Output directory")
     train.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")

@@ -77,7 +77,9 @@ class PairClassifier:
         ids, attention, positions, _ = collate(encoded, self.tokenizer.pad_token_id, ())
         return ids, attention, positions
 
-    def predict(self, pairs: Sequence[SentencePair], representation: Optional[str] = None, batch_size: int = 64) -> List[str]:
+    def predict(
+        self, pairs: Sequence[SentencePair], representation: Optional[str] = None, batch_size: int = 64
+    ) -> List[str]:
         """Predicted labels of `pairs`, read under `representation` (default: the training one)."""
         import torch
 
@@ -170,7 +172,9 @@ def train_pair_classifier(
     return classifier
 
 
-def score_labels(gold: Sequence[str], predicted: Sequence[str], negative_label: Optional[str] = None) -> Dict[str, float]:
+def score_labels(
+    gold: Sequence[str], predicted: Sequence[str], negative_label: Optional[str] = None
+) -> Dict[str, float]:
     """Accuracy, and micro P/R/F over the labels other than `negative_label`.
 
     RETURNS (Dict[str, float]): `acc`, `p`, `r`, `f` (F equals accuracy without a negative label).

@@ -77,7 +77,8 @@ def test_bags_drop_singletons_and_duplicates():
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_pair_sampling(seed):
-    pairs = [make_pair(*s) for s in SENTENCES] + [make_pair(["x", str(i), "y"], (0, 1), (2, 3), "odd") for i in range(3)]
+    odd = [make_pair(["x", str(i), "y"], (0, 1), (2, 3), "odd") for i in range(3)]
+    pairs = [make_pair(*s) for s in SENTENCES] + odd
     bags = build_bags(pairs)
     samples = sample_pairs(bags, random.Random(seed))
     assert len(samples) == 2 + 2 + 1  # floor(n / 2) per bag: proportional to bag size
