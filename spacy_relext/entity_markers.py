@@ -205,10 +205,11 @@ def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_len
 
 def _crop(body: List[int], anchors: List[int], room: int) -> List[int]:
     """At most `room` ids that keep both anchor positions: one window when they fit in it,
-    else half the room from each anchor on."""
+    else half the room from the first anchor on and half ending at or after the second."""
     lo, hi = min(anchors), max(anchors)
     if hi - lo < room:
         start = max(0, min(lo - (room - (hi - lo + 1)) // 2, len(body) - room))
         return body[start : start + room]
     half = room // 2
-    return body[lo : lo + half] + body[hi : hi + room - half]
+    second = max(lo + half, min(hi, len(body) - (room - half)))  # still holds `hi`, fills the room
+    return body[lo : lo + half] + body[second : second + room - half]
