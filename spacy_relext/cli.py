@@ -1,11 +1,12 @@
-"""`python -m spacy_relext <command>`: corpus conversion, splitting, the demo and learned rules.
+"""`python -m spacy_relext <command>`: corpus conversion, splitting, the demo, learned rules,
+CP pre-training and diagnostics.
 
 The CLI is the only place that prints; library functions return values or raise.
 """
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -36,6 +37,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair")
     rules.set_defaults(run=_run_rules)
 
+    _add_cp_commands(commands)
     args = parser.parse_args(argv)
     try:
         args.run(args)
@@ -73,3 +75,114 @@ def _run_rules(args: argparse.Namespace) -> None:
             print(f"{label}({head_type}, {tail_type})  bias {bias:.3f}")
             for body, weight in rules[: args.top]:
                 print(f"  {weight:8.3f}  {label}(x, y) <- {body}")
+
+
+def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
+    from .entity_markers import DEFAULT_REPRESENTATION, ENTITY_REPRESENTATIONS
+
+    cp = commands.add_parser("pretrain-cp", help="Entity-masked contrastive pre-training of an encoder")
+    cp.add_argument("output", type=Path, help="Run directory: checkpoint/ and the final model/")
+    cp.add_argument("--config", type=Path, help="A .cfg file with a [pretrain_cp] section")
+    cp.add_argument("--corpora", type=Path, nargs="+", help=".spacy files with gold relations")
+    cp.add_argument("--dev", type=Path, nargs="+", help="Evaluation .spacy files no pre-training sentence may be in")
+    cp.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")
+    for name, kind in (("batch-pairs", int), ("epochs", int), ("max-steps", int), ("learning-rate", float),
+                       ("warmup-steps", int), ("p-blank", float), ("max-length", int), ("checkpoint-every", int),
+                       ("temperature", float), ("seed", int)):
+        cp.add_argument(f"--{name}", type=kind)
+    cp.add_argument("--static-blanking", action="store_true", default=None, help="Draw the blanking once")
+    cp.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint")
+    cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    cp.set_defaults(run=_run_pretrain_cp)
+
+    train = commands.add_parser("train-pair", help="Fine-tune a sentence-level pair classifier (CP fine-tuning)")
+    train.add_argument("train", type=Path, nargs="+", help="Training .spacy files")
+    train.add_argument("output", type=Path, help="Output directory")
+    train.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")
+    train.add_argument("--representation", default=DEFAULT_REPRESENTATION, choices=ENTITY_REPRESENTATIONS)
+    train.add_argument("--epochs", type=int, default=3)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--learning-rate", type=float, default=5e-5)
+    train.add_argument("--negative-label", help="Label of two-entity Docs without relation (SemEval: Other)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-progress", action="store_true")
+    train.set_defaults(run=_run_train_pair)
+
+    diagnose = commands.add_parser("diagnose", help="Score a pair classifier under the five entity representations")
+    diagnose.add_argument("model", type=Path, help="Directory written by train-pair")
+    diagnose.add_argument("dev", type=Path, help="Evaluation .spacy file")
+    diagnose.set_defaults(run=_run_diagnose)
+
+
+def _progress_bar(show: bool, desc: str) -> Tuple[Any, Callable[[int, int, Any], None]]:
+    from tqdm import tqdm
+
+    bar = tqdm(desc=desc, disable=not show, unit="step")
+
+    def update(step: int, total: int, losses: Any) -> None:
+        bar.total = total
+        bar.update(step - bar.n)
+        bar.set_postfix(losses if isinstance(losses, dict) else {"loss": losses})
+
+    return bar, update
+
+
+def _default_encoder(value: Optional[str]) -> str:
+    from .encoders import installed_encoder
+
+    return value or installed_encoder()
+
+
+def _run_pretrain_cp(args: argparse.Namespace) -> None:
+    from .pretrain.cp_train import load_settings, pretrain_cp
+
+    names = ("batch_pairs", "epochs", "max_steps", "learning_rate", "warmup_steps", "p_blank", "max_length",
+             "checkpoint_every", "temperature", "seed", "static_blanking")
+    overrides = {name: getattr(args, name) for name in names}
+    overrides["corpora"] = [str(p) for p in args.corpora] if args.corpora else None
+    overrides["dev"] = [str(p) for p in args.dev] if args.dev else None
+    settings = load_settings(args.config, **overrides)
+    settings.encoder = _default_encoder(args.encoder or settings.encoder or None)
+    bar, update = _progress_bar(not args.no_progress, "pretrain-cp")
+    result = pretrain_cp(settings, args.output, resume=args.resume, progress=update)
+    bar.close()
+    print(f"{result.steps} steps, {result.pairs} pairs in {result.seconds:.1f} s of training "
+          f"({result.pairs_per_second:.2f} pairs/s), last loss {result.last_loss:.4f}")
+    print(f"Encoder written to {result.model_dir}")
+
+
+def _run_train_pair(args: argparse.Namespace) -> None:
+    from .pair_classifier import PairTrainSettings, train_pair_classifier
+    from .sentence_pairs import read_pairs
+
+    settings = PairTrainSettings(representation=args.representation, epochs=args.epochs, batch_size=args.batch_size,
+                                 learning_rate=args.learning_rate, negative_label=args.negative_label, seed=args.seed)
+    pairs = read_pairs(args.train, args.negative_label)
+    bar, update = _progress_bar(not args.no_progress, "train-pair")
+    classifier = train_pair_classifier(pairs, _default_encoder(args.encoder), settings, progress=update)
+    bar.close()
+    classifier.to_disk(args.output)
+    print(f"Trained on {len(pairs)} pairs ({len(classifier.labels)} labels); saved to {args.output}")
+
+
+def _run_diagnose(args: argparse.Namespace) -> None:
+    from .errors import Errors
+    from .pair_classifier import PairClassifier, diagnose
+    from .sentence_pairs import read_pairs
+
+    classifier = PairClassifier.from_disk(args.model)
+    pairs = read_pairs([args.dev], classifier.settings.negative_label)
+    if not pairs:
+        raise ValueError(Errors.E807.format(path=args.dev))
+    print(format_diagnosis(diagnose(classifier, pairs), classifier.settings.negative_label))
+    print(f"{len(pairs)} pairs of {args.dev}; model trained with {classifier.settings.representation}")
+
+
+def format_diagnosis(table: Dict[str, Dict[str, float]], negative_label: Optional[str]) -> str:
+    """The paper's Table-1 row: one column per entity representation."""
+    metric = "f" if negative_label is not None else "acc"
+    name = f"micro-F1 (without {negative_label!r})" if negative_label is not None else "accuracy"
+    header = "| metric | " + " | ".join(table) + " |"
+    rule = "|" + "---|" * (len(table) + 1)
+    row = f"| {name} | " + " | ".join(f"{100 * scores[metric]:.1f}" for scores in table.values()) + " |"
+    return "\n".join([header, rule, row])

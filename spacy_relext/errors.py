@@ -109,3 +109,20 @@ class Errors(metaclass=ErrorsWithCodes):
             "mentions in doc.ents (or doc.spans[spans_key]).")
     E703 = ("logic_reasoner '{name}' is not initialized: call nlp.initialize() with "
             "training examples before nlp.update() (it learns its rules there).")
+    # Entity representations, contrastive pre-training (pretrain-cp) and diagnostics
+    E800 = ("Unknown entity representation {value!r}. Options: {options}.")
+    E801 = ("Head {head} and tail {tail} overlap: a marked pair needs two disjoint "
+            "arguments.")
+    E802 = ("No relation bag with at least 2 sentences in {paths}: contrastive "
+            "pre-training needs .spacy files with gold relations in doc._.relations "
+            "whose two arguments are in one sentence.")
+    E803 = ("{count} pre-training sentence(s) also occur in the evaluation data "
+            "{dev}, e.g. {example!r}. Remove them from the pre-training corpora: "
+            "pre-training must never see an evaluation sentence.")
+    E804 = ("Invalid pre-training settings: {problem}.")
+    E805 = ("No checkpoint to resume in {path}: run pretrain-cp without --resume "
+            "first, or point --output at the directory of an interrupted run.")
+    E806 = ("{path} holds no pair classifier (missing {missing}). Train one with "
+            "`python -m spacy_relext train-pair`.")
+    E807 = ("No evaluation pairs in {path}: the Docs need gold relations in "
+            "doc._.relations (or exactly two entities for the no-relation label).")

@@ -14,9 +14,8 @@ import srsly
 import torch
 from torch import nn
 
+from ..entity_markers import FALLBACK_TOKENS, SPECIAL_TOKENS
 from .pytorch_marker_attention import pair_features
-
-MARKERS = ("subject_start", "subject_end", "object_start", "object_end")
 
 
 class LevitatedMarkerEncoder(nn.Module):
@@ -51,14 +50,15 @@ class LevitatedMarkerEncoder(nn.Module):
 
 
 def marker_token_ids(encoder: nn.Module, tokenizer: Any, n_clm_tokens: int) -> Any:
-    """Ids of the four marker tokens and of `n_clm_tokens` CLM tokens: BERT's
-    `[unused0..3]` and `[unused5..]` when the vocabulary has them (as the SURE code
-    does), otherwise new special tokens (and resized embeddings).
+    """Ids of the four marker tokens (E1, /E1, E2, /E2 of the shared registry in
+    `entity_markers`) and of `n_clm_tokens` CLM tokens: BERT's `[unused0..3]` and
+    `[unused5..]` when the vocabulary has them (as the SURE code does), otherwise new
+    special tokens (and resized embeddings).
     """
-    names = [f"[unused{i}]" for i in (0, 1, 2, 3)] + [f"[unused{5 + i}]" for i in range(n_clm_tokens)]
+    names = SPECIAL_TOKENS.names()[:4] + [f"[unused{5 + i}]" for i in range(n_clm_tokens)]
     vocab = tokenizer.get_vocab()
     if not all(name in vocab for name in names):
-        names = [f"[relext_{m}]" for m in MARKERS] + [f"[relext_clm_{i}]" for i in range(n_clm_tokens)]
+        names = FALLBACK_TOKENS.names()[:4] + [f"[relext_clm_{i}]" for i in range(n_clm_tokens)]
         missing = [name for name in names if name not in vocab]
         if missing:
             tokenizer.add_special_tokens({"additional_special_tokens": missing})

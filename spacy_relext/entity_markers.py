@@ -1,0 +1,215 @@
+"""How a pair's arguments appear to an encoder: entity representations and marker tokens.
+
+One registry of special tokens (`SPECIAL_TOKENS`) is shared by contrastive pre-training
+(`pretrain-cp`), the sentence-level pair classifier and the clm_classifier, so the marker
+embeddings learnt in pre-training are the ones fine-tuning reads ("Learning from Context
+or Names", Peng et al. 2020, section 3). The five entity representations of that paper:
+
+| name  | head argument becomes            | context kept |
+| ----- | -------------------------------- | ------------ |
+| C+M   | `E1 mention /E1` (default)       | yes          |
+| C+T   | `E1 type /E1` (mention replaced) | yes          |
+| OnlyC | `E1 BLANK_h /E1`                 | yes          |
+| OnlyM | `E1 mention /E1` only            | no           |
+| OnlyT | `E1 type /E1` only               | no           |
+
+The tail argument uses `E2`, `/E2` and `BLANK_t` likewise. Without context, the head
+comes first, then the tail. The start markers `E1` and `E2` are the positions whose
+states form the relation representation `[h(E1); h(E2)]`.
+"""
+from dataclasses import dataclass
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+
+from spacy.util import registry
+
+from .errors import Errors
+
+ENTITY_REPRESENTATIONS = ("C+M", "C+T", "OnlyC", "OnlyM", "OnlyT")
+DEFAULT_REPRESENTATION = "C+M"
+# Placeholder type word for arguments without an entity label (FewRel has none).
+UNKNOWN_TYPE = "entity"
+
+Offsets = Tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Names of the six entity marker tokens, in registry order.
+
+    The first choice is BERT's unused vocabulary (as the CP and SURE code do), so no
+    embedding is added; `fallback` names are added as special tokens to other vocabularies.
+    """
+
+    head_start: str
+    head_end: str
+    tail_start: str
+    tail_end: str
+    head_blank: str
+    tail_blank: str
+
+    def names(self) -> List[str]:
+        return [self.head_start, self.head_end, self.tail_start, self.tail_end, self.head_blank, self.tail_blank]
+
+
+# fmt: off
+SPECIAL_TOKENS = SpecialTokens("[unused0]", "[unused1]", "[unused2]", "[unused3]", "[unused4]", "[unused5]")
+# The clm_classifier's historical names for the first four are kept, so its saved pipelines load.
+FALLBACK_TOKENS = SpecialTokens(
+    "[relext_subject_start]", "[relext_subject_end]", "[relext_object_start]", "[relext_object_end]",
+    "[relext_subject_blank]", "[relext_object_blank]",
+)
+# fmt: on
+
+
+class MarkerIds(NamedTuple):
+    """Vocabulary ids of the six marker tokens (see `SpecialTokens`)."""
+
+    head_start: int
+    head_end: int
+    tail_start: int
+    tail_end: int
+    head_blank: int
+    tail_blank: int
+
+
+class Piece(NamedTuple):
+    """One element of a marked input: a text word, or a marker (`special=True`, a field name of `MarkerIds`)."""
+
+    text: str
+    special: bool
+
+
+class EncodedPair(NamedTuple):
+    """Wordpiece ids of a marked pair with [CLS]/[SEP], and the positions of E1 and E2."""
+
+    input_ids: List[int]
+    head_position: int
+    tail_position: int
+
+
+@registry.misc("spacy-relext.entity_representation.v1")
+def entity_representation(name: str = DEFAULT_REPRESENTATION) -> str:
+    """A validated entity representation name, for configs.
+
+    name (str): One of "C+M", "C+T", "OnlyC", "OnlyM", "OnlyT".
+    RETURNS (str): The name.
+    """
+    return check_representation(name)
+
+
+def check_representation(name: str) -> str:
+    """Raise E800 unless `name` is one of `ENTITY_REPRESENTATIONS`."""
+    if name not in ENTITY_REPRESENTATIONS:
+        raise ValueError(Errors.E800.format(value=name, options=", ".join(ENTITY_REPRESENTATIONS)))
+    return name
+
+
+def marker_ids(tokenizer: Any, model: Optional[Any] = None) -> MarkerIds:
+    """Ids of the six marker tokens in `tokenizer`, added (with resized embeddings of
+    `model`) when the vocabulary has no `[unusedN]` tokens.
+
+    tokenizer (Any): A Hugging Face tokenizer; changed in place when tokens are added.
+    model (Optional[Any]): The encoder whose embeddings to resize after adding tokens.
+    RETURNS (MarkerIds): The ids.
+    """
+    vocab = tokenizer.get_vocab()
+    names = SPECIAL_TOKENS.names()
+    if not all(name in vocab for name in names):
+        names = FALLBACK_TOKENS.names()
+        missing = [name for name in names if name not in vocab]
+        if missing:
+            tokenizer.add_special_tokens({"additional_special_tokens": missing})
+            if model is not None:
+                model.resize_token_embeddings(len(tokenizer))
+    return MarkerIds(*tokenizer.convert_tokens_to_ids(names))
+
+
+def mark_pair(
+    words: Sequence[str],
+    head: Offsets,
+    tail: Offsets,
+    *,
+    representation: str = DEFAULT_REPRESENTATION,
+    head_type: str = "",
+    tail_type: str = "",
+    blank_head: bool = False,
+    blank_tail: bool = False,
+) -> List[Piece]:
+    """The words and markers an encoder reads for one (head, tail) pair.
+
+    words (Sequence[str]): The sentence's words.
+    head (Tuple[int, int]): Head argument, [start, end) word offsets.
+    tail (Tuple[int, int]): Tail argument, [start, end) word offsets; must not overlap the head.
+    representation (str): One of `ENTITY_REPRESENTATIONS`.
+    head_type (str): Entity type of the head (C+T, OnlyT); empty means `UNKNOWN_TYPE`.
+    tail_type (str): Entity type of the tail.
+    blank_head (bool): Replace the head by BLANK_h (CP pre-training; OnlyC blanks both).
+    blank_tail (bool): Replace the tail by BLANK_t.
+    RETURNS (List[Piece]): The marked input, without [CLS]/[SEP].
+    """
+    check_representation(representation)
+    if head[0] < tail[1] and tail[0] < head[1]:
+        raise ValueError(Errors.E801.format(head=head, tail=tail))
+    if representation == "OnlyC":
+        blank_head = blank_tail = True
+    args = {
+        "head": (head, blank_head, head_type, "head_start", "head_end", "head_blank"),
+        "tail": (tail, blank_tail, tail_type, "tail_start", "tail_end", "tail_blank"),
+    }
+
+    def argument(role: str) -> List[Piece]:
+        (start, end), blank, type_, open_, close, blank_token = args[role]
+        if blank:
+            inner = [Piece(blank_token, True)]
+        elif representation in ("C+T", "OnlyT"):
+            inner = [Piece(w, False) for w in (type_ or UNKNOWN_TYPE).lower().replace("_", " ").split()]
+        else:
+            inner = [Piece(w, False) for w in words[start:end]]
+        return [Piece(open_, True)] + inner + [Piece(close, True)]
+
+    if representation in ("OnlyM", "OnlyT"):
+        return argument("head") + argument("tail")
+    first, second = ("head", "tail") if head[0] < tail[0] else ("tail", "head")
+    (s1, e1), (s2, e2) = args[first][0], args[second][0]
+    return (
+        [Piece(w, False) for w in words[:s1]]
+        + argument(first)
+        + [Piece(w, False) for w in words[e1:s2]]
+        + argument(second)
+        + [Piece(w, False) for w in words[e2:]]
+    )
+
+
+def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_length: int) -> EncodedPair:
+    """Wordpiece ids of a marked pair, cut to `max_length` around the two start markers.
+
+    tokenizer (Any): A Hugging Face tokenizer with `cls_token_id` and `sep_token_id`.
+    ids (MarkerIds): Marker ids from `marker_ids`.
+    pieces (Sequence[Piece]): Output of `mark_pair`.
+    max_length (int): Most wordpieces, [CLS] and [SEP] included (>= 8).
+    RETURNS (EncodedPair): The ids and the positions of E1 and E2.
+    """
+    from .ml.pytorch_marker_encoder import wordpieces
+
+    words = [p.text for p in pieces if not p.special]
+    word_pieces = iter(wordpieces(tokenizer, words))
+    body: List[int] = []
+    for piece in pieces:
+        body.extend([getattr(ids, piece.text)] if piece.special else next(word_pieces))
+    room = max(max_length, 8) - 2
+    if len(body) > room:
+        body = _crop(body, [body.index(ids.head_start), body.index(ids.tail_start)], room)
+    input_ids = [tokenizer.cls_token_id] + body + [tokenizer.sep_token_id]
+    return EncodedPair(input_ids, input_ids.index(ids.head_start), input_ids.index(ids.tail_start))
+
+
+def _crop(body: List[int], anchors: List[int], room: int) -> List[int]:
+    """At most `room` ids that keep both anchor positions: one window when they fit in it,
+    else half the room from the first anchor on and half ending at or after the second."""
+    lo, hi = min(anchors), max(anchors)
+    if hi - lo < room:
+        start = max(0, min(lo - (room - (hi - lo + 1)) // 2, len(body) - room))
+        return body[start : start + room]
+    half = room // 2
+    second = max(lo + half, min(hi, len(body) - (room - half)))  # still holds `hi`, fills the room
+    return body[lo : lo + half] + body[second : second + room - half]
