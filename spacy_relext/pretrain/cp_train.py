@@ -176,7 +176,7 @@ def pretrain_cp(
     state = {"step": 0, "epoch": 0, "batch": 0, "pairs": 0, "seconds": 0.0}
     generator = torch.Generator().manual_seed(settings.seed)
     if resume:
-        saved = torch.load(checkpoint / STATE_FILE, weights_only=False)
+        saved = torch.load(checkpoint / STATE_FILE, weights_only=True)
         optimizer.load_state_dict(saved["optimizer"])
         scheduler.load_state_dict(saved["scheduler"])
         generator.set_state(saved["generator"])
