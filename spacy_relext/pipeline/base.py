@@ -45,7 +45,11 @@ class RelationPipe(TrainablePipe):
     """Base class of the components that write `doc._.relations`.
 
     Subclasses implement `predict`, `set_annotations` (calling `write_relations`),
-    `get_loss`, `make_training_input` and `initialize_model`.
+    `get_loss`, and the two hooks the shared code calls:
+    - `initialize_model(get_examples, *, nlp)`: size and initialize the model once the
+      labels are known (called at the end of `initialize`);
+    - `make_training_input(examples) -> Optional[(X, truths)]`: the model input and the
+      training targets of a batch, or None when it has nothing to learn from (`update`).
     """
 
     def __init__(
@@ -154,10 +158,6 @@ class RelationPipe(TrainablePipe):
         self._require_labels()
         self.initialize_model(get_examples, nlp=nlp)
 
-    def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
-        """Size and initialize the model once the labels are known."""
-        raise NotImplementedError
-
     def get_pairs(self, doc: Doc) -> List[Tuple[Span, Span]]:
         """The candidate (head, tail) mention pairs of a Doc."""
         if len(doc) == 0:
@@ -230,12 +230,6 @@ class RelationPipe(TrainablePipe):
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
-
-    def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Any, Any]]:
-        """The model input and the training targets of a batch, or None when the batch
-        has nothing to learn from.
-        """
-        raise NotImplementedError
 
     def write_relations(self, docs: Iterable[Doc], relations: Iterable[List[Relation]]) -> None:
         """Replace this component's relations on each Doc, keeping other components'."""
