@@ -1,5 +1,5 @@
 """`python -m spacy_relext <command>`: corpus conversion, splitting, the demo, learned rules,
-CP pre-training and diagnostics.
+visualisation, CP pre-training and diagnostics.
 
 The CLI is the only place that prints; library functions return values or raise.
 """
@@ -37,11 +37,21 @@ def main(argv: Optional[List[str]] = None) -> None:
     rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair")
     rules.set_defaults(run=_run_rules)
 
+    visualize = commands.add_parser("visualize", help="Write an HTML page of the entities and relations a pipeline finds")
+    visualize.add_argument("pipeline", help="Pipeline directory or installed package name")
+    visualize.add_argument("texts", nargs="+", metavar="TEXT", help="Texts to process")
+    visualize.add_argument("--output", type=Path, default=Path("relations.html"), help="HTML file to write")
+    visualize.add_argument("--min-score", type=float, default=0.0, help="Draw no arc for relations scoring below it")
+    visualize.add_argument("--relations", type=int, nargs="+", metavar="INDEX",
+                           help="Show these relations (indices into doc._.relations) in detail; "
+                                "default: those with a rationale or rules")
+    visualize.set_defaults(run=_run_visualize)
+
     _add_cp_commands(commands)
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
 
@@ -75,6 +85,14 @@ def _run_rules(args: argparse.Namespace) -> None:
             print(f"{label}({head_type}, {tail_type})  bias {bias:.3f}")
             for body, weight in rules[: args.top]:
                 print(f"  {weight:8.3f}  {label}(x, y) <- {body}")
+
+
+def _run_visualize(args: argparse.Namespace) -> None:
+    from .visualize import visualize_texts
+
+    page, n_relations = visualize_texts(args.pipeline, args.texts, {"min_score": args.min_score, "relations": args.relations})
+    args.output.write_text(page, encoding="utf8")
+    print(f"Drew {n_relations} relations in {len(args.texts)} texts: {args.output}")
 
 
 def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:

@@ -126,3 +126,5 @@ class Errors(metaclass=ErrorsWithCodes):
             "`python -m spacy_relext train-pair`.")
     E807 = ("No evaluation pairs in {path}: the Docs need gold relations in "
             "doc._.relations (or exactly two entities for the no-relation label).")
+    # Visualisation and packaging
+    E900 = ("Unknown render option(s) {names}. Options: {options}.")

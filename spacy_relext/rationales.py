@@ -2,8 +2,24 @@
 import html
 from typing import Callable, List, Tuple
 
+from spacy.tokens import Span
+
 from .entities import sentence_index, sentence_starts
 from .relations import Relation
+
+
+def relation_window(rel: Relation) -> Span:
+    """The sentences holding a relation's arguments and rationale, as one Span.
+
+    rel (Relation): The relation.
+    RETURNS (Span): From the first sentence's start to the last sentence's end.
+    """
+    doc = rel.doc
+    spans = [rel.head, rel.tail, *rel.rationale]
+    starts = sentence_starts(doc)
+    first = starts[sentence_index(starts, min(span.start for span in spans))]
+    last = sentence_index(starts, max(span.end for span in spans) - 1)
+    return doc[first : starts[last + 1] if last + 1 < len(starts) else len(doc)]
 
 
 def render_rationale(
@@ -29,11 +45,7 @@ def render_rationale(
     EXAMPLE: "[<e1>Alice</e1> works for] <e2>Acme</e2> ."
     """
     doc = rel.doc
-    spans = [rel.head, rel.tail, *rel.rationale]
-    starts = sentence_starts(doc)
-    first = starts[sentence_index(starts, min(span.start for span in spans))]
-    last = sentence_index(starts, max(span.end for span in spans) - 1)
-    end = starts[last + 1] if last + 1 < len(starts) else len(doc)
+    window = relation_window(rel)
     before: List[List[str]] = [[] for _ in range(len(doc) + 1)]
     after: List[List[str]] = [[] for _ in range(len(doc) + 1)]
     # Outer marks first: rationale segments enclose the argument marks they contain.
@@ -44,7 +56,7 @@ def render_rationale(
         before[span.start].append(left)
         after[span.end - 1].insert(0, right)
     pieces = []
-    for token in doc[first:end]:
+    for token in window:
         pieces.append("".join(before[token.i]) + escape(token.text) + "".join(after[token.i]) + token.whitespace_)
     return "".join(pieces).strip()
 
