@@ -10,6 +10,16 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (ValueError, OSError) as e:
+        print(f"Error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """RETURNS (argparse.ArgumentParser): The parser of every command."""
     parser = argparse.ArgumentParser(prog="python -m spacy_relext", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -48,12 +58,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     visualize.set_defaults(run=_run_visualize)
 
     _add_cp_commands(commands)
-    args = parser.parse_args(argv)
-    try:
-        args.run(args)
-    except (ValueError, OSError) as e:
-        print(f"Error: {e}", file=sys.stderr)
-        sys.exit(1)
+    return parser
 
 
 def _run_convert(args: argparse.Namespace) -> None:
