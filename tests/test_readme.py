@@ -1,10 +1,14 @@
-"""The README's quickstart runs as written, and its command-line reference lists every
-`python -m spacy_relext` command with exactly the options `--help` shows."""
+"""The README's quickstart runs as written, its command-line reference lists every
+`python -m spacy_relext` command with exactly the options `--help` shows, and every
+factory's docstring documents each of its config keys."""
 import argparse
+import importlib
+import inspect
 import re
 from pathlib import Path
 
 import pytest
+from spacy.language import Language
 
 from spacy_relext.cli import build_parser
 
@@ -35,3 +39,12 @@ def test_cli_reference_matches_parser():
         for name, parser in subparsers.choices.items()
     }
     assert documented == actual
+
+
+@pytest.mark.parametrize("factory", ["relation_detector", "span_extractor", "clm_classifier", "rationale_masker",
+                                     "logic_reasoner"])
+def test_factory_docstring_documents_every_config_key(factory):
+    func = getattr(importlib.import_module(f"spacy_relext.pipeline.{factory}"), f"make_{factory}")
+    documented = {line.split(" (")[0].strip() for line in inspect.getdoc(func).splitlines() if " (" in line}
+    keys = set(Language.get_factory_meta(factory).default_config)
+    assert keys <= documented, f"{factory}: undocumented config keys {sorted(keys - documented)}"
