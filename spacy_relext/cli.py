@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair")
     rules.set_defaults(run=_run_rules)
 
-    visualize = commands.add_parser("visualize", help="Write an HTML page of the entities and relations a pipeline finds")
+    visualize = commands.add_parser(
+        "visualize", help="Write an HTML page of the entities and relations a pipeline finds"
+    )
     visualize.add_argument("pipeline", help="Pipeline directory or installed package name")
     visualize.add_argument("texts", nargs="+", metavar="TEXT", help="Texts to process")
     visualize.add_argument("--output", type=Path, default=Path("relations.html"), help="HTML file to write")
@@ -95,7 +97,8 @@ def _run_rules(args: argparse.Namespace) -> None:
 def _run_visualize(args: argparse.Namespace) -> None:
     from .visualize import visualize_texts
 
-    page, n_relations = visualize_texts(args.pipeline, args.texts, {"min_score": args.min_score, "relations": args.relations})
+    options = {"min_score": args.min_score, "relations": args.relations}
+    page, n_relations = visualize_texts(args.pipeline, args.texts, options)
     args.output.write_text(page, encoding="utf8")
     print(f"Drew {n_relations} relations in {len(args.texts)} texts: {args.output}")
 

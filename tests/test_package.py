@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import spacy
 from spacy.cli.train import train
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from thinc.api import fix_random_seed
 
 from spacy_relext.convert import convert
@@ -27,39 +27,14 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 NAME, VERSION = "relext_pkgtest", "0.0.1"
 PACKAGE = f"en_{NAME}"
-# Run in the fresh venv: the pipeline end to end on texts, and its pipes after the ner
-# on Docs with given entities (so relations are compared even where the ner finds none).
+# Run before packaging (pipeline directory) and in the fresh venv (package name): the
+# pipeline end to end on texts, and its pipes after the ner on Docs with given entities
+# (so relations are compared even where the ner finds none).
 SCRIPT = """
 import json, sys
 import spacy
 from spacy.tokens import Doc, Span
 import spacy_relext
-
-def view(doc):
-    return {"ents": [[e.start, e.end, e.label_] for e in doc.ents],
-            "relations": [[r.head.start, r.head.end, r.tail.start, r.tail.end, r.label, round(r.score, 4)]
-                          for r in doc._.relations]}
-
-nlp = spacy.load(sys.argv[1])
-data = json.loads(sys.stdin.read())
-given = []
-for words, spaces, ents in data["docs"]:
-    doc = Doc(nlp.vocab, words=words, spaces=spaces)
-    doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
-    for name, pipe in nlp.pipeline:
-        if name != "ner":
-            doc = pipe(doc)
-    given.append(view(doc))
-print(json.dumps({"module": spacy_relext.__file__, "texts": [view(d) for d in nlp.pipe(data["texts"])],
-                  "given": given}))
-"""
-
-
-def view(doc):
-    return {"ents": [[e.start, e.end, e.label_] for e in doc.ents],
-            "relations": [[r.head.start, r.head.end, r.tail.start, r.tail.end, r.label, round(r.score, 4)]
-                          for r in doc._.relations]}
-
 
 def run(cmd, **kwargs):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
@@ -78,29 +53,25 @@ def test_packaged_pipeline_loads_in_fresh_venv(tmp_path):
     train(CONFIG, tmp_path / "model", overrides=overrides)
     model = tmp_path / "model" / "model-best"
 
-    # Before packaging: predictions of the trained pipeline, in this interpreter
-    nlp = spacy.load(model)
-    gold = list(DocBin().from_disk(tmp_path / "dev.spacy").get_docs(nlp.vocab))[:12]
-    texts = [doc.text for doc in gold]
-    docs = [[[t.text for t in doc], [bool(t.whitespace_) for t in doc], [[e.start, e.end, e.label_] for e in doc.ents]]
-            for doc in gold]
-    given = []
-    for words, spaces, ents in docs:
-        doc = Doc(nlp.vocab, words=words, spaces=spaces)
-        doc.ents = [spacy.tokens.Span(doc, s, e, label=label) for s, e, label in ents]
-        for name, pipe in nlp.pipeline:
-            if name != "ner":
-                doc = pipe(doc)
-        given.append(view(doc))
-    before = {"texts": [view(doc) for doc in nlp.pipe(texts)], "given": given}
-    assert sum(len(v["relations"]) for v in before["given"]) > 0, "nothing to compare: no relation predicted"
+    # Before packaging: the saved pipeline, run by the same script in this environment
+    gold = list(DocBin().from_disk(tmp_path / "dev.spacy").get_docs(spacy.blank("en").vocab))[:12]
+    data = json.dumps({
+        "texts": [doc.text for doc in gold],
+        "docs": [[[t.text for t in doc], [bool(t.whitespace_) for t in doc],
+                  [[e.start, e.end, e.label_] for e in doc.ents]] for doc in gold],
+    })
+    script = tmp_path / "predict.py"
+    script.write_text(SCRIPT, encoding="utf8")
+    before = json.loads(run([sys.executable, str(script), str(model)], input=data, cwd=tmp_path))
+    assert sum(len(view["relations"]) for view in before["given"]) > 0, "nothing to compare: no relation predicted"
 
     # spacy package, no --code: spaCy finds the requirement from the factories' distribution
     (tmp_path / "packages").mkdir()
     run([sys.executable, "-m", "spacy", "package", str(model), str(tmp_path / "packages"), "--name", NAME,
          "--version", VERSION, "--build", "wheel"])
     package_dir = tmp_path / "packages" / f"{PACKAGE}-{VERSION}"
-    assert any(req.startswith("spacy-relext") for req in json.loads((package_dir / "meta.json").read_text())["requirements"])
+    requirements = json.loads((package_dir / "meta.json").read_text())["requirements"]
+    assert any(req.startswith("spacy-relext") for req in requirements), requirements
     wheel = package_dir / "dist" / f"{PACKAGE}-{VERSION}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
         metadata = archive.read(f"{PACKAGE}-{VERSION}.dist-info/METADATA").decode("utf8")
@@ -113,7 +84,7 @@ def test_packaged_pipeline_loads_in_fresh_venv(tmp_path):
     python = str(venv / "bin" / "python")
     run([python, "-m", "pip", "install", "--quiet", "torch==2.13.0"])
     run([python, "-m", "pip", "install", "--quiet", str(ROOT), str(wheel)])
-    out = run([python, "-c", SCRIPT, PACKAGE], input=json.dumps({"texts": texts, "docs": docs}), cwd=tmp_path)
-    after = json.loads(out)
+    after = json.loads(run([python, str(script), PACKAGE], input=data, cwd=tmp_path))
     assert Path(after.pop("module")).is_relative_to(venv), "spacy_relext was not imported from the fresh venv"
+    before.pop("module")
     assert after == before

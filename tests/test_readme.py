@@ -35,7 +35,8 @@ def test_cli_reference_matches_parser():
             documented[cells[0].strip("`")] = set(re.findall(r"`(--[a-z-]+)`", cells[1]))
     subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     actual = {
-        name: {opt for action in parser._actions for opt in action.option_strings if opt.startswith("--") and opt != "--help"}
+        name: {opt for action in parser._actions for opt in action.option_strings
+               if opt.startswith("--") and opt != "--help"}
         for name, parser in subparsers.choices.items()
     }
     assert documented == actual

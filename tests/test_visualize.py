@@ -57,7 +57,8 @@ def test_options():
     assert "Work_For → Acme Corp (" not in fragment
     # the text between two mentions is elided beyond max_gap_chars
     no_details = {"relations": []}
-    assert "since the early days of the company ." in render(doc, jupyter=False, options={**no_details, "max_gap_chars": 40})
+    full = render(doc, jupyter=False, options={**no_details, "max_gap_chars": 40})
+    assert "since the early days of the company ." in full
     elided = render(doc, jupyter=False, options={**no_details, "max_gap_chars": 12})
     assert "since the early days of the company ." not in elided and "since … any ." in elided
     with pytest.raises(ValueError, match="E900"):
@@ -81,8 +82,9 @@ def works_for_first_pair(doc: Doc) -> Doc:
 
 def test_cli_writes_page(tmp_path, capsys):
     nlp = spacy.blank("en")
-    nlp.add_pipe("entity_ruler").add_patterns([{"label": "PER", "pattern": "Alice"}, {"label": "ORG", "pattern": "Acme"},
-                                               {"label": "PER", "pattern": "Bob"}, {"label": "ORG", "pattern": "Initech"}])
+    patterns = [{"label": label, "pattern": text} for label, text in
+                (("PER", "Alice"), ("ORG", "Acme"), ("PER", "Bob"), ("ORG", "Initech"))]
+    nlp.add_pipe("entity_ruler").add_patterns(patterns)
     nlp.add_pipe("works_for_first_pair")
     nlp.to_disk(tmp_path / "pipeline")
     output = tmp_path / "page.html"
