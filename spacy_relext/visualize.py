@@ -83,7 +83,8 @@ def render_doc(doc: Doc, opts: Dict[str, Any]) -> str:
         head, tail = index[(rel.head.start, rel.head.end)], index[(rel.tail.start, rel.tail.end)]
         if head != tail:  # nested arguments starting on the same token share a word
             label = f"{rel.label} {rel.score:.2f}" if opts["scores"] else rel.label
-            arcs.append({"start": min(head, tail), "end": max(head, tail), "label": label,
+            # displaCy escapes word texts but not tags or arc labels
+            arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(label),
                          "dir": "right" if head < tail else "left"})
     parts = [displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, jupyter=False,
                              options=opts["arcs"])]
@@ -121,7 +122,7 @@ def mention_words(
         if tag is None and len(text) > max_gap_chars:
             keep = max(max_gap_chars // 2 - 1, 1)
             text = f"{text[:keep].rstrip()} … {text[-keep:].lstrip()}"
-        words.append({"text": text, "tag": tag or ""})
+        words.append({"text": text, "tag": html.escape(tag or "")})
     return words, {key: word_at[key[0]] for key in mentions}
 
 

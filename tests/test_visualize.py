@@ -65,6 +65,14 @@ def test_options():
         render(doc, jupyter=False, options={"colours": {}})
 
 
+def test_labels_are_escaped():
+    doc = make_doc()
+    doc.ents = [Span(doc, 0, 2, "<PER>"), *doc.ents[1:]]
+    doc._.relations = [Relation(head=doc.ents[0], tail=doc.ents[1], label="a<b", score=0.5)]
+    page = render(doc, jupyter=False)
+    assert "&lt;PER&gt;" in page and "a&lt;b 0.50" in page and "<PER>" not in page
+
+
 def test_docs_without_relations_or_tokens():
     nlp = spacy.blank("en")
     page = render([nlp(""), nlp("Nothing here .")], jupyter=False)
