@@ -36,6 +36,26 @@ import spacy
 from spacy.tokens import Doc, Span
 import spacy_relext
 
+def view(doc):
+    return {"ents": [[e.start, e.end, e.label_] for e in doc.ents],
+            "relations": [[r.head.start, r.head.end, r.tail.start, r.tail.end, r.label, round(r.score, 4)]
+                          for r in doc._.relations]}
+
+nlp = spacy.load(sys.argv[1])
+data = json.loads(sys.stdin.read())
+given = []
+for words, spaces, ents in data["docs"]:
+    doc = Doc(nlp.vocab, words=words, spaces=spaces)
+    doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
+    for name, pipe in nlp.pipeline:
+        if name != "ner":
+            doc = pipe(doc)
+    given.append(view(doc))
+print(json.dumps({"module": spacy_relext.__file__, "texts": [view(d) for d in nlp.pipe(data["texts"])],
+                  "given": given}))
+"""
+
+
 def run(cmd, **kwargs):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", PIP_DISABLE_PIP_VERSION_CHECK="1")
