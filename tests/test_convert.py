@@ -362,6 +362,15 @@ def test_dwie_directory_without_documents(tmp_path):
         convert("dwie", tmp_path, tmp_path / "out.spacy")
 
 
+def test_dwie_skips_held_out_test_documents(tmp_path):
+    write(tmp_path, "DW_1.json", DWIE_DOC)
+    write(tmp_path, "DW_2.json", {**DWIE_DOC, "id": "DW_2", "tags": ["all", "test"]})
+    summary = convert("dwie", tmp_path, tmp_path / "out.spacy")
+    assert summary.docs == 1
+    assert summary.skipped == {"document tagged 'test' (DWIE's held-out split, not converted)": 1}
+    assert len(DocBin().from_disk(tmp_path / "out.spacy")) == 1
+
+
 def test_progress_bar_goes_to_stderr(tmp_path, capsys):
     convert("conll04", SAMPLES / "conll04" / "dev.json", tmp_path / "out.spacy", show_progress=True)
     captured = capsys.readouterr()

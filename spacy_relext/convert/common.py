@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
 
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import filter_spans
@@ -102,9 +102,10 @@ class ConversionSummary:
 
 
 class DocStream:
-    """The Docs of a list of records, built on iteration; `len()` is the record count."""
+    """The Docs of a list of records, built on iteration; `len()` is the record count.
+    `to_doc` returns None for a record it leaves out (after counting it as skipped)."""
 
-    def __init__(self, records: Sequence[Record], to_doc: Callable[[Record], Doc]) -> None:
+    def __init__(self, records: Sequence[Record], to_doc: Callable[[Record], Optional[Doc]]) -> None:
         self.records = records
         self.to_doc = to_doc
 
@@ -117,7 +118,8 @@ class DocStream:
                 doc = self.to_doc(record)
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
                 raise ValueError(Errors.E101.format(path=record.path, record=record.id, reason=_reason(e))) from e
-            yield doc
+            if doc is not None:
+                yield doc
 
 
 def _reason(error: Exception) -> str:

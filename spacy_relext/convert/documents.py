@@ -6,7 +6,7 @@ between the first mention (in text order) of each cluster.
 
 import json
 from pathlib import Path
-from typing import Iterable, List, Sequence, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.pipeline import Sentencizer
@@ -34,6 +34,10 @@ from .common import (
     unique,
 )
 
+# DWIE's own split is a tag per document; the test documents are held back for
+# independent evaluation, so a training corpus must never contain them.
+DWIE_TEST_DOCUMENT = "document tagged 'test' (DWIE's held-out split, not converted)"
+
 # (head cluster id, label, tail cluster id, rationale sentence indices)
 ClusterTriple = Tuple[str, str, str, Tuple[int, ...]]
 
@@ -44,15 +48,19 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     Sentences come from spaCy's rule-based sentencizer, plus a break after every line
     break (headlines have no final punctuation). Concept ids become cluster ids `c<id>`;
     the span label is the concept's coarse type (`coarse_type`), and all its types go to
-    `doc.spans["entities"].attrs["types"]`.
+    `doc.spans["entities"].attrs["types"]`. Documents tagged `test` (the official
+    held-out split, present in public copies of the release) are skipped and counted.
     """
     files = sorted(path.glob("DW_*.json")) if path.is_dir() else [path]
     if not files:
         raise FileNotFoundError(Errors.E103.format(path=path))
     sentencizer = Sentencizer()
 
-    def to_doc(record: Record) -> Doc:
+    def to_doc(record: Record) -> Optional[Doc]:
         data = json.loads(record.path.read_text(encoding="utf8"))
+        if "test" in data.get("tags", ()):
+            summary.skip(DWIE_TEST_DOCUMENT)
+            return None
         text = data["content"]
         doc = sentencizer(nlp.make_doc(text))
         for token in doc[:-1]:
