@@ -118,7 +118,7 @@ class PairClassifier:
         meta = json.loads((path / META_FILE).read_text(encoding="utf8"))
         tokenizer, encoder = load_encoder(str(path / ENCODER_DIR))
         module = PairClassifierModule(encoder, len(meta["labels"]))
-        module.output.load_state_dict(torch.load(path / HEAD_FILE))
+        module.output.load_state_dict(torch.load(path / HEAD_FILE, weights_only=True))
         return cls(module, tokenizer, meta["labels"], PairTrainSettings(**meta["settings"]))
 
 

@@ -109,7 +109,7 @@ def deserialize_encoder(_: Any, data: bytes, device: torch.device) -> LevitatedM
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
     encoder.resize_token_embeddings(config.vocab_size)
     module = LevitatedMarkerEncoder(encoder, tokenizer, msg["n_classes"], msg["dropout"])
-    module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device))
+    module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device, weights_only=True))
     return module.to(device)
 
 
