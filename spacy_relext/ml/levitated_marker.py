@@ -16,11 +16,12 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, Ints2d
 
 from ..entities import sentence_index, sentence_starts
 from ..errors import Errors
+from .torch_io import deserialize_weights_only
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 N_CLM_POSITIONS = 16  # CLM j gets position max_length + min(j, N_CLM_POSITIONS - 1)
@@ -145,7 +146,9 @@ def build_attention(model: Model[InT, OutT]) -> None:
         n_clm_tokens=2 * n_classes,
         dropout=model.attrs["dropout"],
     )
-    attention = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs)
+    attention = PyTorchWrapper_v3(
+        module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs, deserialize_model=deserialize_weights_only
+    )
     model.layers.append(attention)
     model.set_ref("attention", attention)
 

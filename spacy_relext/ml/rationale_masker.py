@@ -8,10 +8,11 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from ..errors import Errors
+from .torch_io import deserialize_weights_only
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 
@@ -126,7 +127,9 @@ def build_masker(model: Model[InT, OutT]) -> None:
         model.get_dim("nO"),
         **{name: attrs[name] for name in MODULE_OPTIONS},
     )
-    masker = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    masker = PyTorchWrapper_v3(
+        module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs, deserialize_model=deserialize_weights_only
+    )
     model.layers.append(masker)
     model.set_ref("masker", masker)
 

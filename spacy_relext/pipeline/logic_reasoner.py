@@ -25,7 +25,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import load_config
 from spacy.vocab import Vocab
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, xp2torch
 from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
@@ -33,6 +33,7 @@ from ..errors import Errors
 from ..ml.logic_rules_em import EMSettings, Instances, Progress, RuleDoc, instances, signature_table
 from ..ml.logic_rules_em import train_rule_model
 from ..ml.pytorch_logic_rules import UNSEEN, RuleExtractor, RuleGenerator, best_path, transitions
+from ..ml.torch_io import deserialize_weights_only
 from ..relations import Relation, get_relations, set_relations
 from .base import RelationPipe
 
@@ -195,7 +196,7 @@ def _rule_model(module: LogicRuleModule) -> Model[Tuple[Floats2d, Ints1d], Float
         feats, signatures = X
         return ArgsKwargs(args=(xp2torch(feats), xp2torch(signatures)), kwargs={}), lambda d_inputs: None
 
-    return PyTorchWrapper_v2(module, convert_inputs=convert_inputs)
+    return PyTorchWrapper_v3(module, convert_inputs=convert_inputs, deserialize_model=deserialize_weights_only)
 
 
 class LogicReasoner(RelationPipe):
