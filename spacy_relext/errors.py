@@ -23,6 +23,10 @@ class Warnings(metaclass=ErrorsWithCodes):
             "not initialized with (its labels: {known}); they are ignored for training. "
             "To learn them, add the labels before nlp.initialize() (add_label, or "
             "[initialize.components] labels in the config).")
+    W004 = ("{count} candidate pair(s) of '{name}' have arguments more than max_length="
+            "{limit} tokens apart, e.g. {example}: they cannot share one context window, so "
+            "the object is read outside its context. Limit the candidates "
+            "(max_distance of spacy-relext.entity_pairs.v1) or raise the model's max_length.")
 
 
 class Errors(metaclass=ErrorsWithCodes):
