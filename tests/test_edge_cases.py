@@ -7,14 +7,18 @@ edge case runs every component and checks a behaviour, not only the absence of a
 no relation where there is nothing to relate, relations only between valid mentions,
 offsets and text of spans intact, a relation near the end of a long document found.
 """
+import copy
+import pickle
+import re
 from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import pytest
 import spacy
 from spacy.language import Language
-from spacy.tokens import Doc, Span
+from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+from spacy.util import load_model_from_config
 from thinc.api import fix_random_seed
 
 import test_clm_classifier as clm_data
@@ -68,6 +72,12 @@ class Kit:
             doc.spans[key] = spans
         return doc
 
+    def with_nlp(self, nlp: Language) -> "Kit":
+        """The same kit on another pipeline (e.g. a reloaded one)."""
+        clone = copy.copy(self)
+        clone.nlp = nlp
+        return clone
+
     def run(self, doc: Doc) -> Doc:
         return self.nlp(doc)
 
@@ -93,42 +103,43 @@ def _trained(nlp: Language, examples: List[Example], steps: int) -> Language:
     return nlp
 
 
-def build_rere() -> Kit:
+def build_rere(steps: int = 60) -> Kit:
     fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("relation_detector", config={"loss": "bce"})
     nlp.add_pipe("span_extractor")
-    _trained(nlp, rere_examples(nlp), 60)
+    _trained(nlp, rere_examples(nlp), steps)
     text, rels = RERE_DATA[0]
     expected = {(h[0], h[1], t[0], t[1], label) for h, t, label in rels}
     return RereKit(nlp, "span_extractor", text.split(), [(0, 1, "PER", ""), (4, 5, "LOC", "")], expected)
 
 
-def build_clm() -> Kit:
+def build_clm(steps: int = 40) -> Kit:
     fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe("clm_classifier")
-    _trained(nlp, clm_data.make_examples(nlp), 40)
+    _trained(nlp, clm_data.make_examples(nlp), steps)
     text, ents, rels = clm_data.TRAIN_DATA[0]
     ends = {s: e for s, e, _ in ents}
     expected = {(h, ends[h], t, ends[t], label) for h, t, label in rels}
     return Kit(nlp, "clm_classifier", text.split(), [(s, e, label, "") for s, e, label in ents], expected)
 
 
-def build_masker() -> Kit:
+def build_masker(steps: int = 50) -> Kit:
     fix_random_seed(0)
     nlp = spacy.blank("en")
     nlp.add_pipe(masker_data.NAME, config={"anneal_steps": 40})
-    masker_data.train(nlp, masker_data.make_examples(nlp))
+    masker_data.train(nlp, masker_data.make_examples(nlp), n_iter=steps)
     words, ents, rels = masker_data.TRAIN_DATA[0]
     expected = {(h[0], h[1], t[0], t[1], label) for h, t, label in rels}
     return Kit(nlp, masker_data.NAME, words, [(s, e, label, "") for s, e, label in ents], expected)
 
 
-def build_logic() -> Kit:
+def build_logic(steps: int = 0) -> Kit:
+    """Its rules are learned by EM in initialize; `steps` updates fine-tune them."""
     fix_random_seed(0)
     nlp = logic_data.make_nlp()
-    nlp.initialize(lambda: logic_data.make_examples(nlp))
+    _trained(nlp, logic_data.make_examples(nlp), steps)
     family = logic_data.make_doc(nlp, ["Kim", "Ann", "Jon"], gold=False)
     mentions = [(s.start, s.end, s.label_, s.id_) for s in family.spans[logic_data.SPANS_KEY]]
     # grandparent(Kim, Jon): Kim and Jon are the first mentions of their entities
@@ -142,6 +153,9 @@ BUILDERS: Dict[str, Callable[[], Kit]] = {
     "rationale_masker": build_masker,
     "logic_reasoner": build_logic,
 }
+
+
+BUILDERS_BY_PIPE = {"clm_classifier": build_clm, "rationale_masker": build_masker}
 
 
 @pytest.fixture(scope="module", params=list(BUILDERS))
@@ -326,3 +340,80 @@ def test_missing_span_group_is_a_coded_error_through_nlp(kit):
     with spans_key(kit, kit.spans_key or "mentions"):
         with pytest.raises(ValueError, match=r"\[E300\] Span group '(mentions|entities)' not found on Doc"):
             kit.nlp("Alice works for Acme .")
+
+
+# --- round trips, damaged pipelines, determinism ---------------------------------------
+
+
+def relation_view(doc: Doc) -> List[tuple]:
+    """Every field of every relation on a Doc, as plain data."""
+    return [
+        (rel.key, round(rel.score, 6), rel.source, rel.head.label_, rel.head.id_, rel.tail.label_, rel.tail.id_,
+         tuple((span.start, span.end) for span in rel.rationale), rel.rules)
+        for rel in get_relations(doc)
+    ]
+
+
+def predictions(kit: Kit, nlp: Optional[Language] = None) -> List[List[tuple]]:
+    """The component's output on the trained document and its long, non-ASCII variant."""
+    kit = kit.with_nlp(nlp) if nlp is not None else kit
+    prefix = FILLER * 20
+    long_words = prefix + kit.words
+    shifted = [(s + len(prefix), e + len(prefix), label, ident) for s, e, label, ident in kit.mentions]
+    docs = [kit.doc(kit.words, kit.mentions), kit.doc(long_words, shifted, sent_starts=sentence_starts(long_words))]
+    return [relation_view(doc) for doc in kit.nlp.pipe(docs)]
+
+
+def test_disk_bytes_docbin_and_pickle_round_trips_lose_nothing(kit, tmp_path):
+    expected = predictions(kit)
+    assert any(expected)
+    kit.nlp.to_disk(tmp_path)
+    from_bytes = load_model_from_config(kit.nlp.config, auto_fill=True).from_bytes(kit.nlp.to_bytes())
+    assert predictions(kit, spacy.load(tmp_path)) == expected
+    assert predictions(kit, from_bytes) == expected
+    docs = list(kit.nlp.pipe([kit.doc(kit.words, kit.mentions)]))
+    restored = list(DocBin(docs=docs, store_user_data=True).get_docs(kit.nlp.vocab))
+    assert [relation_view(d) for d in restored] == [relation_view(d) for d in docs]
+    assert [relation_view(pickle.loads(pickle.dumps(d))) for d in docs] == [relation_view(d) for d in docs]
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "garbage"])
+@pytest.mark.parametrize("part", ["model", "cfg"])
+def test_damaged_saved_component_is_a_coded_error_naming_the_file(kit, tmp_path, part, damage):
+    kit.nlp.to_disk(tmp_path)
+    path = tmp_path / kit.name / part
+    if damage == "delete":
+        path.unlink()
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    else:
+        path.write_bytes(b"not a saved component")
+    with pytest.raises(ValueError, match=rf"\[E408\] Cannot load the {part} of component '{kit.name}' from "
+                                         rf"{re.escape(str(path))}: .*Save it again with nlp.to_disk\(\)"):
+        spacy.load(tmp_path)
+
+
+def test_damaged_bytes_are_a_coded_error(kit):
+    data = kit.nlp.get_pipe(kit.name).to_bytes()
+    fresh = load_model_from_config(kit.nlp.config, auto_fill=True).get_pipe(kit.name)
+    with pytest.raises(ValueError, match=rf"\[E408\] Cannot load the data of component '{kit.name}' from bytes"):
+        fresh.from_bytes(data[: len(data) // 2])
+    other = "clm_classifier" if kit.name != "clm_classifier" else "rationale_masker"
+    foreign = BUILDERS_BY_PIPE[other]().pipe.to_bytes()  # another component's bytes
+    with pytest.raises(ValueError, match=rf"\[E408\] Cannot load the model of component '{kit.name}' from bytes"):
+        fresh.from_bytes(foreign)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_training_twice_with_the_same_seed_gives_the_same_scores(name):
+    """A few steps, twice, on CPU: identical weights, predictions and evaluation scores."""
+    steps = {"rere": 5, "clm_classifier": 5, "rationale_masker": 5, "logic_reasoner": 2}[name]
+    first, second = (BUILDERS[name](steps) for _ in range(2))
+    assert first.pipe.to_bytes() == second.pipe.to_bytes()  # the same weights, bit for bit
+    assert predictions(first) == predictions(second)
+    reference = first.doc(first.words, first.mentions)
+    reference._.relations = [Relation(head=reference[a:b], tail=reference[c:d], label=label)
+                             for a, b, c, d, label in first.expected]
+    examples = [Example(first.doc(first.words, first.mentions), reference)]
+    scores = [{k: v for k, v in kit.nlp.evaluate(examples).items() if k != "speed"} for kit in (first, second)]
+    assert scores[0] == scores[1]
