@@ -8,8 +8,12 @@ no relation where there is nothing to relate, relations only between valid menti
 offsets and text of spans intact, a relation near the end of a long document found.
 """
 import copy
+import json
+import os
 import pickle
 import re
+import subprocess
+import sys
 from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
@@ -364,13 +368,15 @@ def predictions(kit: Kit, nlp: Optional[Language] = None) -> List[List[tuple]]:
     return [relation_view(doc) for doc in kit.nlp.pipe(docs)]
 
 
-def test_disk_bytes_docbin_and_pickle_round_trips_lose_nothing(kit, tmp_path):
+def test_disk_bytes_pickle_and_docbin_round_trips_lose_nothing(kit, tmp_path):
     expected = predictions(kit)
     assert any(expected)
     kit.nlp.to_disk(tmp_path)
     from_bytes = load_model_from_config(kit.nlp.config, auto_fill=True).from_bytes(kit.nlp.to_bytes())
     assert predictions(kit, spacy.load(tmp_path)) == expected
     assert predictions(kit, from_bytes) == expected
+    # nlp.pipe(n_process=2) under the spawn start method pickles the whole pipeline
+    assert predictions(kit, pickle.loads(pickle.dumps(kit.nlp))) == expected
     docs = list(kit.nlp.pipe([kit.doc(kit.words, kit.mentions)]))
     restored = list(DocBin(docs=docs, store_user_data=True).get_docs(kit.nlp.vocab))
     assert [relation_view(d) for d in restored] == [relation_view(d) for d in docs]
@@ -417,3 +423,55 @@ def test_training_twice_with_the_same_seed_gives_the_same_scores(name):
     examples = [Example(first.doc(first.words, first.mentions), reference)]
     scores = [{k: v for k, v in kit.nlp.evaluate(examples).items() if k != "speed"} for kit in (first, second)]
     assert scores[0] == scores[1]
+
+
+SPAWN_SCRIPT = """
+import json, multiprocessing, sys
+import spacy
+from spacy.tokens import Doc, Span
+from spacy_relext import Relation
+from spacy_relext.relations import get_relations
+
+def view(doc):
+    return [[list(r.key), round(r.score, 6), r.source, r.head.label_, r.head.id_, r.tail.label_, r.tail.id_,
+             [[s.start, s.end] for s in r.rationale], list(r.rules)] for r in get_relations(doc)]
+
+def docs(nlp, words, ents):
+    out = []
+    for i in range(4):
+        doc = Doc(nlp.vocab, words=words)
+        doc.ents = [Span(doc, s, e, label=label, span_id=f"E{s}") for s, e, label in ents]
+        doc._.relations = [Relation(head=doc.ents[0], tail=doc.ents[-1], label="User_Label", score=0.25 + i / 10,
+                                    source="user", rationale=(doc[1:2],), rules=(f"r{i} <- a ^ b",))]
+        out.append(doc)
+    return out
+
+if __name__ == "__main__":
+    multiprocessing.set_start_method("spawn")
+    nlp = spacy.load(sys.argv[1])
+    words, ents = json.loads(sys.argv[2])
+    single = [view(d) for d in nlp.pipe(docs(nlp, words, ents))]
+    multi = [view(d) for d in nlp.pipe(docs(nlp, words, ents), n_process=2, batch_size=2)]
+    print(json.dumps({"single": single, "multi": multi}))
+"""
+
+
+def test_pipe_with_two_spawned_processes_keeps_every_field(tmp_path):
+    """nlp.pipe(n_process=2) with the spawn start method (the default on macOS and
+    Windows): a user's relation (every field set) and the rationale_masker's relations
+    (with rationales) come back from the worker processes unchanged."""
+    kit = build_masker(steps=50)
+    kit.nlp.to_disk(tmp_path / "nlp")
+    script = tmp_path / "spawn_pipe.py"
+    script.write_text(SPAWN_SCRIPT)
+    ents = [(s, e, label) for s, e, label, _ in kit.mentions]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    result = subprocess.run([sys.executable, str(script), str(tmp_path / "nlp"), json.dumps([kit.words, ents])],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["multi"] == out["single"]
+    first = out["single"][0]
+    assert first[0][2:] == ["user", "PER", "E0", "LOC", "E5", [[1, 2]], ["r0 <- a ^ b"]]
+    assert {rel[2] for rel in first} == {"user", masker_data.NAME}
+    assert all(rel[7] for rel in first if rel[2] == masker_data.NAME)  # rationales kept
