@@ -2,12 +2,13 @@
 entities (the issue's memory bound; tests/test_memory.py asserts it, BENCHMARKS.md
 reports it).
 
-    python tests/memory_probe.py COMPONENT LAYOUT
+    python tests/memory_probe.py COMPONENT LAYOUT [STEPS]
 
 COMPONENT: clm_classifier, rationale_masker or logic_reasoner (each is the tiny
 pipeline of tests/test_edge_cases.py). LAYOUT: "sentences" (100 sentences of two
 entities) or "one-sentence" (200 entities and no sentence boundaries: every ordered pair,
-39,800, is a candidate). Prints one JSON line: peak resident memory (ru_maxrss) before
+39,800, is a candidate). STEPS: training updates (default: as in the tests; memory
+does not depend on them). Prints one JSON line: peak resident memory (ru_maxrss) before
 and after processing the document, the increase, the candidate pairs and the seconds.
 """
 import json
@@ -51,11 +52,11 @@ def logic_doc(kit, layout):
     return doc
 
 
-def main(component: str, layout: str) -> None:
+def main(component: str, layout: str, steps: str = "") -> None:
     torch.set_num_threads(1)
     builders = {"clm_classifier": kits.build_clm, "rationale_masker": kits.build_masker,
                 "logic_reasoner": kits.build_logic}
-    kit = builders[component]()
+    kit = builders[component](int(steps)) if steps else builders[component]()
     doc = (logic_doc if component == "logic_reasoner" else pair_doc)(kit, layout)
     n_entities = len({(s.start, s.end) for s in doc.spans.get(kit.spans_key, doc.ents)} if kit.spans_key else doc.ents)
     pairs = len(kit.pipe.get_pairs(doc)) if component != "logic_reasoner" else None
@@ -71,4 +72,4 @@ def main(component: str, layout: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])
