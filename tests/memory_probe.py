@@ -2,16 +2,17 @@
 entities (the issue's memory bound; tests/test_memory.py asserts it, BENCHMARKS.md
 reports it).
 
-    python tests/memory_probe.py COMPONENT LAYOUT [STEPS]
+    python tests/memory_probe.py COMPONENTS LAYOUT [STEPS]
 
-COMPONENT: clm_classifier, rationale_masker or logic_reasoner (each is the tiny
-pipeline of tests/test_edge_cases.py). LAYOUT: "sentences" (100 sentences of two
+COMPONENTS: comma-separated, of clm_classifier, rationale_masker and logic_reasoner
+(each the tiny pipeline of tests/test_edge_cases.py). LAYOUT: "sentences" (100 sentences of two
 entities) or "one-sentence" (200 entities and no sentence boundaries: every ordered pair,
 39,800, is a candidate). STEPS: training updates (default: as in the tests; memory
-does not depend on them). Prints one JSON line: peak resident memory (ru_maxrss) before
+does not depend on them). Prints one JSON line per component: peak resident memory (ru_maxrss) before
 and after processing the document, the increase, the candidate pairs and the seconds.
 """
 import json
+import multiprocessing
 import os
 import resource
 import sys
@@ -52,23 +53,39 @@ def logic_doc(kit, layout):
     return doc
 
 
-def main(component: str, layout: str, steps: str = "") -> None:
-    torch.set_num_threads(1)
-    builders = {"clm_classifier": kits.build_clm, "rationale_masker": kits.build_masker,
-                "logic_reasoner": kits.build_logic}
-    kit = builders[component](int(steps)) if steps else builders[component]()
+def measure(component: str, layout: str, kit, queue) -> None:
+    """In a forked child: the child's peak RSS before and after processing the document."""
     doc = (logic_doc if component == "logic_reasoner" else pair_doc)(kit, layout)
-    n_entities = len({(s.start, s.end) for s in doc.spans.get(kit.spans_key, doc.ents)} if kit.spans_key else doc.ents)
+    mentions = doc.spans[kit.spans_key] if kit.spans_key else doc.ents
+    n_entities = len({span.id_ or (span.start, span.end) for span in mentions})
     pairs = len(kit.pipe.get_pairs(doc)) if component != "logic_reasoner" else None
     before = peak_mib()
     start = time.perf_counter()
     doc = kit.run(doc)
     seconds = time.perf_counter() - start
     after = peak_mib()
-    print(json.dumps({"component": component, "layout": layout, "tokens": len(doc), "mentions": n_entities,
-                      "candidate_pairs": pairs, "relations": len(kit.relations(doc)), "peak_before_mib": round(before),
-                      "peak_after_mib": round(after), "increase_mib": round(after - before),
-                      "seconds": round(seconds, 2)}))
+    queue.put({"component": component, "layout": layout, "tokens": len(doc), "entities": n_entities,
+               "mentions": len(mentions), "candidate_pairs": pairs, "relations": len(kit.relations(doc)),
+               "peak_before_mib": round(before), "peak_after_mib": round(after),
+               "increase_mib": round(after - before), "seconds": round(seconds, 2)})
+
+
+def main(components: str, layout: str, steps: str = "") -> None:
+    """Build each pipeline once here, then process the document in a forked child per
+    component: a child's ru_maxrss starts from what it shares with this process, so its
+    growth is that component's own peak, and one import serves every component."""
+    torch.set_num_threads(1)
+    builders = {"clm_classifier": kits.build_clm, "rationale_masker": kits.build_masker,
+                "logic_reasoner": kits.build_logic}
+    context = multiprocessing.get_context("fork")
+    for component in components.split(","):
+        kit = builders[component](int(steps)) if steps else builders[component]()
+        queue = context.Queue()
+        child = context.Process(target=measure, args=(component, layout, kit, queue))
+        child.start()
+        result = queue.get(timeout=3600)
+        child.join()
+        print(json.dumps(result), flush=True)
 
 
 if __name__ == "__main__":
