@@ -48,3 +48,19 @@ def test_pair_classifier_and_pretraining_check_the_encoder(tmp_path):
     for load in (load_encoder, load_mlm):
         with pytest.raises(ValueError, match=r"\[E302\]"):
             load(str(tmp_path))
+
+
+def test_cli_reports_a_missing_or_damaged_pipeline_without_a_traceback(tmp_path, capsys):
+    from spacy_relext.cli import main
+    from test_edge_cases import build_logic
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rules", str(tmp_path / "nowhere")])
+    assert exit_info.value.code == 1
+    assert "Error: [E053] Could not read config file from" in capsys.readouterr().err
+    kit = build_logic()
+    kit.nlp.to_disk(tmp_path / "nlp")
+    (tmp_path / "nlp" / "logic_reasoner" / "model").unlink()
+    with pytest.raises(SystemExit):
+        main(["rules", str(tmp_path / "nlp")])
+    assert "Error: (spacy-relext) [E408] Cannot load the model of component 'logic_reasoner'" in capsys.readouterr().err
