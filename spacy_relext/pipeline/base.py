@@ -265,11 +265,11 @@ class RelationPipe(TrainablePipe):
         self.restore_model_shape()
         self.model.from_bytes(data)
 
-    def _load_part(self, part: str, where: str, load: Callable[[], Any]) -> None:
+    def _load_part(self, part: str, where: str, load: Callable[[], Any]) -> Any:
         """Run one step of loading; a missing, truncated or foreign file becomes E408
         naming the component and the path, instead of a msgpack or torch traceback."""
         try:
-            load()
+            return load()
         except Exception as e:
             raise ValueError(Errors.E408.format(part=part, name=self.name, where=where, error=e)) from e
 
@@ -284,8 +284,11 @@ class RelationPipe(TrainablePipe):
             "vocab": lambda b: self._load_part("vocab", where, lambda: self.vocab.from_bytes(b, exclude=exclude)),
             "model": lambda b: self._load_part("model", where, lambda: self._load_model(b)),
         }
-        self._load_part("data", where, lambda: util.from_bytes(bytes_data, {}, exclude))
-        util.from_bytes(bytes_data, deserialize, exclude)
+        # spacy.util.from_bytes, with the container itself (truncated bytes) checked too
+        msg = self._load_part("data", where, lambda: srsly.msgpack_loads(bytes_data))
+        for key, setter in deserialize.items():
+            if key not in exclude and key in msg:
+                setter(msg[key])
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
