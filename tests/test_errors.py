@@ -50,6 +50,7 @@ def test_pair_classifier_and_pretraining_check_the_encoder(tmp_path):
             load(str(tmp_path))
 
 
+@pytest.mark.usefixtures("torch_single_thread")  # the logic reasoner's EM: slow on busy cores otherwise
 def test_cli_reports_a_missing_or_damaged_pipeline_without_a_traceback(tmp_path, capsys):
     from spacy_relext.cli import main
     from test_edge_cases import build_logic
