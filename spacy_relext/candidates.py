@@ -4,7 +4,8 @@ A generator is built from config and called as `generator(doc, spans_key)`; it r
 ordered `(head, tail)` mention pairs. Components apply it before scoring, in `predict`
 and `update` alike, so training and inference see the same candidates.
 """
-from typing import Callable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
@@ -40,8 +41,19 @@ def make_entity_pairs(
         raise ValueError(Errors.E304.format(value=max_distance))
     allowed = None if allowed_type_pairs is None else {tuple(pair) for pair in allowed_type_pairs}
     max_sent_gap = {"sentence": 0, "window": window, "document": None}[scope]
+    return EntityPairs(max_distance, max_sent_gap, allowed)
 
-    def generate(doc: Doc, spans_key: Optional[str] = None) -> List[Tuple[Span, Span]]:
+
+@dataclass(frozen=True)
+class EntityPairs:
+    """The generator built by `make_entity_pairs` (a class, not a closure, so
+    components pickle for `nlp.pipe(n_process=2)` under the spawn start method)."""
+
+    max_distance: Optional[int]
+    max_sent_gap: Optional[int]
+    allowed: Optional[Set[Tuple[str, ...]]]
+
+    def __call__(self, doc: Doc, spans_key: Optional[str] = None) -> List[Tuple[Span, Span]]:
         mentions = get_entities(doc, spans_key)
         starts = sentence_starts(doc)
         sent_of = [sentence_index(starts, m.start) for m in mentions]
@@ -50,16 +62,14 @@ def make_entity_pairs(
             for j, tail in enumerate(mentions):
                 if i == j or (head.start, head.end) == (tail.start, tail.end):
                     continue
-                if max_sent_gap is not None and abs(sent_of[i] - sent_of[j]) > max_sent_gap:
+                if self.max_sent_gap is not None and abs(sent_of[i] - sent_of[j]) > self.max_sent_gap:
                     continue
-                if max_distance is not None and token_gap(head, tail) > max_distance:
+                if self.max_distance is not None and token_gap(head, tail) > self.max_distance:
                     continue
-                if allowed is not None and (head.label_, tail.label_) not in allowed:
+                if self.allowed is not None and (head.label_, tail.label_) not in self.allowed:
                     continue
                 pairs.append((head, tail))
         return pairs
-
-    return generate
 
 
 def token_gap(a: Span, b: Span) -> int:

@@ -13,7 +13,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError) as e:  # coded errors, and spaCy's for missing files
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
 

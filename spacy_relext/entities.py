@@ -16,7 +16,7 @@ def get_entities(doc: Doc, spans_key: Optional[str] = None) -> List[Span]:
     if spans_key is None:
         return list(doc.ents)
     if spans_key not in doc.spans:
-        raise KeyError(Errors.E300.format(key=spans_key, keys=sorted(doc.spans.keys())))
+        raise ValueError(Errors.E300.format(key=spans_key, keys=sorted(doc.spans.keys())))
     return sorted(doc.spans[spans_key], key=lambda s: (s.start, s.end))
 
 

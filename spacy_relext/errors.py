@@ -19,6 +19,14 @@ class Warnings(metaclass=ErrorsWithCodes):
             "extension (Doc.remove_extension('relations')) before using spacy-relext.")
     W002 = ("{count} gold relation(s) could not be aligned to the predicted "
             "tokenization and are ignored for training. First one: {example}.")
+    W003 = ("{count} gold relation(s) have labels {labels} that component '{name}' was "
+            "not initialized with (its labels: {known}); they are ignored for training. "
+            "To learn them, add the labels before nlp.initialize() (add_label, or "
+            "[initialize.components] labels in the config).")
+    W004 = ("{count} candidate pair(s) of '{name}' have arguments more than max_length="
+            "{limit} tokens apart, e.g. {example}: they cannot share one context window, so "
+            "the object is read outside its context. Limit the candidates "
+            "(max_distance of spacy-relext.entity_pairs.v1) or raise the model's max_length.")
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -32,7 +40,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "spans from another Doc ('{other}'). Build the spans from this Doc.")
     E004 = ("Relation {index} refers to tokens {start}:{end}, outside the Doc "
             "(length {length}). The stored relations are corrupted or were written "
-            "for another tokenization.")
+            "for another tokenization: rebuild them from the Doc's own spans, or "
+            "discard them with `doc._.relations = []`.")
     E005 = ("doc._.relations must be set to a list of spacy_relext.Relation, got "
             "{type} at position {index}.")
     E006 = ("Relation label must be a non-empty string, got {label!r}.")
@@ -85,6 +94,15 @@ class Errors(metaclass=ErrorsWithCodes):
             "{labels}.")
     E406 = ("max_length={max_length} leaves no room for the CLM position ids: the "
             "encoder has position embeddings for at most {n} text wordpieces.")
+    E407 = ("Component '{name}' has a {kind} listening to '{upstream}', but the pipeline "
+            "has no component of that name (components: {pipe_names}). Add '{upstream}' "
+            "before '{name}', set the listener's `upstream` to one of them, or give "
+            "'{name}' its own tok2vec (nlp.replace_listeners, or the factory's default "
+            "model).")
+    E408 = ("Cannot load the {part} of component '{name}' from {where}: {error}. The "
+            "saved pipeline is incomplete or corrupted (a file deleted, truncated or "
+            "written by another version). Save it again with nlp.to_disk(), or restore "
+            "it from a complete copy.")
     # RERE: relation_detector and span_extractor
     E600 = ("Unknown loss '{value}': choose one of {options}.")
     E601 = ("Unknown pairing rule '{value}': choose one of {options}.")

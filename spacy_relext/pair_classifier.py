@@ -107,9 +107,8 @@ class PairClassifier:
     @classmethod
     def from_disk(cls, path: PathLike) -> "PairClassifier":
         """Load a classifier written by `to_disk` (E806 when files are missing)."""
-        import torch
-
         from .ml.pytorch_pair_classifier import PairClassifierModule, load_encoder
+        from .ml.torch_io import load_state
 
         path = Path(path)
         missing = [name for name in (ENCODER_DIR, HEAD_FILE, META_FILE) if not (path / name).exists()]
@@ -118,7 +117,7 @@ class PairClassifier:
         meta = json.loads((path / META_FILE).read_text(encoding="utf8"))
         tokenizer, encoder = load_encoder(str(path / ENCODER_DIR))
         module = PairClassifierModule(encoder, len(meta["labels"]))
-        module.output.load_state_dict(torch.load(path / HEAD_FILE))
+        module.output.load_state_dict(load_state((path / HEAD_FILE).read_bytes()))
         return cls(module, tokenizer, meta["labels"], PairTrainSettings(**meta["settings"]))
 
 

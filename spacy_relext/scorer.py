@@ -12,6 +12,7 @@ ignored. They share one counting path: relations become hashable keys
 `(label, head, tail)` (`_relation_keys`) and `_count` compares the gold and predicted key
 sets of each example with spaCy's `PRFScore`, micro and per label.
 """
+import functools
 from collections import defaultdict
 from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
@@ -101,12 +102,10 @@ def _prf(prefix: str, score: PRFScore) -> Dict[str, float]:
 
 def _with_defaults(scorer: Scorer, **defaults: Any) -> Scorer:
     """Bind a registered scorer's config to a scoring function. Keyword arguments given
-    at call time (the component's cfg, merged in by `Pipe.score`) take precedence."""
-
-    def score(examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
-        return scorer(examples, **{**defaults, **kwargs})
-
-    return score
+    at call time (the component's cfg, merged in by `Pipe.score`) take precedence.
+    A partial, not a closure: components are pickled for `nlp.pipe(n_process=2)` under
+    the spawn start method."""
+    return functools.partial(scorer, **defaults)
 
 
 # ---------------------------------------------------------------------------

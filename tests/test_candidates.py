@@ -52,7 +52,7 @@ def test_span_group_with_overlapping_mentions(doc):
 
 
 def test_missing_span_group_is_a_clear_error(doc):
-    with pytest.raises(KeyError, match=r"\[E300\].*'nope'"):
+    with pytest.raises(ValueError, match=r"\[E300\].*'nope'"):
         make_entity_pairs()(doc, "nope")
 
 

@@ -17,11 +17,12 @@ from spacy_relext.ml.levitated_marker import (  # noqa: E402
     PackedPairs,
     PairGroup,
     context_window,
+    group_focus,
     make_layout,
     marker_attention_mask,
 )
 from spacy_relext.ml.pytorch_marker_attention import MarkerAttention  # noqa: E402
-from spacy_relext.pipeline.clm_classifier import candidate_label_markers  # noqa: E402
+from spacy_relext.pipeline.clm_classifier import candidate_label_markers, chunk_objects  # noqa: E402
 from spacy_relext.pipeline.label_scheme import (  # noqa: E402
     DirectionalLabels,
     decode_pairs,
@@ -451,3 +452,37 @@ def test_listener_and_replace_listeners(tmp_path):
     reloaded = spacy.load(tmp_path)
     got = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in reloaded.pipe(unseen_docs(reloaded))]
     assert got == expected
+
+
+def test_context_window_holds_every_argument_of_a_group():
+    """A 300-token sentence: the window of a group is centred on its arguments, not on
+    the subject alone, so an object 100 tokens away is read in context; arguments in
+    two sentences get both sentences."""
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["w"] * 300)
+    group = PairGroup(0, (10, 11), [(110, 112)])
+    assert group_focus(group, 128) == (10, 112)
+    start, end = context_window(doc, group_focus(group, 128), 128)
+    assert end - start == 128 and start <= 10 and 112 <= end
+    layout = make_layout([doc], PackedPairs([group]), max_length=128, mutual=True)
+    assert layout.sources[0, : end - start].tolist() == list(range(start, end))  # the text rows
+    assert layout.positions[0, layout.pair_rows[0, 3]] == 110 - start  # the object marker is not clipped
+    far = PairGroup(0, (10, 11), [(200, 201)])
+    assert group_focus(far, 128) == (10, 11)  # too far for one window: centred on the subject
+    two = Doc(nlp.vocab, words=["w"] * 20, sent_starts=[i in (0, 10) for i in range(20)])
+    assert context_window(two, (2, 15), 20) == (0, 20)
+    assert context_window(two, (2, 15), 16) == (0, 16)  # both sentences do not fit: centred on the focus
+
+
+def test_far_pairs_get_their_own_group_and_a_warning(trained):
+    nlp, _, _ = trained
+    words = ["Alice", "works", "for", "Acme"] + ["and"] * 60 + ["Paris"] + ["and"] * 100 + ["Berlin", "."]
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 3, 4, label="ORG"), Span(doc, 64, 65, label="LOC"),
+                Span(doc, 165, 166, label="LOC")]
+    assert [[(t.start, t.end) for t in c] for c in chunk_objects((0, 1), list(doc.ents[1:]), 16, 128)] == [
+        [(3, 4), (64, 65)], [(165, 166)]]
+    with pytest.warns(UserWarning, match=r"\[W004\] 4 candidate pair\(s\) of 'clm_classifier' have arguments more "
+                                         r"than max_length=128 tokens apart, e.g. \(Alice, Berlin\)"):
+        packed, pairs = nlp.get_pipe("clm_classifier").pack([doc])
+    assert len(pairs) == 12 and all(len(g.objects) <= 2 for g in packed.groups)

@@ -2,11 +2,12 @@
 import math
 import pickle
 
+import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
-from spacy.util import load_model_from_path
+from spacy.util import load_model_from_config, load_model_from_path
 from thinc.api import Config, fix_random_seed
 
 from spacy_relext.relations import Relation, get_relations
@@ -403,3 +404,43 @@ def test_listener_config_and_replace_listeners(tmp_path):
     nlp.to_disk(tmp_path)
     loaded = load_model_from_path(tmp_path)
     assert [relation_view(doc) for doc in loaded.pipe(doc.copy() for doc in docs)] == expected
+
+
+def test_pair_chunks_bound_the_solver_size():
+    from spacy_relext.ml.rationale_masker import PairRegion, pair_chunks
+
+    pairs = [PairRegion(0, [(0, 1)], [(1, 2)], (0, w)) for w in (10, 10, 10, 30, 10)]
+    assert pair_chunks(pairs, 300) == [(0, 3), (3, 4), (4, 5)]  # 3 x 10^2 fits; 30^2 alone exceeds
+    assert pair_chunks(pairs, 10**6) == [(0, 5)]
+    assert pair_chunks(pairs[:1], 1) == [(0, 1)]
+
+
+def test_scoring_in_chunks_changes_nothing(trained, monkeypatch):
+    """Pairs scored one per call of the torch module (as a document with hundreds of
+    entities in one sentence is): the same logits and masks, and one update from the
+    same weights gives the same model."""
+    import torch
+
+    import spacy_relext.ml.rationale_masker as masker_model
+
+    nlp, examples, _ = trained
+
+    def after_one_update():
+        fix_random_seed(0)
+        copy = load_model_from_config(nlp.config, auto_fill=True).from_bytes(nlp.to_bytes())
+        pipe = copy.get_pipe(NAME)
+        module = pipe.model.get_ref("masker").shims[0]._model
+        module.perturb = False  # no noise and no dropout: the update is deterministic
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.Dropout):
+                layer.p = 0.0
+        docs = [eg.predicted.copy() for eg in examples]
+        before = pipe.model.predict((docs, pipe.make_pairs(docs)[0]))
+        pipe.update(examples, sgd=copy.create_optimizer())
+        return before, pipe.model.predict((docs, pipe.make_pairs(docs)[0]))
+
+    whole = after_one_update()
+    monkeypatch.setattr(masker_model, "MAX_CALL_ELEMENTS", 1)
+    parts = after_one_update()
+    for (logits, masks), (chunked_logits, chunked_masks) in zip(whole, parts):
+        assert numpy.allclose(logits, chunked_logits, atol=1e-5) and numpy.array_equal(masks, chunked_masks)

@@ -6,11 +6,14 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from transformers import AutoTokenizer
 from spacy.util import fix_random_seed, load_model_from_config
 
 from rere_fixtures import LABELS, TRAIN_DATA, gold_triples, make_examples, triples
 from spacy_relext import Relation
-from spacy_relext.ml.rere import query_text
+from spacy_relext.encoders import installed_encoder
+from spacy_relext.ml.pytorch_query_pointer import ABSENT_LOGIT
+from spacy_relext.ml.rere import central_window, query_text, query_windows, word_piece_counts
 from spacy_relext.pipeline.pointer_decoding import cartesian_spans, decode_pointers, nearest_spans, pair_nearest
 
 TEXTS = [text for text, _ in TRAIN_DATA]
@@ -234,12 +237,39 @@ def query_nlp():
 def test_query_mode_predicts_and_round_trips(query_nlp):
     nlp = query_nlp
     assert nlp.get_pipe("span_extractor").model.attrs["labels"] == LABELS
-    long_text = " ".join(TEXTS * 3)  # longer than max_length: truncated tokens get no pointer
+    long_text = " ".join(TEXTS * 3)  # longer than max_length: read in windows
     texts = TEXTS + [long_text, ""]
     expected = outputs(nlp, texts)
     restored = load_model_from_config(nlp.config, auto_fill=True).from_bytes(nlp.to_bytes())
     assert outputs(restored, texts) == expected
-    assert all(rel.head.end <= 24 for rel in nlp(long_text)._.relations)
+
+
+def test_query_mode_reads_a_long_sentence_in_windows(query_nlp):
+    """A sentence of ~55 tokens with max_length 24: every token gets the logits of the
+    window where it has the most context, exactly as if that window were the sentence
+    (nothing is truncated; before windowing, tokens past the 24th had no pointer)."""
+    model = query_nlp.get_pipe("span_extractor").model
+    words = " ".join(TEXTS[2:4] * 3).split()
+    doc = query_nlp.make_doc(" ".join(words))
+    logits = model.predict(([doc], model.ops.asarray2i([[0, 0, len(doc), 1]])))
+    assert logits.shape == (len(doc), 4) and (logits > ABSENT_LOGIT).all()
+    tokenizer = AutoTokenizer.from_pretrained(installed_encoder(), local_files_only=True)
+    budget = 24 - 3 - len(tokenizer(query_text(LABELS[1], True), add_special_tokens=False)["input_ids"])
+    windows = query_windows(word_piece_counts(tokenizer, words), budget)
+    assert len(windows) > 2 and windows[-1][1] == len(doc)
+    for t, w in enumerate(central_window(windows, len(doc))):
+        a, b = windows[w]
+        part = query_nlp.make_doc(" ".join(words[a:b]))
+        alone = model.predict(([part], model.ops.asarray2i([[0, 0, len(part), 1]])))
+        assert numpy.allclose(logits[t], alone[t - a], atol=1e-4)
+
+
+def test_query_windows():
+    assert query_windows([1, 2, 1, 1, 3, 1], 4) == [(0, 3), (1, 4), (2, 4), (3, 5), (4, 6)]
+    assert query_windows([1, 1, 1, 1, 1, 1], 4) == [(0, 4), (2, 6)]
+    assert query_windows([5, 1], 2) == [(0, 1), (1, 2)]  # a token over budget is a window
+    assert query_windows([1, 1], 4) == [(0, 2)] and query_windows([], 4) == [(0, 0)]
+    assert central_window([(0, 4), (2, 6)], 6) == [0, 0, 0, 1, 1, 1]
 
 
 @pytest.mark.parametrize(

@@ -177,6 +177,8 @@ def doc_from_words(vocab: Vocab, words: Sequence[str], sent_starts: Iterable[int
     """A pre-tokenised Doc: one space after every token but the last, sentence starts set."""
     if not words:
         raise ValueError("the record has no tokens")
+    if isinstance(words, str) or not all(isinstance(word, str) for word in words):
+        raise ValueError("the tokens must be a list of strings")
     starts = set(sent_starts)
     n = len(words)
     return Doc(
@@ -203,7 +205,14 @@ def token_span(doc: Doc, start: int, end: int, label: str = NO_TYPE, span_id: st
     """A mention from token offsets (end exclusive), checked against the Doc."""
     if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(doc)):
         raise ValueError(f"token span {start!r}:{end!r} is outside the {len(doc)} tokens")
-    return Span(doc, start, end, label=label or NO_TYPE, span_id=span_id)
+    return Span(doc, start, end, label=_text(label, "entity type") or NO_TYPE, span_id=_text(span_id, "entity id"))
+
+
+def _text(value: Any, what: str) -> str:
+    # spaCy reads an int label as a string-store hash, so a number would be lost silently
+    if not isinstance(value, str):
+        raise ValueError(f"{what} {value!r} is not a string")
+    return value
 
 
 def char_span(

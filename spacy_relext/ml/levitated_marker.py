@@ -16,11 +16,12 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, Ints2d
 
 from ..entities import sentence_index, sentence_starts
 from ..errors import Errors
+from .torch_io import deserialize_weights_only
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 N_CLM_POSITIONS = 16  # CLM j gets position max_length + min(j, N_CLM_POSITIONS - 1)
@@ -145,7 +146,9 @@ def build_attention(model: Model[InT, OutT]) -> None:
         n_clm_tokens=2 * n_classes,
         dropout=model.attrs["dropout"],
     )
-    attention = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs)
+    attention = PyTorchWrapper_v3(
+        module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs, deserialize_model=deserialize_weights_only
+    )
     model.layers.append(attention)
     model.set_ref("attention", attention)
 
@@ -302,18 +305,30 @@ def marker_attention_mask(
     return mask
 
 
-def context_window(doc: Doc, subject: Offsets, max_length: int) -> Offsets:
-    """The subject's sentence widened with neighbouring sentences while the window
-    stays within `max_length` tokens; a window centred on the subject when its
-    sentence alone is longer.
+def group_focus(group: PairGroup, max_length: int) -> Offsets:
+    """The tokens a group's context window must contain: from its first to its last
+    argument when that fits in `max_length` tokens, else the subject alone (a pair
+    farther apart cannot share one window; `ClmClassifier.pack` warns about it).
+    """
+    start = min([group.subject[0]] + [o[0] for o in group.objects])
+    end = max([group.subject[1]] + [o[1] for o in group.objects])
+    return (start, end) if end - start <= max_length else group.subject
+
+
+def context_window(doc: Doc, focus: Offsets, max_length: int) -> Offsets:
+    """The sentences holding `focus` (a subject, or a group's arguments) widened with
+    neighbouring sentences while the window stays within `max_length` tokens; a window
+    centred on the focus when those sentences alone are longer.
     """
     starts = sentence_starts(doc)
     bounds = list(zip(starts, starts[1:] + [len(doc)]))
-    first = last = sentence_index(starts, subject[0])
-    start, end = bounds[first]
+    first = sentence_index(starts, focus[0])
+    last = sentence_index(starts, max(focus[0], focus[1] - 1))
+    start, end = bounds[first][0], bounds[last][1]
     if end - start > max_length:
-        centre = (subject[0] + subject[1]) // 2
-        start = max(0, min(centre - max_length // 2, len(doc) - max_length))
+        centre = (focus[0] + focus[1]) // 2
+        start = max(0, min(centre - max_length // 2, len(doc) - max_length, focus[0]))
+        start = max(start, min(focus[1] - max_length, focus[0]))  # keep the focus inside when it fits
         return start, min(len(doc), start + max_length)
     grew = True
     while grew:
@@ -340,7 +355,7 @@ def make_layout(docs: Sequence[Doc], packed: PackedPairs, *, max_length: int, mu
     from .pytorch_marker_attention import CLM, OBJ_END, OBJ_START, SUBJ_END, SUBJ_START, TEXT
 
     doc_starts = numpy.cumsum([0] + [len(doc) for doc in docs])
-    windows = [context_window(docs[g.doc_index], g.subject, max_length) for g in packed.groups]
+    windows = [context_window(docs[g.doc_index], group_focus(g, max_length), max_length) for g in packed.groups]
     text_width = max(end - start for start, end in windows)
     object_width = max(len(g.objects) for g in packed.groups)
     clm_width = 0 if packed.clm_ids is None else packed.clm_ids.shape[1]

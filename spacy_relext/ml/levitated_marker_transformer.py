@@ -23,6 +23,7 @@ from .levitated_marker import (
     PackedPairs,
     context_window,
     convert_outputs,
+    group_focus,
     marker_attention_mask,
     row_offsets,
 )
@@ -141,13 +142,13 @@ def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKw
     return ArgsKwargs(args=tuple(xp2torch(a) for a in inputs), kwargs={}), lambda d_args: None
 
 
-def _wordpiece_window(doc: Doc, pieces: List[List[int]], subject: Tuple[int, int], budget: int) -> Tuple[int, int]:
-    """`context_window` in tokens, then trimmed on the side farther from the subject
+def _wordpiece_window(doc: Doc, pieces: List[List[int]], focus: Tuple[int, int], budget: int) -> Tuple[int, int]:
+    """`context_window` in tokens, then trimmed on the side farther from the focus
     until its wordpieces fit `budget`."""
-    start, end = context_window(doc, subject, budget)
+    start, end = context_window(doc, focus, budget)
     count = sum(len(p) for p in pieces[start:end])
-    while count > budget and (start < subject[0] or end > subject[1]):
-        if subject[0] - start >= end - subject[1]:
+    while count > budget and (start < focus[0] or end > focus[1]):
+        if focus[0] - start >= end - focus[1]:
             count -= len(pieces[start])
             start += 1
         else:
@@ -169,7 +170,8 @@ def _marked_text(
     last wordpiece row of each token of the window.
     """
     s_open, s_close, o_open, o_close = special["markers"]
-    start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group.subject, max_length - 2 - 2 * len(spans))
+    budget = max_length - 2 - 2 * len(spans)
+    start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group_focus(group, budget), budget)
     ids, first, last = [special["cls"]], {}, {}
     rows = [[0, 0] for _ in spans]
     for t in range(start, end):

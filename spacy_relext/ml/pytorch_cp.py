@@ -9,6 +9,7 @@ from typing import Any, Collection, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from ..encoders import check_encoder_dir
 from ..entity_markers import EncodedPair
 
 IGNORE_INDEX = -100
@@ -136,6 +137,7 @@ def load_mlm(path: str) -> Tuple[Any, nn.Module]:
     is initialized, as `transformers` does for encoder-only checkpoints)."""
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
+    check_encoder_dir(path)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
     model = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True)
     return tokenizer, model

@@ -16,6 +16,8 @@ from torch import nn
 
 from ..entity_markers import FALLBACK_TOKENS, SPECIAL_TOKENS
 from .pytorch_marker_attention import pair_features
+from ..encoders import check_encoder_dir
+from .torch_io import load_state
 
 
 class LevitatedMarkerEncoder(nn.Module):
@@ -71,6 +73,7 @@ def load_encoder(path: str, n_classes: int, dropout: float) -> LevitatedMarkerEn
     """Build the module from a local Hugging Face model directory."""
     from transformers import AutoModel, AutoTokenizer
 
+    check_encoder_dir(path)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
     encoder = AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="eager", add_pooling_layer=False)
     return LevitatedMarkerEncoder(encoder, tokenizer, n_classes, dropout)
@@ -109,7 +112,7 @@ def deserialize_encoder(_: Any, data: bytes, device: torch.device) -> LevitatedM
     encoder = AutoModel.from_config(config, add_pooling_layer=False)
     encoder.resize_token_embeddings(config.vocab_size)
     module = LevitatedMarkerEncoder(encoder, tokenizer, msg["n_classes"], msg["dropout"])
-    module.load_state_dict(torch.load(io.BytesIO(msg["state"]), map_location=device))
+    module.load_state_dict(load_state(msg["state"], device))
     return module.to(device)
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..encoders import check_encoder_dir
 from .pytorch_cp import marker_states
 
 
@@ -35,6 +36,7 @@ def load_encoder(path: str) -> Any:
     """Tokenizer and encoder of a local Hugging Face directory (a CP output or any BERT-like model)."""
     from transformers import AutoModel, AutoTokenizer
 
+    check_encoder_dir(path)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
     encoder = AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=False)
     return tokenizer, encoder

@@ -8,12 +8,14 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, torch2xp, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d
 
 from ..errors import Errors
+from .torch_io import deserialize_weights_only
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
+MAX_CALL_ELEMENTS = 1 << 23  # pairs x region width^2 per call of the torch module (memory bound)
 
 
 @dataclass
@@ -126,7 +128,9 @@ def build_masker(model: Model[InT, OutT]) -> None:
         model.get_dim("nO"),
         **{name: attrs[name] for name in MODULE_OPTIONS},
     )
-    masker = PyTorchWrapper_v2(module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs)
+    masker = PyTorchWrapper_v3(
+        module, convert_inputs=_convert_inputs, convert_outputs=_convert_outputs, deserialize_model=deserialize_weights_only
+    )
     model.layers.append(masker)
     model.set_ref("masker", masker)
 
@@ -160,15 +164,37 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
             return backprop_tok2vec([ops.alloc2f(n, n_in) for n in lengths])
 
         return (ops.alloc2f(0, model.get_dim("nO")), ops.alloc2f(0, 0)), backprop_empty
-    index = pair_index(regions.pairs, lengths)
-    ints = [ops.asarray(array) for array in index]
-    (logits, masks), backprop_masker = model.get_ref("masker")((flat, *ints, regions.temperature), is_train)
+    width = max(pair.region[1] - pair.region[0] for pair in regions.pairs)
+    chunks = pair_chunks(regions.pairs, MAX_CALL_ELEMENTS)
+    all_logits, all_masks, backprops = [], [], []
+    for start, end in chunks:
+        ints = [ops.asarray(array) for array in pair_index(regions.pairs[start:end], lengths)]
+        (logits, masks), backprop_chunk = model.get_ref("masker")((flat, *ints, regions.temperature), is_train)
+        all_logits.append(logits)
+        all_masks.append(ops.xp.pad(masks, ((0, 0), (0, max(width, 1) - masks.shape[1]))))
+        backprops.append(backprop_chunk)
 
     def backprop(d_logits: Floats2d) -> List[Floats2d]:
-        d_flat = backprop_masker(d_logits)
+        d_flat = sum(bp(d_logits[start:end]) for bp, (start, end) in zip(backprops, chunks))
         return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
 
-    return (logits, masks), backprop
+    return (ops.xp.concatenate(all_logits), ops.xp.concatenate(all_masks)), backprop
+
+
+def pair_chunks(pairs: Sequence[PairRegion], max_elements: int) -> List[Tuple[int, int]]:
+    """Consecutive runs of pairs whose (pairs x region width x region width) stays
+    within `max_elements`: the solver's tensors grow with the square of the region, so
+    a long sentence with many entities (200 mentions: 39,800 pairs) is scored in parts
+    instead of exhausting memory. A single larger pair is a run of its own."""
+    chunks, start, widest = [], 0, 0
+    for p, pair in enumerate(pairs):
+        width = max(1, pair.region[1] - pair.region[0])
+        if p > start and (p - start + 1) * max(widest, width) ** 2 > max_elements:
+            chunks.append((start, p))
+            start, widest = p, 0
+        widest = max(widest, width)
+    chunks.append((start, len(pairs)))
+    return chunks
 
 
 def pair_index(pairs: Sequence[PairRegion], lengths: Sequence[int]) -> Tuple[numpy.ndarray, ...]:

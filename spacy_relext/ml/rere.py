@@ -30,7 +30,7 @@ from thinc.api import (
     Linear,
     Maxout,
     Model,
-    PyTorchWrapper_v2,
+    PyTorchWrapper_v3,
     chain,
     clone,
     expand_window,
@@ -40,7 +40,9 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
+from ..encoders import check_encoder_dir
 from ..entities import sentence_spans
+from .torch_io import deserialize_weights_only
 
 N_POINTERS = 4
 QueryT = Tuple[List[Doc], Ints2d]  # query rows: (doc index, start token, end token, label index)
@@ -216,7 +218,8 @@ def build_query_span_extractor(
     encoder (str): Local Hugging Face model directory (e.g. from
         `spacy-relext.installed_encoder.v1`); its weights are fine-tuned and saved with
         the pipeline, its tokenizer is read from the directory again on load.
-    max_length (int): Longest encoder input, in wordpieces; the sentence is truncated.
+    max_length (int): Longest encoder input, in wordpieces; a longer sentence is read
+        in overlapping windows (never truncated).
     frozen_layers (int): Transformer layers (after the embeddings) kept frozen.
     readable_queries (bool): Query with readable label text ("OrgBased_In" ->
         "org based in", "/people/person/place_lived" -> "people person place lived").
@@ -229,16 +232,33 @@ def build_query_span_extractor(
 
     from .pytorch_query_pointer import QueryPointerModule
 
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    module = PyTorchWrapper_v2(QueryPointerModule(encoder, frozen_layers, dropout), convert_inputs=_no_input_grads)
+    tokenizer = AutoTokenizer.from_pretrained(check_encoder_dir(encoder), local_files_only=True)
+    module = PyTorchWrapper_v3(
+        QueryPointerModule(encoder, frozen_layers, dropout),
+        convert_inputs=_no_input_grads,
+        deserialize_model=deserialize_weights_only,
+    )
 
     def forward(model: Model, X: QueryT, is_train: bool):
         docs, queries = X
         rows = model.ops.to_numpy(queries).tolist()
-        texts = [query_text(model.attrs["labels"][label], readable_queries) for _, _, _, label in rows]
-        words = [[token.text for token in docs[d][start:end]] for d, start, end, _ in rows]
+        texts, words, gathers, offset = [], [], [], 0
+        # A sentence longer than the encoder input is read in overlapping windows; each
+        # token's logits come from the window where it has the most context.
+        for d, start, end, label in rows:
+            text = query_text(model.attrs["labels"][label], readable_queries)
+            sentence = [token.text for token in docs[d][start:end]]
+            budget = max_length - 3 - len(tokenizer(text, add_special_tokens=False)["input_ids"])
+            windows = query_windows(word_piece_counts(tokenizer, sentence), budget)
+            best = central_window(windows, len(sentence))
+            first = [offset + sum(b - a for a, b in windows[:w]) for w in range(len(windows))]
+            gathers.append([first[w] + t - windows[w][0] for t, w in enumerate(best)])
+            offset += sum(b - a for a, b in windows)
+            for a, b in windows:
+                texts.append([text])
+                words.append(sentence[a:b])
         batch = tokenizer(
-            [[text] for text in texts],
+            texts,
             words,
             is_split_into_words=True,
             truncation="only_second",
@@ -246,7 +266,8 @@ def build_query_span_extractor(
             padding=True,
             return_tensors="np",
         )
-        gather = first_wordpieces(batch, [len(w) for w in words])
+        pieces = first_wordpieces(batch, [len(w) for w in words])
+        gather = pieces[numpy.asarray([i for g in gathers for i in g], dtype="int64")]
         inputs = [batch[key] for key in ("input_ids", "attention_mask", "token_type_ids")] + [gather]
         return model.layers[0](inputs, is_train)
 
@@ -270,6 +291,47 @@ def query_text(label: str, readable: bool) -> str:
         return label
     spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", label)
     return " ".join(re.split(r"[\s_/.\-]+", spaced)).strip().lower() or label
+
+
+def word_piece_counts(tokenizer: Any, words: List[str]) -> List[int]:
+    """Wordpieces of each word (0 for whitespace tokens)."""
+    if not words:
+        return []
+    counts = [0] * len(words)
+    for word in tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids():
+        if word is not None:
+            counts[word] += 1
+    return counts
+
+
+def query_windows(pieces: List[int], budget: int) -> List[Tuple[int, int]]:
+    """Token windows `[a, b)` of a sentence whose wordpieces fit in `budget`, each
+    starting halfway through the previous one, so a long sentence is read in full.
+
+    pieces (List[int]): Wordpieces per token.
+    budget (int): Wordpieces per window (a single longer token is cut by the tokenizer).
+    RETURNS (List[Tuple[int, int]]): The windows, in order; `[(0, 0)]` for no tokens.
+    """
+    windows, start = [], 0
+    while True:
+        end, used = start, 0
+        while end < len(pieces) and used + pieces[end] <= budget:
+            used += pieces[end]
+            end += 1
+        end = max(end, min(start + 1, len(pieces)))
+        windows.append((start, end))
+        if end >= len(pieces):
+            return windows
+        start = max(start + 1, (start + end) // 2)
+
+
+def central_window(windows: List[Tuple[int, int]], n_tokens: int) -> List[int]:
+    """For each token, the window in which it is farthest from a window edge."""
+    best = []
+    for t in range(n_tokens):
+        margins = [min(t - a, b - 1 - t) if a <= t < b else -1 for a, b in windows]
+        best.append(margins.index(max(margins)))
+    return best
 
 
 def first_wordpieces(batch: Any, n_words: List[int]) -> numpy.ndarray:

@@ -156,7 +156,21 @@ class RelationPipe(TrainablePipe):
                 for rel in get_relations(eg.reference):
                     self.add_label(rel.label)
         self._require_labels()
+        self._check_listeners(nlp)
         self.initialize_model(get_examples, nlp=nlp)
+
+    def _check_listeners(self, nlp: Optional[Language]) -> None:
+        """Raise E407 for a tok2vec/transformer listener whose upstream component is
+        not in the pipeline: it would never receive input, and spaCy only notices
+        deep inside the first update or prediction."""
+        if nlp is None:
+            return
+        for node in self.model.walk():
+            upstream = getattr(node, "upstream_name", None)
+            if upstream is not None and upstream != "*" and upstream not in nlp.component_names:
+                raise ValueError(
+                    Errors.E407.format(name=self.name, kind=node.name, upstream=upstream, pipe_names=nlp.component_names)
+                )
 
     def get_pairs(self, doc: Doc) -> List[Tuple[Span, Span]]:
         """The candidate (head, tail) mention pairs of a Doc."""
@@ -185,16 +199,21 @@ class RelationPipe(TrainablePipe):
         return docs
 
     def gold_relations(self, examples: Iterable[Example]) -> List[List[Relation]]:
-        """Gold relations per example, on `eg.predicted` tokens; warns once about
-        relations that do not align.
+        """Gold relations per example, on `eg.predicted` tokens, restricted to the
+        component's labels; warns once about relations that do not align and about
+        labels the component does not know (its output layer has no class for them).
         """
-        gold, missed = [], []
+        gold, missed, unknown = [], [], []
         for eg in examples:
             aligned, lost = align_relations(eg)
-            gold.append(aligned)
+            gold.append([rel for rel in aligned if rel.label in self.labels])
+            unknown.extend(rel for rel in aligned if rel.label not in self.labels)
             missed.extend(lost)
         if missed:
             warnings.warn(Warnings.W002.format(count=len(missed), example=missed[0]))
+        if unknown:
+            labels = sorted({rel.label for rel in unknown})
+            warnings.warn(Warnings.W003.format(count=len(unknown), name=self.name, labels=labels, known=list(self.labels)))
         return gold
 
     def update(
@@ -246,17 +265,30 @@ class RelationPipe(TrainablePipe):
         self.restore_model_shape()
         self.model.from_bytes(data)
 
+    def _load_part(self, part: str, where: str, load: Callable[[], Any]) -> Any:
+        """Run one step of loading; a missing, truncated or foreign file becomes E408
+        naming the component and the path, instead of a msgpack or torch traceback."""
+        try:
+            return load()
+        except Exception as e:
+            raise ValueError(Errors.E408.format(part=part, name=self.name, where=where, error=e)) from e
+
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
         """Load the pipe from a bytestring (`cfg` first, then the model).
 
         DOCS: https://spacy.io/api/pipe#from_bytes
         """
+        where = "bytes"
         deserialize = {
-            "cfg": lambda b: self.cfg.update(srsly.json_loads(b)),
-            "vocab": lambda b: self.vocab.from_bytes(b, exclude=exclude),
-            "model": self._load_model,
+            "cfg": lambda b: self._load_part("cfg", where, lambda: self.cfg.update(srsly.json_loads(b))),
+            "vocab": lambda b: self._load_part("vocab", where, lambda: self.vocab.from_bytes(b, exclude=exclude)),
+            "model": lambda b: self._load_part("model", where, lambda: self._load_model(b)),
         }
-        util.from_bytes(bytes_data, deserialize, exclude)
+        # spacy.util.from_bytes, with the container itself (truncated bytes) checked too
+        msg = self._load_part("data", where, lambda: srsly.msgpack_loads(bytes_data))
+        for key, setter in deserialize.items():
+            if key not in exclude and key in msg:
+                setter(msg[key])
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
@@ -265,9 +297,9 @@ class RelationPipe(TrainablePipe):
         DOCS: https://spacy.io/api/pipe#from_disk
         """
         deserialize = {
-            "cfg": lambda p: self.cfg.update(srsly.read_json(p)),
-            "vocab": lambda p: self.vocab.from_disk(p, exclude=exclude),
-            "model": lambda p: self._load_model(Path(p).read_bytes()),
+            "cfg": lambda p: self._load_part("cfg", str(p), lambda: self.cfg.update(srsly.read_json(p))),
+            "vocab": lambda p: self._load_part("vocab", str(p), lambda: self.vocab.from_disk(p, exclude=exclude)),
+            "model": lambda p: self._load_part("model", str(p), lambda: self._load_model(Path(p).read_bytes())),
         }
         util.from_disk(path, deserialize, exclude)
         return self

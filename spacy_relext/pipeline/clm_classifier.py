@@ -7,6 +7,7 @@ training, after `clm_warmup_steps` updates, a first pass without gradient ranks 
 classes of each pair, and the top-n and bottom-m classes go into the second, trained
 pass as candidate-label-marker rows. Inference is a single pass with no CLMs.
 """
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy
@@ -18,7 +19,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..ml.levitated_marker import PackedPairs, PairGroup, build_attention
 from ..relations import Relation
 from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, RelationPipe, softmax_cross_entropy
@@ -127,6 +128,24 @@ def make_clm_classifier(
     )
 
 
+def chunk_objects(subject: Tuple[int, int], tails: List[Span], size: int, limit: Optional[int]) -> List[List[Span]]:
+    """Consecutive runs of at most `size` objects that fit, with the subject, in one
+    context window of `limit` tokens (None: no limit); an object farther from the
+    subject than that gets a run of its own."""
+    chunks: List[List[Span]] = []
+    for tail in tails:
+        if chunks and len(chunks[-1]) < size and (limit is None or _extent(subject, chunks[-1] + [tail]) <= limit):
+            chunks[-1].append(tail)
+        else:
+            chunks.append([tail])
+    return chunks
+
+
+def _extent(subject: Tuple[int, int], tails: List[Span]) -> int:
+    """Tokens from the first to the last argument of a group."""
+    return max([subject[1]] + [t.end for t in tails]) - min([subject[0]] + [t.start for t in tails])
+
+
 class ClmClassifier(RelationPipe):
     """Classify candidate mention pairs with levitated markers, M-DOS and CLMs."""
 
@@ -219,9 +238,10 @@ class ClmClassifier(RelationPipe):
         RETURNS (Tuple[PackedPairs, List[Pair]]): The model input besides the Docs,
             and the pairs in the order of the model's output rows.
         """
-        groups, pairs = [], []
+        groups, pairs, far = [], [], []
         solid_objects = self.cfg["packing"] == "pair"
         size = 1 if solid_objects else self.cfg["max_pair_length"]
+        limit = self.model.attrs.get("max_length")
         for i, doc in enumerate(docs):
             by_subject: Dict[Tuple[int, int], List[Span]] = {}
             heads: Dict[Tuple[int, int], Span] = {}
@@ -229,10 +249,13 @@ class ClmClassifier(RelationPipe):
                 heads.setdefault((head.start, head.end), head)
                 by_subject.setdefault((head.start, head.end), []).append(tail)
             for subject, tails in by_subject.items():
-                for k in range(0, len(tails), size):
-                    chunk = tails[k : k + size]
+                for chunk in chunk_objects(subject, tails, size, limit):
                     groups.append(PairGroup(i, subject, [(t.start, t.end) for t in chunk]))
                     pairs.extend((i, heads[subject], tail) for tail in chunk)
+                    if limit is not None and _extent(subject, chunk) > limit:
+                        far.append((heads[subject], chunk[0]))
+        if far:
+            warnings.warn(Warnings.W004.format(name=self.name, count=len(far), limit=limit, example=far[0]))
         return PackedPairs(groups, solid_objects=solid_objects), pairs
 
     def predict(self, docs: Iterable[Doc]) -> Tuple[List[Pair], Floats2d]:

@@ -25,7 +25,7 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import load_config
 from spacy.vocab import Vocab
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v2, xp2torch
+from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, xp2torch
 from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
@@ -33,6 +33,7 @@ from ..errors import Errors
 from ..ml.logic_rules_em import EMSettings, Instances, Progress, RuleDoc, instances, signature_table
 from ..ml.logic_rules_em import train_rule_model
 from ..ml.pytorch_logic_rules import UNSEEN, RuleExtractor, RuleGenerator, best_path, transitions
+from ..ml.torch_io import deserialize_weights_only
 from ..relations import Relation, get_relations, set_relations
 from .base import RelationPipe
 
@@ -188,14 +189,30 @@ class LogicRuleModule(torch.nn.Module):
 
 
 def _rule_model(module: LogicRuleModule) -> Model[Tuple[Floats2d, Ints1d], Floats1d]:
-    """Wrap the torch module: input (rule features, signature ids), output logits.
-    The features are constants (the backbone is frozen), so no input gradient."""
+    """Wrap the torch module: input (rule features, signature ids), output logits."""
+    return PyTorchWrapper_v3(module, convert_inputs=_convert_inputs, deserialize_model=deserialize_weights_only)
 
-    def convert_inputs(model: Model, X: Tuple[Floats2d, Ints1d], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
-        feats, signatures = X
-        return ArgsKwargs(args=(xp2torch(feats), xp2torch(signatures)), kwargs={}), lambda d_inputs: None
 
-    return PyTorchWrapper_v2(module, convert_inputs=convert_inputs)
+def _convert_inputs(model: Model, X: Tuple[Floats2d, Ints1d], is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    # The features are constants (the backbone is frozen), so no input gradient. A
+    # module-level function: the pipeline is pickled for nlp.pipe(n_process=2) (spawn).
+    feats, signatures = X
+    return ArgsKwargs(args=(xp2torch(feats), xp2torch(signatures)), kwargs={}), lambda d_inputs: None
+
+
+class PipelineRef:
+    """A weak reference to the pipeline (None when unset) that pickles as an unset one:
+    nlp.pipe(n_process=2) under the spawn start method pickles each component, and in
+    the worker the upstream components run before this one anyway."""
+
+    def __init__(self, nlp: Optional[Language]) -> None:
+        self._ref = weakref.ref(nlp) if nlp is not None else None
+
+    def __call__(self) -> Optional[Language]:
+        return self._ref() if self._ref is not None else None
+
+    def __reduce__(self) -> Tuple[type, Tuple[None]]:
+        return (PipelineRef, (None,))
 
 
 class LogicReasoner(RelationPipe):
@@ -254,7 +271,7 @@ class LogicReasoner(RelationPipe):
         self.keep_backbone_relations = keep_backbone_relations
         self.max_explanations = max_explanations
         self.settings = settings
-        self._nlp = weakref.ref(nlp) if nlp is not None else None
+        self._nlp = PipelineRef(nlp)
         self._table: Optional[torch.Tensor] = None
 
     # -- model ---------------------------------------------------------------------
@@ -303,7 +320,7 @@ class LogicReasoner(RelationPipe):
 
     def _upstream(self) -> List[Tuple[str, Callable[[Doc], Doc]]]:
         """The components before this one, in pipeline order (disabled ones included)."""
-        nlp = self._nlp() if self._nlp is not None else None
+        nlp = self._nlp()
         if nlp is None or self.name not in nlp.component_names:
             return []
         names = nlp.component_names
@@ -311,7 +328,7 @@ class LogicReasoner(RelationPipe):
 
     def _check_backbone(self) -> None:
         names = [name for name, _ in self._upstream()]
-        if self._nlp is not None and self.cfg["backbone"] not in names:
+        if self._nlp() is not None and self.cfg["backbone"] not in names:
             raise ValueError(Errors.E700.format(name=self.name, backbone=self.cfg["backbone"], upstream=names))
 
     def _with_backbone_scores(self, docs: List[Doc]) -> List[Doc]:
@@ -402,7 +419,7 @@ class LogicReasoner(RelationPipe):
         """
         validate_get_examples(get_examples, "LogicReasoner.initialize")
         if nlp is not None:
-            self._nlp = weakref.ref(nlp)
+            self._nlp = PipelineRef(nlp)
         self._check_backbone()
         super().initialize(get_examples, nlp=nlp, labels=labels)
         examples = list(get_examples())
