@@ -24,8 +24,8 @@ import data  # noqa: E402
 CONFIGS = Path(__file__).parents[1] / "configs"
 # component -> (dataset, config, quick steps, full steps, headline score key)
 RUNS = {
-    "rere": ("conll04", "rere_cpu.cfg", 400, 2500, "triple_exact_f"),
-    "clm": ("conll04", "clm_cpu.cfg", 200, 1500, "rel_f"),
+    "rere": ("conll04", "rere_cpu.cfg", 1000, 2500, "triple_exact_f"),
+    "clm": ("conll04", "clm_cpu.cfg", 150, 1500, "rel_f"),
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
 }
 

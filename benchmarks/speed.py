@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import spacy
+import torch
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 from spacy.training import Example
@@ -36,6 +37,9 @@ COMPONENTS = {
     "clm": ("conll04", {"cpu": "clm_cpu.cfg", "trf": "clm_trf.cfg"}, "docs"),
     "rationale": ("semeval", {"cpu": "rationale_cpu.cfg"}, "docs"),
 }
+# Dev documents timed (0 = all), (quick, full): MiniLM on CPU and rationale_masker at
+# batch size 1 (about 1-7 docs/s on 2 shared cores) would take hours on whole dev sets.
+DEV_LIMIT = {"cpu": {"rere": (0, 0), "clm": (120, 0), "rationale": (200, 0)}, "trf": (32, 231)}
 LENGTH_BUCKETS = ((1, 20), (21, 35), (36, 50), (51, 10_000))
 ENTITY_BUCKETS = ((2, 2), (3, 3), (4, 5), (6, 1000))
 DOC_ENTITY_BUCKETS = ((1, 20), (21, 40), (41, 60), (61, 10_000))
@@ -94,11 +98,12 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool) -> dic
         n_train, steps = (64, 4) if quick else (256, 20)
         nlp = build(CONFIGS / config_file, paths["train"], paths["dev"], n_train, steps)
         disabled = [p for p in ("ner",) if p in nlp.pipe_names]  # entities come from the gold docs
-        limit = (32 if quick else 231) if trf else 0
+        limit = (DEV_LIMIT["trf"] if trf else DEV_LIMIT["cpu"][name])[0 if quick else 1]
         docs = [data.entity_only(d, nlp.vocab) for d in data.read(paths["dev"], nlp.vocab, limit)]
         inputs = [d.text for d in docs] if kind == "text" else docs
         words, sents = counts(docs)
         entry = {"config": f"configs/{config_file}", "init_train_docs": n_train, "update_steps": steps,
+                 "torch_threads": torch.get_num_threads(),
                  "dev_docs": len(docs), "words": words, "sentences": sents, "disabled": disabled, "batches": []}
         with nlp.select_pipes(disable=disabled):
             for batch_size in BATCH_SIZES:
@@ -149,7 +154,7 @@ def logic_speed(corpus_dir: Path, work: Path, quick: bool) -> dict:
     paths = data.dataset("dwie", corpus_dir, work)
     nlp = logic_pipeline(paths, quick)
     repeats = 3
-    docs = [data.entity_only(d, nlp.vocab, "entities") for d in data.read(paths["dev"], nlp.vocab, 24 if quick else 0)]
+    docs = [data.entity_only(d, nlp.vocab, "entities") for d in data.read(paths["dev"], nlp.vocab, 8 if quick else 32)]
     words, sents = counts(docs)
     result = {"component": "logic", "data": paths["split"], "dev_docs": len(docs), "words": words, "sentences": sents,
               "config": "configs/clm_cpu.cfg backbone (ner removed, gold entities) + logic_reasoner defaults "
@@ -179,6 +184,9 @@ def logic_speed(corpus_dir: Path, work: Path, quick: bool) -> dict:
 
 # --- one document with 200 entities ----------------------------------------------------
 
+ENTITIES_PER_SENTENCE = 10
+
+
 def synthetic_doc(nlp: Language, n_entities: int, per_sentence: int) -> Doc:
     """`n_entities` one-token PER/ORG mentions, `per_sentence` to a sentence ("A1 and
     B2 and ... ."), each its own entity (mention cluster of one)."""
@@ -204,23 +212,21 @@ def synthetic_doc(nlp: Language, n_entities: int, per_sentence: int) -> Doc:
 
 
 def memory_200(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
-    """Peak RSS of processing one 200-entity document. For the pair components all 200
-    mentions are in one sentence (39,800 ordered candidate pairs, the worst case); for
-    logic_reasoner 10 to a sentence, 200 entities in the document."""
+    """Peak RSS of processing one document with 200 entities, 10 to a sentence (20
+    sentences; sentence-scoped pair components see 20 x 90 = 1,800 ordered pairs)."""
     if name == "logic":
         nlp = logic_pipeline(data.dataset("dwie", corpus_dir, work), True)
-        doc = synthetic_doc(nlp, 200, 10)
     else:
         dataset, configs, _ = COMPONENTS[name]
         paths = data.dataset(dataset, corpus_dir, work)
         nlp = build(CONFIGS / configs["cpu"], paths["train"], paths["dev"], 16, 1)
         if "ner" in nlp.pipe_names:
             nlp.remove_pipe("ner")
-        doc = synthetic_doc(nlp, 200, 200)
+    doc = synthetic_doc(nlp, 200, ENTITIES_PER_SENTENCE)
     before_rss, before_peak = current_rss_mb(), peak_rss_mb()
     out = nlp(doc)
     after_peak = peak_rss_mb()
-    return {"component": name, "entities": 200, "entities_per_sentence": 200 if name != "logic" else 10,
+    return {"component": name, "entities": 200, "entities_per_sentence": ENTITIES_PER_SENTENCE,
             "tokens": len(doc), "relations_written": len(out._.relations),
             "rss_before_mb": before_rss, "peak_before_mb": before_peak, "peak_after_mb": after_peak,
             # When the document did not raise the process's peak, its own peak is at most that.
