@@ -204,10 +204,12 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
 def accuracy_rows(records: Dict[str, dict]) -> List[list]:
     rows = []
     hw_ours = "2 CPU cores"
-    for name, paper_key, dataset, metric in (
-        ("accuracy_rere", "rere", "CoNLL04 dev", "triple_exact_f"),
-        ("accuracy_clm", "clm", "CoNLL04 dev (end to end)", "rel_f"),
-        ("accuracy_rationale", "rationale", "SemEval dev (seeded split)", "semeval_micro_f"),
+    for name, paper_key, component, dataset, metric, metric_label in (
+        ("accuracy_rere", "rere", "relation_detector + span_extractor", "CoNLL04 dev", "triple_exact_f",
+         "triple exact F1"),
+        ("accuracy_clm", "clm", "clm_classifier", "CoNLL04 dev (end to end)", "rel_f", "Rel F (boundaries)"),
+        ("accuracy_rationale", "rationale", "rationale_masker (RE2)", "SemEval dev (seeded split)", "semeval_micro_f",
+         "micro-F1 w/o Other"),
     ):
         rec = records.get(name)
         if rec is None:
@@ -215,7 +217,7 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         f = rec["figures"]
         label = f"quick ({f['steps']} steps)" if rec["mode"] == "quick" else f"full ({f['steps']} steps)"
         value = f["scores"].get(metric)
-        rows.append([f["component"], dataset, metric, "-" if value is None else num(100 * value, 1), label,
+        rows.append([component, dataset, metric_label, "-" if value is None else num(100 * value, 1), label,
                      f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
     for name in sorted(n for n in records if n.startswith("transcribed_")):
         rec = records[name]

@@ -108,7 +108,7 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool) -> dic
         with nlp.select_pipes(disable=disabled):
             for batch_size in BATCH_SIZES:
                 entry["batches"].append(throughput(nlp, inputs, kind, words, sents, batch_size, repeats))
-                print(config_name, entry["batches"][-1]["batch_size"], entry["batches"][-1]["sents_per_s"], file=sys.stderr, flush=True)
+                print(config_name, batch_size, entry["batches"][-1]["sents_per_s"], file=sys.stderr, flush=True)
             if not trf:
                 # Speed-up of two worker processes over one; ratio = time(1) / time(2).
                 entry["n_process"] = alternate(piper(nlp, inputs, kind, 64, 2), piper(nlp, inputs, kind, 64, 1),
@@ -118,7 +118,7 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool) -> dic
                     entry["entity_buckets"] = scaling(nlp, docs, kind, lambda d: len(d.ents), ENTITY_BUCKETS, repeats)
         result["configs"][config_name] = entry
     if "trf" not in configs:
-        result["configs"]["trf"] = {"missing": f"no transformer config for this component in configs/"}
+        result["configs"]["trf"] = {"missing": "no transformer config for this component in configs/"}
     return result
 
 
