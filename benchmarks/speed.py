@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
-import spacy
 import torch
 from spacy.language import Language
 from spacy.tokens import Doc, Span
