@@ -322,8 +322,9 @@ def render(records: Dict[str, dict], notes: Path) -> str:
 
 
 def readme_summary(records: Dict[str, dict]) -> str:
-    rows = [[r[0], r[2]] for r in ratio_rows(records)]
-    acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]})"] for r in accuracy_rows(records) if not r[3].startswith("not measured")]
+    rows = [[f"{r[0]} ({r[1].split(',')[0]})", r[2]] for r in ratio_rows(records)]
+    acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]}; {r[7]})"] for r in accuracy_rows(records)
+           if not r[3].startswith("not measured")]
     return "\n".join([
         "Generated from `benchmarks/results/` by `benchmarks/report.py`; details and machines in BENCHMARKS.md.", "",
         table(["comparison", "ours"], rows) if rows else "", "",
