@@ -7,7 +7,7 @@ CORPUS_DIR ?= ../shared/corpus
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test demo clean
+.PHONY: install test demo clean bench bench-quick bench-report
 
 install: $(STAMP)
 
@@ -24,6 +24,18 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m spacy_relext demo
+
+# Every benchmark, then BENCHMARKS.md regenerated from benchmarks/results/ (QUICK=1: the
+# quick mode, about 30-40 min on 2 cores; see benchmarks/run.py).
+bench: $(STAMP)
+	$(PY) benchmarks/run.py $(if $(QUICK),--quick) --corpus-dir $(CORPUS_DIR)
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/run.py --quick --corpus-dir $(CORPUS_DIR)
+
+# BENCHMARKS.md from the stored results, without running anything.
+bench-report: $(STAMP)
+	$(PY) benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

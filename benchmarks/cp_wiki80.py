@@ -14,13 +14,13 @@ Steps, all in one run on one machine:
    under all five entity representations.
 5. With `--semeval-train N`: a MiniLM pair classifier on N SemEval training sentences,
    diagnosed on a held-out 10% of the SemEval training file (micro-F1 without Other).
-Writes `benchmarks/results/cp_wiki80.json`.
+Writes the figures to `--out`; `benchmarks/run.py --only cp_wiki80` runs it with the
+settings of project.yml and writes `benchmarks/results/cp_wiki80.json`.
 """
 import argparse
 import json
 import os
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -29,14 +29,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from spacy.tokens import DocBin  # noqa: E402
 
-from machine import machine_info  # noqa: E402
 from spacy_relext.convert import convert, split_docbin  # noqa: E402
 from spacy_relext.encoders import installed_encoder  # noqa: E402
 from spacy_relext.pair_classifier import PairTrainSettings, diagnose, train_pair_classifier  # noqa: E402
 from spacy_relext.pretrain.cp_train import CPSettings, pretrain_cp  # noqa: E402
 from spacy_relext.sentence_pairs import doc_pairs, read_docs, read_pairs, sentence_key  # noqa: E402
-
-RESULTS = Path(__file__).parent / "results" / "cp_wiki80.json"
 
 
 def log(message: str) -> None:
@@ -110,7 +107,7 @@ def rounded(table: dict) -> dict:
     return {k: {m: round(v, 4) for m, v in s.items()} for k, s in table.items()}
 
 
-def main() -> None:
+def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser()
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--work", type=Path, default=Path("training/cp_bench"))
@@ -121,13 +118,15 @@ def main() -> None:
     parser.add_argument("--epochs-10", type=int, default=2, help="Fine-tuning epochs on train_0.1")
     parser.add_argument("--semeval-train", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=Path("training/cp_bench/cp_wiki80.json"),
+                        help="Where the figures are written (after every run, so a stopped run keeps them)")
+    return parser
+
+
+def run(args: argparse.Namespace) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
-    result = {
-        "machine": machine_info(),
-        "command": " ".join(sys.argv),
-        "args": {k: str(v) for k, v in vars(args).items()},
-    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"args": {k: str(v) for k, v in vars(args).items()}}
     splits = build_splits(args.corpus_dir, args.work, args.dev_per_relation, args.seed)
     result["splits"] = splits
     log(f"splits: {splits}")
@@ -157,7 +156,7 @@ def main() -> None:
             run = finetune_and_diagnose(encoder, splits[subset], dev_pairs, settings)
             result["wiki80"][f"{subset} {name}"] = run
             log(f"{subset} {name}: {run}")
-            RESULTS.write_text(json.dumps(result, indent=2))
+            args.out.write_text(json.dumps(result, indent=2))
     if args.semeval_train:
         full = args.work / "semeval.spacy"
         convert("semeval", args.corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT",
@@ -176,8 +175,23 @@ def main() -> None:
             "scores": rounded(table),
         }
         log(f"semeval: {result['semeval_diagnose']}")
-    RESULTS.write_text(json.dumps(result, indent=2))
-    log(f"wrote {RESULTS}")
+    args.out.write_text(json.dumps(result, indent=2))
+    log(f"wrote {args.out}")
+    return result
+
+
+def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point (full mode only, about 45 min on 2 cores): the settings
+    of project.yml's benchmark-cp-wiki80 command."""
+    args = make_parser().parse_args(["--corpus-dir", str(corpus_dir), "--work", str(work / "cp_bench"),
+                                     "--cp-steps", "60", "--epochs-1", "6", "--epochs-10", "1",
+                                     "--out", str(work / "cp_bench" / "cp_wiki80.json")])
+    return {"data": "Wiki80 train_0.01 / train_0.1; dev: 40 FewRel validation instances per relation (640)",
+            "figures": run(args)}
+
+
+def main() -> None:
+    run(make_parser().parse_args())
 
 
 if __name__ == "__main__":

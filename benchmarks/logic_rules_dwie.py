@@ -3,6 +3,7 @@ recovers after its pre-training on the paths of the gold training graphs, and th
 of rule scoring per document.
 
     python benchmarks/logic_rules_dwie.py TRAIN.spacy DEV.spacy RULES.txt [--steps 1000] [--out FILE]
+    python benchmarks/run.py --only logic_rules_dwie --corpus-dir ../shared/corpus
 
 TRAIN/DEV come from `python -m spacy_relext convert dwie` and `split`; RULES is
 `dwie/rules/dwie.grules.txt` (`<n> [body relations] head`, `~rel` = inverse). A gold
@@ -15,6 +16,7 @@ logits do not change the work), the largest Doc first and alone.
 import argparse
 import ast
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -24,7 +26,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from machine import machine_info
+sys.path.insert(0, str(Path(__file__).parent))
+import data  # noqa: E402
 
 NO_BACKBONE = "logic_bench_no_backbone"
 
@@ -42,22 +45,15 @@ def read_gold_rules(path: Path):
             yield ast.literal_eval(body_text + "]"), head.strip()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("train")
-    parser.add_argument("dev")
-    parser.add_argument("rules", type=Path)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/logic_rules_dwie.json"))
-    args = parser.parse_args()
+def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -> dict:
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     nlp = spacy.blank("en")
     nlp.add_pipe(NO_BACKBONE)
     config = {"backbone": NO_BACKBONE, "spans_key": "entities", "em_iterations": 0, "extractor_epochs": 0,
-              "generator_pretrain_steps": args.steps}
+              "generator_pretrain_steps": steps}
     reasoner = nlp.add_pipe("logic_reasoner", config=config)
-    train = list(DocBin().from_disk(args.train).get_docs(nlp.vocab))
-    dev = list(DocBin().from_disk(args.dev).get_docs(nlp.vocab))
+    train = list(DocBin().from_disk(train_path).get_docs(nlp.vocab))
+    dev = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     start = time.perf_counter()
     nlp.initialize(lambda: [Example(doc, doc) for doc in train])
     init_s = time.perf_counter() - start
@@ -66,7 +62,7 @@ def main() -> None:
     n, ident = len(labels), 2 * len(labels)
     extractor = reasoner.module.extractor
     gold_rules, recovered, top5, applicable = [], 0, 0, 0
-    for body, head in read_gold_rules(args.rules):
+    for body, head in read_gold_rules(rules_path):
         names = [atom.lstrip("~") for atom in body] + [head]
         ok = all(name in labels for name in names)
         channels = [labels[a.lstrip("~")] + (n if a.startswith("~") else 0) for a in body if ok]
@@ -96,14 +92,13 @@ def main() -> None:
             reasoner.predict([doc])
     predict_s = time.perf_counter() - start
     n_rules = int(extractor.rule_mask.sum())
-    result = {
-        "machine": machine_info(),
+    return {
         "train_docs": len(train),
         "dev_docs": len(dev),
         "relations": len(labels),
         "entity_types": len(reasoner.cfg["types"]) - 1,
         "signatures": len(reasoner.cfg["signatures"]),
-        "generator_pretrain_steps": args.steps,
+        "generator_pretrain_steps": steps,
         "unique_rules_sampled": n_rules,
         "initialize_s": round(init_s, 1),
         "gold_rules": len(gold_rules),
@@ -118,8 +113,27 @@ def main() -> None:
         # bounded by max_elements floats (16 MiB by default).
         "rules": gold_rules,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2), encoding="utf8")
+
+
+def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point (full mode only: initialize alone takes about 30 min)."""
+    paths = data.dataset("dwie", corpus_dir, work)
+    figures = rules_dwie(paths["train"], paths["dev"], corpus_dir / "dwie" / "rules" / "dwie.grules.txt", 1000)
+    return {"data": paths["split"], "figures": figures}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("train")
+    parser.add_argument("dev")
+    parser.add_argument("rules", type=Path)
+    parser.add_argument("--steps", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=None, help="Also write the figures to this JSON file")
+    args = parser.parse_args()
+    result = rules_dwie(args.train, args.dev, args.rules, args.steps)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2), encoding="utf8")
     print(json.dumps({k: v for k, v in result.items() if k != "rules"}, indent=2))
 
 

@@ -16,20 +16,13 @@ from spacy_relext.readers import create_gold_ents_corpus
 from spacy_relext.scorer import score_semeval
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model", type=Path)
-    parser.add_argument("dev", type=Path)
-    parser.add_argument("--component", default="rationale_masker")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--output", type=Path, default=None)
-    args = parser.parse_args()
-    nlp = spacy.load(args.model)
-    pipe = nlp.get_pipe(args.component)
-    examples = list(create_gold_ents_corpus(args.dev, spans_key=None)(nlp))
+def evaluate(nlp, dev: Path, component: str = "rationale_masker", batch_size: int = 64) -> dict:
+    """Dev scores and rationale statistics of a pipeline with a rationale_masker."""
+    pipe = nlp.get_pipe(component)
+    examples = list(create_gold_ents_corpus(dev, spans_key=None)(nlp))
     predicted, fractions, segments = [], [], []
-    for start in range(0, len(examples), args.batch_size):
-        batch = examples[start : start + args.batch_size]
+    for start in range(0, len(examples), batch_size):
+        batch = examples[start : start + batch_size]
         docs = list(nlp.pipe(eg.predicted for eg in batch))
         # Rationales of every candidate pair, Other decisions included.
         _, _, masks = pipe.predict(docs)
@@ -40,9 +33,8 @@ def main() -> None:
             segments.append(len(mask_segments(mask[:length])))
         predicted.extend(docs)
     scores = score_semeval([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)])
-    report = {
-        "model": str(args.model),
-        "dev": str(args.dev),
+    return {
+        "dev": str(dev),
         "n_docs": len(examples),
         "semeval_macro_f": scores["semeval_macro_f"],
         "semeval_micro_f": scores["semeval_micro_f"],
@@ -52,6 +44,17 @@ def main() -> None:
         "n_pairs": len(fractions),
         "model_options": {k: v for k, v in pipe.model.attrs.items() if isinstance(v, (bool, int, float))},
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", type=Path)
+    parser.add_argument("dev", type=Path)
+    parser.add_argument("--component", default="rationale_masker")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--output", type=Path, default=None)
+    args = parser.parse_args()
+    report = {"model": str(args.model), **evaluate(spacy.load(args.model), args.dev, args.component, args.batch_size)}
     text = json.dumps(report, indent=2)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)

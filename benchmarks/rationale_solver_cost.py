@@ -7,15 +7,15 @@ For B candidate pairs in sentences of L tokens it times, on one thread of this m
   - viterbi: the budgeted Viterbi alone on the same (B, L) scores;
   - relaxed: the training relaxation alone (logistic noise, bisection for the budget
     multiplier, one differentiated marginal pass), forward only.
-Ratios are solver time / forward_no_mask time. Weights are untrained (timing only).
+Ratios are part time / forward_no_mask time, each measured alternately with it
+(benchmarks/timing.py). Weights are untrained (timing only).
 
 python benchmarks/rationale_solver_cost.py --length 128 --pairs 64 --repeats 5
 """
 import argparse
 import json
-import platform
-import time
-from datetime import date
+import sys
+from pathlib import Path
 
 import spacy
 import torch
@@ -23,6 +23,9 @@ from spacy.tokens import Doc, Span
 from thinc.api import Config, fix_random_seed
 
 from spacy_relext.ml.rationale_solver import budget_sizes, budgeted_viterbi, rationale_mask
+
+sys.path.insert(0, str(Path(__file__).parent))
+from timing import alternate  # noqa: E402
 
 MODEL = """
 [model]
@@ -64,14 +67,45 @@ def build(masking: bool, width: int, docs, labels):
     return pipe
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def solver_cost(length: int, pairs: int, width: int, k_ratio: float, repeats: int, iters: int) -> dict:
+    """Per-pair times (median, min-max) and solver / forward ratios. The forward without
+    mask is measured alternately with each other part, so each ratio comes from one
+    interleaved series."""
+    torch.set_num_threads(1)
+    nlp = spacy.blank("en")
+    docs = make_docs(nlp, pairs, length)
+    labels = [f"R{i}" for i in range(9)]
+    forward = {}
+    for name, masking in (("forward_no_mask", False), ("forward_full", True)):
+        pipe = build(masking, width, docs, labels)
+        regions, found = pipe.make_pairs(docs)
+        assert len(found) == pairs
+        forward[name] = (lambda p, r: lambda: p.model.predict((docs, r)))(pipe, regions)
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(pairs, length, generator=gen)
+    transitions = torch.ones_like(scores)
+    valid = torch.ones_like(scores, dtype=torch.bool)
+    budget = budget_sizes(valid.sum(1), k_ratio)
+    parts = {
+        "forward_full": forward["forward_full"],
+        "viterbi": lambda: budgeted_viterbi(scores, transitions, valid, budget),
+        "relaxed": lambda: rationale_mask(scores, transitions, valid, budget, train=True, temperature=0.5, iters=iters),
+    }
+    report = {"length": length, "pairs": pairs, "width": width, "k_ratio": k_ratio, "bisection_iters": iters,
+              "torch_threads": 1, "ms_per_pair": {}, "ratio_to_forward_no_mask": {}}
+    for name, fn in parts.items():
+        timed = alternate(forward["forward_no_mask"], fn, repeats)
+        report["ms_per_pair"][name] = {k: 1000 * v / pairs if k != "n" else v for k, v in timed["b"].items()}
+        report["ms_per_pair"].setdefault("forward_no_mask", {k: 1000 * v / pairs if k != "n" else v
+                                                             for k, v in timed["a"].items()})
+        report["ratio_to_forward_no_mask"][name] = timed["ratio"]
+    return report
+
+
+def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point: L = 128, 64 pairs, width 96, K = 0.6 L."""
+    figures = solver_cost(128, 64, 96, 0.6, 3 if quick else 5, 20)
+    return {"data": "synthetic: 64 pairs of 128-token sentences, untrained weights (timing only)", "figures": figures}
 
 
 def main() -> None:
@@ -83,41 +117,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--iters", type=int, default=20)
     args = parser.parse_args()
-    torch.set_num_threads(1)
-    nlp = spacy.blank("en")
-    docs = make_docs(nlp, args.pairs, args.length)
-    labels = [f"R{i}" for i in range(9)]
-    results = {}
-    for name, masking in (("forward_no_mask", False), ("forward_full", True)):
-        pipe = build(masking, args.width, docs, labels)
-        regions, pairs = pipe.make_pairs(docs)
-        assert len(pairs) == args.pairs
-        results[name] = best_time(lambda: pipe.model.predict((docs, regions)), args.repeats)
-    gen = torch.Generator().manual_seed(0)
-    scores = torch.randn(args.pairs, args.length, generator=gen)
-    transitions = torch.ones_like(scores)
-    valid = torch.ones_like(scores, dtype=torch.bool)
-    budget = budget_sizes(valid.sum(1), args.k_ratio)
-    results["viterbi"] = best_time(lambda: budgeted_viterbi(scores, transitions, valid, budget), args.repeats)
-    results["relaxed"] = best_time(
-        lambda: rationale_mask(scores, transitions, valid, budget, train=True, temperature=0.5, iters=args.iters),
-        args.repeats,
-    )
-    base = results["forward_no_mask"]
-    report = {
-        "date": date.today().isoformat(),
-        "machine": f"{platform.processor() or platform.machine()}, torch threads 1",
-        "length": args.length,
-        "pairs": args.pairs,
-        "width": args.width,
-        "k_ratio": args.k_ratio,
-        "bisection_iters": args.iters,
-        "ms_per_pair": {k: 1000 * v / args.pairs for k, v in results.items()},
-        "ratio_viterbi_to_forward": results["viterbi"] / base,
-        "ratio_relaxed_to_forward": results["relaxed"] / base,
-        "ratio_full_minus_nomask_to_forward": (results["forward_full"] - base) / base,
-    }
-    print(json.dumps(report, indent=2))
+    print(json.dumps(solver_cost(args.length, args.pairs, args.width, args.k_ratio, args.repeats, args.iters),
+                     indent=2))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""Dev accuracy of the CPU default configs, one training run each, seed 0.
+
+    python benchmarks/accuracy.py rere|clm|rationale --corpus-dir ../shared/corpus [--work DIR] [--quick]
+
+- rere: configs/rere_cpu.cfg (cPU detector loss) on CoNLL04, no entity recognizer;
+  also the relation-first vs query-every-label speed ratio on the trained model;
+- clm: configs/clm_cpu.cfg (ner + clm_classifier) on CoNLL04, end to end;
+- rationale: configs/rationale_cpu.cfg (RE2) on the SemEval seeded dev split, gold entities.
+The figures are the dev scores `spacy train` records for `model-best` (meta.json).
+Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import spacy
+from spacy.cli.train import train
+
+sys.path.insert(0, str(Path(__file__).parent))
+import data  # noqa: E402
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+# component -> (dataset, config, quick steps, full steps, headline score key)
+RUNS = {
+    "rere": ("conll04", "rere_cpu.cfg", 1000, 2500, "triple_exact_f"),
+    "clm": ("conll04", "clm_cpu.cfg", 150, 1500, "rel_f"),
+    "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
+}
+
+
+def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
+    dataset, config, quick_steps, full_steps, headline = RUNS[name]
+    paths = data.dataset(dataset, corpus_dir, work)
+    steps = quick_steps if quick else full_steps
+    output = work / f"accuracy_{name}_{'quick' if quick else 'full'}"
+    overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
+                 "training.eval_frequency": max(1, steps // 4), "training.seed": 0}
+    started = time.perf_counter()
+    train(CONFIGS / config, output, overrides=overrides)
+    seconds = time.perf_counter() - started
+    meta = json.loads((output / "model-best" / "meta.json").read_text())
+    scores = {k: v for k, v in meta["performance"].items() if isinstance(v, (int, float))}
+    figures = {"component": name, "config": f"configs/{config}", "steps": steps, "train_seconds": round(seconds, 1),
+               "model": str(output / "model-best"), "headline": headline, "scores": scores,
+               "encoder": "spaCy tok2vec (HashEmbedCNN) trained from scratch, no pre-trained weights"}
+    return {"data": paths["split"], "figures": figures, "model": output / "model-best", "dev": paths["dev"]}
+
+
+def bench_rere(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    from rere import speed
+
+    out = train_and_score("rere", corpus_dir, work, quick)
+    out["figures"]["relation_first_vs_all"] = speed(out["model"], out["dev"], repeats=3 if quick else 5)
+    return {"data": out["data"], "figures": out["figures"]}
+
+
+def bench_clm(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    out = train_and_score("clm", corpus_dir, work, quick)
+    return {"data": out["data"], "figures": out["figures"]}
+
+
+def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    from rationale_eval import evaluate
+
+    out = train_and_score("rationale", corpus_dir, work, quick)
+    out["figures"]["rationale_eval"] = evaluate(spacy.load(out["model"]), out["dev"])
+    return {"data": out["data"], "figures": out["figures"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("component", choices=list(RUNS))
+    parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument("--work", type=Path, default=Path("training/bench"))
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale}[args.component]
+    print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The reference train/dev sets of the benchmarks, built exactly as project.yml's convert
+commands build them (cached under the harness's work directory).
+
+- conll04: SpERT `train` / `valid` (the dev set of clm_classifier and RERE);
+- semeval: TRAIN_FILE.TXT split by `split --dev-fraction 0.1 --seed 0` (RE2's dev set);
+- dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner).
+"""
+from pathlib import Path
+from typing import Dict, List
+
+from spacy.tokens import Doc, DocBin, Span
+from spacy.vocab import Vocab
+
+from spacy_relext.convert import convert, split_docbin
+
+SPLITS = {
+    "conll04": "conll04 train: conll04/train.CoNLL04.json; dev: conll04/valid.CoNLL04.json (SpERT split)",
+    "semeval": "semeval train/dev: TRAIN_FILE.TXT split by document, dev fraction 0.1, seed 0 (7200 / 800)",
+    "dwie": "dwie train/dev: annos_with_content split by document, dev fraction 0.14, seed 0 (604 / 98)",
+}
+
+
+def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
+    """Paths of the `train` and `dev` DocBins of a reference dataset, converting once."""
+    out = work / "data"
+    out.mkdir(parents=True, exist_ok=True)
+    train, dev = out / f"{name}_train.spacy", out / f"{name}_dev.spacy"
+    if not (train.exists() and dev.exists()):
+        if name == "conll04":
+            convert("conll04", corpus_dir / "conll04" / "train.CoNLL04.json", train, show_progress=False)
+            convert("conll04", corpus_dir / "conll04" / "valid.CoNLL04.json", dev, show_progress=False)
+        else:
+            source, fraction = {
+                "semeval": (corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT", 0.1),
+                "dwie": (corpus_dir / "dwie" / "annos_with_content", 0.14),
+            }[name]
+            full = out / f"{name}_all.spacy"
+            convert(name, source, full, show_progress=False)
+            split_docbin(full, train, dev, dev_fraction=fraction, seed=0)
+    return {"train": train, "dev": dev, "split": SPLITS[name]}
+
+
+def read(path: Path, vocab: Vocab, limit: int = 0) -> List[Doc]:
+    docs = list(DocBin().from_disk(path).get_docs(vocab))
+    return docs[:limit] if limit else docs
+
+
+def entity_only(doc: Doc, vocab: Vocab, spans_key: str = "") -> Doc:
+    """A copy with words, sentence boundaries and gold entities but no relations: the
+    input a relation component sees after an entity recognizer."""
+    new = Doc(vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc],
+              sent_starts=[bool(t.is_sent_start) for t in doc])
+    new.ents = [Span(new, e.start, e.end, label=e.label_) for e in doc.ents]
+    if spans_key and spans_key in doc.spans:
+        new.spans[spans_key] = [Span(new, s.start, s.end, label=s.label_, span_id=s.id_) for s in doc.spans[spans_key]]
+    return new

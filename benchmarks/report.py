@@ -1,0 +1,360 @@
+"""Regenerate BENCHMARKS.md (and the README's summary block) from benchmarks/results/*.json.
+
+    python benchmarks/report.py [--results DIR] [--output BENCHMARKS.md] [--readme README.md]
+
+Nothing in BENCHMARKS.md is written by hand: the figures come from the result files
+(written by `benchmarks/run.py`), the explanations from `benchmarks/notes/<name>.md`.
+The README is changed only between `<!-- bench-summary:start -->` and
+`<!-- bench-summary:end -->`, and left alone when those markers are absent.
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from timing import rate
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
+
+# Published figures to set ours against (METHODS.md sections named), per accuracy row key.
+PAPER = {
+    "rere": "no CoNLL04 / WebNLG figure; RERE exact F1 NYT10-HRL 73.4, NYT11-HRL 55.47 (BERT-base; METHODS.md 5.6)",
+    "clm": "no CoNLL04 figure; SciERC Rel / Rel+ 56.9 / 44.3 (SciBERT, HGERE NER; METHODS.md 2.6)",
+    "rationale": "SemEval micro-F1 w/o Other 87.2 (BERT-base, full data, test, 5 runs; METHODS.md 1.5)",
+    "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
+    "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
+}
+# The targets of the component issues, as recorded in today's BENCHMARKS.md and METHODS.md.
+TARGETS = {
+    "packed": ">= 3x (issue 3; the paper reports 2.3x)",
+    "relation_first": "not stated as a number; the paper argues it grows with the number of relation types",
+    "solver": "solver <= 0.1 of the classifier's forward at L = 128 (issue 4; assumes a BERT-base forward)",
+    "reasoner": "not stated as a number in BENCHMARKS.md or METHODS.md",
+}
+
+
+def load(results: Path) -> Dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted(results.glob("*.json"))}
+
+
+def num(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def spread(s: dict, digits: int = 1) -> str:
+    """`median (min-max)` of a timing summary."""
+    return f"{num(s['median'], digits)} ({num(s['min'], digits)}-{num(s['max'], digits)})"
+
+
+def table(columns: Sequence[str], rows: List[Sequence]) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def machine_text(machine) -> str:
+    if isinstance(machine, str):
+        return machine
+    return (f"{machine['cpu']}, {machine['cores']} cores, {machine['memory_gb']} GB, torch {machine['torch']}, "
+            f"spaCy {machine['spacy']}, {machine['device']}, load {machine.get('load_average_1min', '?')}")
+
+
+def mode_label(rec: dict) -> str:
+    return rec.get("mode", "?")
+
+
+def note(notes: Path, name: str) -> str:
+    path = notes / f"{name}.md"
+    return path.read_text().strip() + "\n" if path.exists() else ""
+
+
+def provenance_table(records: Dict[str, dict]) -> str:
+    rows = []
+    for name, rec in records.items():
+        rss = f"{rec['peak_rss_mb']:.0f}" if "peak_rss_mb" in rec else "-"
+        rows.append([f"`{name}`", mode_label(rec), rec.get("date", "?"), f"`{rec.get('command', '?')}`",
+                     machine_text(rec.get("machine", "?")), rec.get("data", "?"), rss])
+    return table(["result", "mode", "date", "command", "machine", "data", "peak RSS MiB"], rows)
+
+
+# --- speed, scaling, memory -----------------------------------------------------------
+
+SPEED = [("speed_rere", "relation_detector + span_extractor (RERE)"), ("speed_clm", "clm_classifier"),
+         ("speed_rationale", "rationale_masker (RE2)"), ("speed_logic", "logic_reasoner on clm_classifier")]
+
+
+def speed_section(records: Dict[str, dict], notes: Path) -> str:
+    rows, scaling, lengths, entities, logic_rows = [], [], [], [], []
+    for name, title in SPEED:
+        rec = records.get(name)
+        if rec is None:
+            continue
+        fig = rec["figures"]
+        if name == "speed_logic":
+            for b in fig["batches"]:
+                rows.append([title, "cpu", b["batch_size"], spread(b["words_per_s"], 0), "-",
+                             spread(b["docs_per_s"], 2) + " docs/s", fig["dev_docs"], mode_label(rec)])
+            logic_rows = [[b["bucket"], b["docs"], b["words"], num(b["s_per_doc"], 3), spread(b["docs_per_s"], 2)]
+                          for b in fig["entity_buckets"]]
+            continue
+        for config, entry in fig["configs"].items():
+            if "missing" in entry:
+                rows.append([title, config, "-", entry["missing"], "", "", "", mode_label(rec)])
+                continue
+            for b in entry["batches"]:
+                rows.append([title, f"{config} (`{entry['config']}`)", b["batch_size"], spread(b["words_per_s"], 0),
+                             spread(b["sents_per_s"], 1), "", entry["dev_docs"], mode_label(rec)])
+            if "n_process" in entry:
+                r = entry["n_process"]
+                # alternate(a = 2 processes, b = 1 process): ratio = time(1) / time(2)
+                scaling.append([title, entry["sentences"], spread(rate(entry["sentences"], r["b"])),
+                                spread(rate(entry["sentences"], r["a"])), f"{spread(r['ratio'], 2)}x"])
+            for b in entry.get("length_buckets", []):
+                lengths.append([title, b["bucket"], b["sentences"], num(b["ms_per_sentence"], 2),
+                                spread(b["words_per_s"], 0)])
+            for b in entry.get("entity_buckets", []):
+                entities.append([title, b["bucket"], b["sentences"], num(b["ms_per_sentence"], 2),
+                                 spread(b["words_per_s"], 0)])
+    if not rows:
+        return ""
+    parts = ["## Speed\n", note(notes, "speed"),
+             table(["component", "config", "batch size", "words/s", "sentences/s", "documents/s", "dev docs", "mode"],
+                   rows), ""]
+    if scaling:
+        parts += ["### Scaling: `nlp.pipe(n_process=1)` vs `n_process=2`\n",
+                  "Batch size 64, CPU default config, the same dev docs; speed-up = time with 1 process / time with "
+                  "2, measured alternately.\n",
+                  table(["component", "sentences", "1 process: sentences/s", "2 processes: sentences/s", "speed-up"],
+                        scaling), ""]
+    if lengths:
+        parts += ["### Cost vs sentence length (words per sentence), CPU default, batch 64\n",
+                  table(["component", "words", "sentences", "ms / sentence (median)", "words/s"], lengths), ""]
+    if entities:
+        parts += ["### Cost vs entities per sentence, CPU default, batch 64\n",
+                  table(["component", "entities", "sentences", "ms / sentence (median)", "words/s"], entities), ""]
+    if logic_rows:
+        parts += ["### logic_reasoner: cost vs document size (entities per document), backbone included\n",
+                  table(["entities", "docs", "words", "s / doc (median)", "docs/s"], logic_rows), ""]
+    return "\n".join(parts)
+
+
+def memory_section(records: Dict[str, dict], notes: Path) -> str:
+    peaks = [[f"`{name}`", title, f"{records[name]['peak_rss_mb']:.0f}", mode_label(records[name])]
+             for name, title in SPEED if name in records]
+    docs = []
+    for name in ("memory200_clm", "memory200_rationale", "memory200_logic"):
+        rec = records.get(name)
+        if rec is None:
+            continue
+        f = rec["figures"]
+        raised = "yes" if f["doc_raised_peak"] else "no (the figure is an upper bound: init set the peak)"
+        docs.append([f["component"], f["entities"], f["entities_per_sentence"], f["tokens"], num(f["rss_before_mb"], 0),
+                     num(f["peak_after_mb"], 0), num(f["doc_increase_mb"], 0), raised, f["relations_written"]])
+    if not (peaks or docs):
+        return ""
+    parts = ["## Memory (peak resident set size)\n", note(notes, "memory")]
+    if peaks:
+        parts += ["Peak RSS of each speed benchmark's own process (it includes building and initialising the "
+                  "pipelines of both configs).\n", table(["result", "component", "peak RSS MiB", "mode"], peaks), ""]
+    if docs:
+        parts += ["### One document with 200 entities\n",
+                  table(["component", "entities", "entities / sentence", "tokens", "RSS before MiB", "peak after MiB",
+                         "peak - RSS before MiB", "document raised the peak", "relations written"], docs), ""]
+    return "\n".join(parts)
+
+
+# --- ratios and accuracy ----------------------------------------------------------------
+
+def ratio_rows(records: Dict[str, dict]) -> List[list]:
+    rows = []
+    rec = records.get("clm_packing")
+    if rec:
+        for r in rec["figures"]["rows"]:
+            rows.append(["clm_classifier: packed vs per pair", r["mode"], f"{spread(r['speedup'], 2)}x faster",
+                         TARGETS["packed"], f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+    rec = records.get("accuracy_rere")
+    if rec:
+        r = rec["figures"]["relation_first_vs_all"]
+        rows.append(["RERE: relation-first vs querying all relation types",
+                     f"CoNLL04 dev, {r['labels']} types, {r['detected_relations_per_sentence']} detected / sentence, "
+                     f"model of `accuracy_rere`", f"{spread(r['speedup'], 2)}x faster", TARGETS["relation_first"],
+                     f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+    rec = records.get("rationale_solver_cost")
+    if rec:
+        f = rec["figures"]
+        rows.append(["RE2: budgeted Viterbi (inference solver) / classifier forward",
+                     f"L = {f['length']}, {f['pairs']} pairs, CPU tok2vec width {f['width']}, 1 thread",
+                     f"{spread(f['ratio_to_forward_no_mask']['viterbi'], 3)}", TARGETS["solver"],
+                     f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+        rows.append(["RE2: training relaxation / classifier forward", "same",
+                     f"{spread(f['ratio_to_forward_no_mask']['relaxed'], 3)}", "-",
+                     f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+    rec = records.get("speed_logic")
+    if rec:
+        r = rec["figures"]["reasoner_vs_backbone"]
+        rows.append(["logic_reasoner: (backbone + reasoner) / backbone time",
+                     f"DWIE dev, {rec['figures']['dev_docs']} docs, clm_classifier CPU backbone, batch 16",
+                     f"{spread(r['ratio'], 2)}x the backbone's time", TARGETS["reasoner"],
+                     f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+    return rows
+
+
+def accuracy_rows(records: Dict[str, dict]) -> List[list]:
+    rows = []
+    hw_ours = "2 CPU cores"
+    for name, paper_key, component, dataset, metric, metric_label in (
+        ("accuracy_rere", "rere", "relation_detector + span_extractor", "CoNLL04 dev", "triple_exact_f",
+         "triple exact F1"),
+        ("accuracy_clm", "clm", "clm_classifier", "CoNLL04 dev (end to end)", "rel_f", "Rel F (boundaries)"),
+        ("accuracy_rationale", "rationale", "rationale_masker (RE2)", "SemEval dev (seeded split)", "semeval_micro_f",
+         "micro-F1 w/o Other"),
+    ):
+        rec = records.get(name)
+        if rec is None:
+            continue
+        f = rec["figures"]
+        label = f"quick ({f['steps']} steps)" if rec["mode"] == "quick" else f"full ({f['steps']} steps)"
+        value = f["scores"].get(metric)
+        rows.append([component, dataset, metric_label, "-" if value is None else num(100 * value, 1), label,
+                     f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+    for name in sorted(n for n in records if n.startswith("transcribed_")):
+        rec = records[name]
+        for a in rec["figures"].get("accuracy", []):
+            key = "rere" if "span_extractor" in a["component"] else "clm" if "clm" in a["component"] else "rationale"
+            rows.append([a["component"], a["dataset"], a["metric"], a["value"], a["training"] + "; " + rec["provenance"],
+                         f"{a['encoder']}; {rec['machine']}", PAPER[key], f"`{name}`"])
+    rec = records.get("cp_wiki80")
+    if rec:
+        wiki = rec["figures"]["wiki80"]
+        base, cp = wiki.get("train_0.01 MiniLM"), wiki.get("train_0.01 MiniLM+CP")
+        value = " -> ".join(num(100 * r["scores"]["C+M"]["acc"], 1) for r in (base, cp) if r)
+        rows.append(["CP pre-training + pair classifier", "Wiki80 1% (dev: 640 FewRel instances)", "accuracy, C+M",
+                     value + " (MiniLM -> MiniLM+CP)", f"{rec['mode']}; {rec.get('provenance', '')}",
+                     f"MiniLM; {machine_text(rec['machine'])}", PAPER["cp"], "`cp_wiki80`"])
+    rows.append(["logic_reasoner", "DWIE dev", "F1 / Ign F1", "not measured (no backbone trained on DWIE yet)", "-", "-",
+                 PAPER["logic"], "-"])
+    return rows
+
+
+def details(records: Dict[str, dict], notes: Path) -> str:
+    parts = []
+    for name, rec in records.items():
+        f = rec["figures"]
+        body = []
+        if name.startswith("convert"):
+            rows = []
+            for r in f["rows"]:
+                seconds = r.get("seconds") or {"median": r["seconds_median"], "min": r["seconds_min"],
+                                               "max": r["seconds_max"]}
+                docs_s = r["docs_per_s"]["median"] if isinstance(r["docs_per_s"], dict) else r["docs_per_s"]
+                rows.append([r["format"], r["input"], r["docs"], r["sentences"], r["entities"], r["relations"],
+                             sum(r["skipped"].values()), spread(seconds, 2), num(docs_s, 0)])
+            body.append(table(["format", "input", "docs", "sentences", "entities", "relations", "skipped",
+                               "s (median, min-max)", "docs/s"], rows))
+        elif name == "logic_rules_dwie":
+            keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
+            body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
+        elif name == "cp_wiki80":
+            reps = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
+            rows = [[run, run_f["train_seconds"]] + [num(100 * run_f["scores"][r]["acc"], 1) for r in reps]
+                    for run, run_f in f["wiki80"].items()]
+            body.append(f"Pre-training: {f['pretrain']}\n")
+            body.append(table(["fine-tuning", "train s"] + reps, rows))
+        elif name.startswith("transcribed_"):
+            for t in f["tables"]:
+                body += [f"**{t['title']}**\n", table(t["columns"], t["rows"]), ""]
+        elif name.startswith("accuracy_"):
+            scores = {k: num(100 * v, 1) if k.endswith(("_f", "_p", "_r", "acc")) else num(v, 3)
+                      for k, v in f["scores"].items() if not k.endswith("_per_type")}
+            body.append(table(["score", "value"], sorted(scores.items())))
+            if "rationale_eval" in f:
+                e = f["rationale_eval"]
+                body.append(f"\nRationales: {num(e['mean_fraction_selected'], 3)} of a pair's region selected, "
+                             f"{num(e['mean_segments_per_rationale'], 2)} segments on average ({e['n_pairs']} pairs).")
+            body.append(f"\nTraining: {f['steps']} steps, {f['train_seconds']} s; model `{f['model']}`.")
+        elif name == "clm_packing":
+            body.append(table(["mode", "sentences", "pairs", "packed sentences/s", "per-pair sentences/s", "speed-up"],
+                              [[r["mode"], r["sentences"], r["pairs"], spread(r["packed_sents_per_s"]),
+                                spread(r["per_pair_sents_per_s"]), spread(r["speedup"], 2) + "x"]
+                               for r in f["rows"]]))
+        elif name == "rationale_solver_cost":
+            body.append(table(["part", "ms / pair", "ratio to the forward without mask"],
+                              [[k, spread(v, 2), spread(f["ratio_to_forward_no_mask"][k], 3)
+                                if k in f["ratio_to_forward_no_mask"] else "1"] for k, v in f["ms_per_pair"].items()]))
+        else:
+            continue  # speed and memory results have their own sections
+        head = f"### `{name}` ({mode_label(rec)}, {rec.get('date', '?')})\n"
+        meta = f"Command: `{rec.get('command', '?')}`. Machine: {machine_text(rec.get('machine', '?'))}. " \
+               f"Data: {rec.get('data', '?')}."
+        if rec.get("provenance"):
+            meta += f" Provenance: {rec['provenance']}."
+        parts += [head, meta + "\n", note(notes, name), *body, ""]
+    return "\n".join(["## Details of each result\n", *parts]) if parts else ""
+
+
+def render(records: Dict[str, dict], notes: Path) -> str:
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by benchmarks/report.py from benchmarks/results/*.json: do not edit by hand. -->",
+        "This file is generated: `python benchmarks/report.py` rebuilds it from `benchmarks/results/*.json` and "
+        "`benchmarks/notes/*.md`; `make bench` (full) or `make bench-quick` reruns the benchmarks first "
+        "(`python benchmarks/run.py [--quick] [--only NAME ...] --corpus-dir ../shared/corpus`).",
+        "",
+        note(notes, "index"),
+        "## Where, when and how each result was measured",
+        "",
+        provenance_table(records),
+        "",
+        speed_section(records, notes),
+        memory_section(records, notes),
+    ]
+    ratios = ratio_rows(records)
+    if ratios:
+        out += ["## Side-by-side ratios (measured alternately in one process)", "", note(notes, "ratios"),
+                table(["comparison", "setting", "ours (median, min-max)", "target", "source"], ratios), ""]
+    out += ["## Accuracy: ours (dev) vs published", "", note(notes, "accuracy"),
+            table(["component", "dataset", "metric", "ours", "run", "encoder; hardware", "published", "result"],
+                  accuracy_rows(records)), "", details(records, notes)]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def readme_summary(records: Dict[str, dict]) -> str:
+    rows = [[f"{r[0]} ({r[1].split(',')[0]})", r[2]] for r in ratio_rows(records)]
+    acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]}; {r[7]})"] for r in accuracy_rows(records)
+           if not r[3].startswith("not measured")]
+    return "\n".join([
+        "Generated from `benchmarks/results/` by `benchmarks/report.py`; details and machines in BENCHMARKS.md.", "",
+        table(["comparison", "ours"], rows) if rows else "", "",
+        table(["component", "dataset", "dev (ours)"], acc) if acc else "", ""])
+
+
+def update_readme(readme: Path, records: Dict[str, dict]) -> bool:
+    if not readme.exists():
+        return False
+    text = readme.read_text()
+    if START not in text or END not in text:
+        return False
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{START}\n{readme_summary(records)}{END}{tail}")
+    return True
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--notes", type=Path, default=HERE / "notes")
+    parser.add_argument("--output", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args(argv)
+    records = load(args.results)
+    args.output.write_text(render(records, args.notes))
+    updated = update_readme(args.readme, records)
+    print(f"wrote {args.output} from {len(records)} results" + (f"; updated {args.readme}" if updated else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,118 @@
+"""Run every benchmark of spacy-relext and regenerate BENCHMARKS.md.
+
+    python benchmarks/run.py [--quick] [--only NAME ...] --corpus-dir ../shared/corpus [--work DIR]
+
+Each benchmark runs in its own Python process (so its peak resident set size belongs to
+it alone) and writes `benchmarks/results/<name>.json`: the figures, `machine_info()`,
+the data split, the date, the exact command and the mode (quick or full). Afterwards
+`report.py` rebuilds BENCHMARKS.md from every JSON file in `benchmarks/results/`.
+`--list` prints the benchmarks. Quick mode (about 30-40 min on 2 idle cores) uses
+smaller dev subsets and short training runs and skips the benchmarks marked full-only;
+their last full results stay in `benchmarks/results/` and in the report.
+"""
+import argparse
+import datetime
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+RESULTS = HERE / "results"
+
+# name -> (module, function, full_only). Each function is called as
+# fn(corpus_dir=Path, work=Path, quick=bool) and returns {"data": str, "figures": dict}.
+BENCHMARKS = {
+    "convert": ("bench_convert", "bench", False),
+    "speed_rere": ("speed", "bench_rere", False),
+    "speed_clm": ("speed", "bench_clm", False),
+    "speed_rationale": ("speed", "bench_rationale", False),
+    "speed_logic": ("speed", "bench_logic", False),
+    "memory200_clm": ("speed", "bench_memory200_clm", False),
+    "memory200_rationale": ("speed", "bench_memory200_rationale", False),
+    "memory200_logic": ("speed", "bench_memory200_logic", False),
+    "clm_packing": ("clm_packing_speed", "bench", False),
+    "rationale_solver_cost": ("rationale_solver_cost", "bench", False),
+    "accuracy_rere": ("accuracy", "bench_rere", False),
+    "accuracy_clm": ("accuracy", "bench_clm", False),
+    "accuracy_rationale": ("accuracy", "bench_rationale", False),
+    "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
+    "cp_wiki80": ("cp_wiki80", "bench", True),
+}
+
+
+def run_one(name: str, args: argparse.Namespace, harness_command: str) -> dict:
+    """Run one benchmark in this process and write its result file."""
+    import importlib
+
+    from machine import machine_info
+    from timing import peak_rss_mb
+
+    module, function, _ = BENCHMARKS[name]
+    started = time.perf_counter()
+    machine = machine_info()  # load average before the run: what the figures ran against
+    out = getattr(importlib.import_module(module), function)(corpus_dir=args.corpus_dir, work=args.work,
+                                                           quick=args.quick)
+    quick = " --quick" if args.quick else ""
+    result = {
+        "name": name,
+        "mode": "quick" if args.quick else "full",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": f"python benchmarks/run.py{quick} --only {name} --corpus-dir {args.corpus_dir}",
+        "harness_command": harness_command,
+        "machine": machine,
+        "data": out["data"],
+        "wall_s": round(time.perf_counter() - started, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "figures": out["figures"],
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="Smaller subsets, short training, skip full-only runs")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help="Run only these")
+    parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument("--work", type=Path, default=Path("training/bench"), help="Converted data, trained models")
+    parser.add_argument("--list", action="store_true", help="List the benchmarks and exit")
+    parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the per-benchmark child
+    parser.add_argument("--harness-command", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.list:
+        for name, (module, _, full_only) in BENCHMARKS.items():
+            print(f"{name:24s} benchmarks/{module}.py{'  (full only)' if full_only else ''}")
+        return
+    if args.in_process:
+        for name in args.only:
+            run_one(name, args, args.harness_command)
+        return
+    if not args.corpus_dir.is_dir():
+        sys.exit(f"--corpus-dir {args.corpus_dir} is not a directory: point it at the raw corpora (../shared/corpus)")
+    harness_command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
+    names = args.only or [n for n, (_, _, full_only) in BENCHMARKS.items() if not (args.quick and full_only)]
+    failed = []
+    for name in names:
+        print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
+        child = [sys.executable, str(HERE / "run.py"), "--in-process", "--only", name, "--corpus-dir",
+                 str(args.corpus_dir), "--work", str(args.work), "--harness-command", harness_command]
+        if subprocess.run(child + (["--quick"] if args.quick else [])).returncode:
+            failed.append(name)
+    import report
+
+    report.main([])
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)} (their previous results, if any, were kept)")
+
+
+if __name__ == "__main__":
+    main()
