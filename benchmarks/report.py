@@ -321,8 +321,18 @@ def render(records: Dict[str, dict], notes: Path) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def first_clause(text: str) -> str:
+    """`text` up to its first comma outside parentheses."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            return text[:i]
+    return text
+
+
 def readme_summary(records: Dict[str, dict]) -> str:
-    rows = [[f"{r[0]} ({r[1].split(',')[0]})", r[2]] for r in ratio_rows(records)]
+    rows = [[f"{r[0]} ({first_clause(r[1])})", r[2]] for r in ratio_rows(records)]
     acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]}; {r[7]})"] for r in accuracy_rows(records)
            if not r[3].startswith("not measured")]
     return "\n".join([
