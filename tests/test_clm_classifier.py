@@ -364,6 +364,34 @@ def test_clm_warmup_schedule():
     assert clm.pack(unseen_docs(nlp))[0].clm_ids is None
 
 
+def test_clm_random_order_shuffles_the_same_markers():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"clm_order": "random", "clm_top_n": 2, "clm_bottom_m": 4})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    clm.n_updates = 3
+    fix_random_seed(0)
+    shuffled = clm.make_training_input(examples)[0][1].clm_ids
+    clm.n_updates, clm.clm_order = 3, "score"
+    fix_random_seed(0)
+    ranked = clm.make_training_input(examples)[0][1].clm_ids
+    assert shuffled.shape == ranked.shape == (18, 6)
+    assert (numpy.sort(shuffled, axis=1) == numpy.sort(ranked, axis=1)).all()
+    assert (shuffled != ranked).any()
+    with pytest.raises(ValueError, match="E402.*clm_order"):
+        nlp.add_pipe("clm_classifier", name="bad", config={"clm_order": "alphabetical"})
+
+
+def test_update_count_is_saved(trained):
+    """Resuming from a saved pipeline continues the CLM warm-up schedule."""
+    nlp, _, _ = trained
+    clm = nlp.get_pipe("clm_classifier")
+    assert clm.n_updates == 40
+    loaded = spacy.blank("en").add_pipe("clm_classifier")
+    loaded.from_bytes(clm.to_bytes())
+    assert loaded.n_updates == 40
+
+
 def test_overfitting(trained):
     nlp, examples, losses = trained
     assert losses["clm_classifier"] < 0.05

@@ -110,6 +110,17 @@ class RelationPipe(TrainablePipe):
     def spans_key(self) -> Optional[str]:
         return self.cfg["spans_key"]
 
+    @property
+    def n_updates(self) -> int:
+        """RETURNS (int): Training updates seen so far, for schedules (CLM warm-up,
+        temperature annealing). Kept in `cfg` so that resuming from a saved
+        pipeline continues the schedule instead of restarting it."""
+        return int(self.cfg.get("n_updates", 0))
+
+    @n_updates.setter
+    def n_updates(self, value: int) -> None:
+        self.cfg["n_updates"] = int(value)
+
     def add_label(self, label: str) -> int:
         """Add a relation label.
 
@@ -157,6 +168,7 @@ class RelationPipe(TrainablePipe):
                     self.add_label(rel.label)
         self._require_labels()
         self._check_listeners(nlp)
+        self.n_updates = 0  # a freshly initialized model starts its schedules again
         self.initialize_model(get_examples, nlp=nlp)
 
     def _check_listeners(self, nlp: Optional[Language]) -> None:

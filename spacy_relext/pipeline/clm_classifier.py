@@ -26,6 +26,7 @@ from .base import DEFAULT_CANDIDATES, DEFAULT_SCORER, DEFAULT_TOK2VEC_CONFIG, Re
 from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
+CLM_ORDERS = ("score", "random")
 PACKINGS = ("subject", "pair")
 Pair = Tuple[int, Span, Span]  # (doc index, head, tail)
 
@@ -58,6 +59,7 @@ DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG + DEFAULT_TOK2VEC
         "clm_top_n": 2,
         "clm_bottom_m": 4,
         "clm_token_scheme": "separate",
+        "clm_order": "score",
         "clm_warmup_steps": 0,
         "clm_stage1_dropout": True,
         "train_on_gold_entities": True,
@@ -79,6 +81,7 @@ def make_clm_classifier(
     clm_top_n: int,
     clm_bottom_m: int,
     clm_token_scheme: str,
+    clm_order: str,
     clm_warmup_steps: int,
     clm_stage1_dropout: bool,
     train_on_gold_entities: bool,
@@ -102,6 +105,8 @@ def make_clm_classifier(
     clm_bottom_m (int): Lowest-ranked classes given as negative CLMs.
     clm_token_scheme (str): "separate" (own POS and NEG token per class) or "code"
         (the authors' scheme: NEG of a class is the POS token of its reverse class).
+    clm_order (str): "score" (the paper: CLMs in descending stage-1 score order) or
+        "random" (the paper's ablation: the same CLMs, shuffled per pair).
     clm_warmup_steps (int): Updates trained without CLMs before they are used.
     clm_stage1_dropout (bool): Rank the classes with dropout on, as the authors do.
     train_on_gold_entities (bool): Pair the gold mentions in training.
@@ -121,6 +126,7 @@ def make_clm_classifier(
         clm_top_n=clm_top_n,
         clm_bottom_m=clm_bottom_m,
         clm_token_scheme=clm_token_scheme,
+        clm_order=clm_order,
         clm_warmup_steps=clm_warmup_steps,
         clm_stage1_dropout=clm_stage1_dropout,
         train_on_gold_entities=train_on_gold_entities,
@@ -165,6 +171,7 @@ class ClmClassifier(RelationPipe):
         clm_top_n: int = 2,
         clm_bottom_m: int = 4,
         clm_token_scheme: str = "separate",
+        clm_order: str = "score",
         clm_warmup_steps: int = 0,
         clm_stage1_dropout: bool = True,
         train_on_gold_entities: bool = True,
@@ -173,6 +180,8 @@ class ClmClassifier(RelationPipe):
         """Initialize the component; see `make_clm_classifier` for the arguments."""
         if clm_token_scheme not in CLM_TOKEN_SCHEMES:
             raise ValueError(Errors.E402.format(name="clm_token_scheme", options=CLM_TOKEN_SCHEMES, value=clm_token_scheme))
+        if clm_order not in CLM_ORDERS:
+            raise ValueError(Errors.E402.format(name="clm_order", options=CLM_ORDERS, value=clm_order))
         if packing not in PACKINGS:
             raise ValueError(Errors.E402.format(name="packing", options=PACKINGS, value=packing))
         if max_pair_length < 1 or min(clm_top_n, clm_bottom_m, clm_warmup_steps) < 0:
@@ -196,9 +205,9 @@ class ClmClassifier(RelationPipe):
         self.clm_top_n = clm_top_n
         self.clm_bottom_m = clm_bottom_m
         self.clm_token_scheme = clm_token_scheme
+        self.clm_order = clm_order
         self.clm_warmup_steps = clm_warmup_steps
         self.clm_stage1_dropout = clm_stage1_dropout
-        self.n_updates = 0  # training steps seen by this instance, for the CLM warm-up
 
     @property
     def label_scheme(self) -> DirectionalLabels:
@@ -305,7 +314,11 @@ class ClmClassifier(RelationPipe):
                 logits, _ = self.model(X, is_train=True)
             else:
                 logits = self.model.predict(X)
-            packed.clm_ids = self.model.ops.asarray2i(candidate_label_markers(self.model.ops.to_numpy(logits), scheme, n=self.clm_top_n, m=self.clm_bottom_m, token_scheme=self.clm_token_scheme))
+            clm_ids = candidate_label_markers(self.model.ops.to_numpy(logits), scheme, n=self.clm_top_n, m=self.clm_bottom_m, token_scheme=self.clm_token_scheme)
+            if self.clm_order == "random":
+                # Seeded by the update count, so that a seeded training run repeats.
+                clm_ids = numpy.random.default_rng(self.n_updates).permuted(clm_ids, axis=1)
+            packed.clm_ids = self.model.ops.asarray2i(clm_ids)
         self.n_updates += 1
         return X, self.model.ops.asarray1i(truths)
 

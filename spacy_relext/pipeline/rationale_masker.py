@@ -161,7 +161,6 @@ class RationaleMasker(RelationPipe):
         self.temperature_start = temperature_start
         self.temperature_end = temperature_end
         self.anneal_steps = anneal_steps
-        self.n_updates = 0  # training steps seen by this instance, for the annealing
 
     @property
     def n_classes(self) -> int:
