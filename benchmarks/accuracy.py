@@ -5,7 +5,9 @@
 - rere: configs/rere_cpu.cfg (cPU detector loss) on CoNLL04, no entity recognizer;
   also the relation-first vs query-every-label speed ratio on the trained model;
 - clm: configs/clm_cpu.cfg (ner + clm_classifier) on CoNLL04, end to end;
-- rationale: configs/rationale_cpu.cfg (RE2) on the SemEval seeded dev split, gold entities.
+- rationale: configs/rationale_cpu.cfg (RE2) on the SemEval seeded dev split, gold entities;
+- clm_semeval: configs/clm_cpu_gold.cfg (clm_classifier, gold entities: the marked pair
+  only) on the same SemEval split, also scored with the official SemEval scorer.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -27,6 +29,7 @@ RUNS = {
     "rere": ("conll04", "rere_cpu.cfg", 1000, 2500, "triple_exact_f"),
     "clm": ("conll04", "clm_cpu.cfg", 150, 1500, "rel_f"),
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
+    "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
 }
 
 
@@ -69,6 +72,21 @@ def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
+def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    from spacy.training import Example
+
+    from spacy_relext.readers import create_gold_ents_corpus
+    from spacy_relext.scorer import score_semeval
+
+    out = train_and_score("clm_semeval", corpus_dir, work, quick)
+    nlp = spacy.load(out["model"])
+    examples = list(create_gold_ents_corpus(out["dev"])(nlp))
+    predicted = nlp.pipe(eg.predicted for eg in examples)
+    scores = score_semeval([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)])
+    out["figures"]["semeval"] = {k: v for k, v in scores.items() if isinstance(v, float)}
+    return {"data": out["data"], "figures": out["figures"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("component", choices=list(RUNS))
@@ -76,7 +94,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("training/bench"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale}[args.component]
+    bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale,
+             "clm_semeval": bench_clm_semeval}[args.component]
     print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
 
 

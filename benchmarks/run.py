@@ -43,6 +43,7 @@ BENCHMARKS = {
     "accuracy_rere": ("accuracy", "bench_rere", False),
     "accuracy_clm": ("accuracy", "bench_clm", False),
     "accuracy_rationale": ("accuracy", "bench_rationale", False),
+    "accuracy_clm_semeval": ("accuracy", "bench_clm_semeval", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
 }
