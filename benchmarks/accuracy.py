@@ -7,7 +7,11 @@
 - clm: configs/clm_cpu.cfg (ner + clm_classifier) on CoNLL04, end to end;
 - rationale: configs/rationale_cpu.cfg (RE2) on the SemEval seeded dev split, gold entities;
 - clm_semeval: configs/clm_cpu_gold.cfg (clm_classifier, gold entities: the marked pair
-  only) on the same SemEval split, also scored with the official SemEval scorer.
+  only) on the same SemEval split, also scored with the official SemEval scorer;
+- clm_scierc: configs/clm_cpu_gold.cfg on SciERC with gold entities (Rel; Rel+ equals Rel
+  with gold entities);
+- clm_ablation: configs/clm_cpu_gold.cfg on CoNLL04 with gold entities, the full model
+  and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -16,6 +20,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import spacy
 from spacy.cli.train import train
@@ -30,16 +35,26 @@ RUNS = {
     "clm": ("conll04", "clm_cpu.cfg", 150, 1500, "rel_f"),
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
     "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "clm_ablation": ("conll04", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 500, 2500, "rel_f"),
+}
+# SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
+CLM_ABLATIONS = {
+    "full model": {},
+    "no CLMs": {"components.clm_classifier.use_clms": False},
+    "no M-DOS": {"components.clm_classifier.model.mutual_object_attention": False},
+    "random CLM order": {"components.clm_classifier.clm_order": "random"},
 }
 
 
-def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
+def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, variant: Optional[dict] = None,
+                    tag: str = "") -> dict:
     dataset, config, quick_steps, full_steps, headline = RUNS[name]
     paths = data.dataset(dataset, corpus_dir, work)
     steps = quick_steps if quick else full_steps
-    output = work / f"accuracy_{name}_{'quick' if quick else 'full'}"
+    output = work / f"accuracy_{name}{tag}_{'quick' if quick else 'full'}"
     overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
-                 "training.eval_frequency": max(1, steps // 4), "training.seed": 0}
+                 "training.eval_frequency": max(1, steps // 4), "training.seed": 0, **(variant or {})}
     started = time.perf_counter()
     train(CONFIGS / config, output, overrides=overrides)
     seconds = time.perf_counter() - started
@@ -87,6 +102,25 @@ def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
+def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    out = train_and_score("clm_scierc", corpus_dir, work, quick)
+    return {"data": out["data"], "figures": out["figures"]}
+
+
+def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The full clm_classifier and one variant per ablation, same data, steps and seed."""
+    rows = []
+    for k, (variant, settings) in enumerate(CLM_ABLATIONS.items()):
+        out = train_and_score("clm_ablation", corpus_dir, work, quick, settings, tag=f"_{k}")
+        rows.append({"variant": variant, "overrides": settings, **out["figures"]})
+    first = rows[0]
+    figures = {"component": "clm_ablation", "config": first["config"], "steps": first["steps"],
+               "train_seconds": sum(r["train_seconds"] for r in rows), "model": first["model"],
+               "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
+               "ablations": [{k: r[k] for k in ("variant", "overrides", "scores", "train_seconds")} for r in rows]}
+    return {"data": out["data"], "figures": figures}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("component", choices=list(RUNS))
@@ -95,7 +129,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale,
-             "clm_semeval": bench_clm_semeval}[args.component]
+             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation,
+             "clm_scierc": bench_clm_scierc}[args.component]
     print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
 
 

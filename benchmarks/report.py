@@ -24,6 +24,7 @@ PAPER = {
     "clm": "no CoNLL04 figure; SciERC Rel / Rel+ 56.9 / 44.3 (SciBERT, HGERE NER; METHODS.md 2.6)",
     "rationale": "SemEval micro-F1 w/o Other 87.2 (BERT-base, full data, test, 5 runs; METHODS.md 1.5)",
     "clm_semeval": "SemEval official macro-F1 about 87-89 with BERT-base (issue 3)",
+    "clm_ablation": "no CoNLL04 ablation published; SciERC (PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8, M-DOS about +1.1 (METHODS.md 2.6)",
     "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
 }
@@ -213,6 +214,9 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
          "micro-F1 w/o Other"),
         ("accuracy_clm_semeval", "clm_semeval", "clm_classifier (gold entities)", "SemEval dev (seeded split)",
          "semeval_macro_f", "official macro-F1"),
+        ("accuracy_clm_scierc", "clm", "clm_classifier (gold entities)", "SciERC dev", "rel_f", "Rel F"),
+        ("accuracy_clm_ablation", "clm_ablation", "clm_classifier (gold entities, full model of the ablations)",
+         "CoNLL04 dev", "rel_f", "Rel F"),
     ):
         rec = records.get(name)
         if rec is None:
@@ -272,6 +276,11 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             scores = {k: num(100 * v, 1) if k.endswith(("_f", "_p", "_r", "acc")) else num(v, 3)
                       for k, v in f["scores"].items() if not k.endswith("_per_type")}
             body.append(table(["score", "value"], sorted(scores.items())))
+            if "ablations" in f:
+                body.append("\n" + table(["variant", "Rel P", "Rel R", "Rel F", "Rel macro-F", "train s"],
+                                         [[a["variant"], *(num(100 * a["scores"][k], 1) for k in
+                                                          ("rel_p", "rel_r", "rel_f", "rel_macro_f")),
+                                           a["train_seconds"]] for a in f["ablations"]]))
             if "rationale_eval" in f:
                 e = f["rationale_eval"]
                 body.append(f"\nRationales: {num(e['mean_fraction_selected'], 3)} of a pair's region selected, "
