@@ -8,8 +8,6 @@
 - rationale: configs/rationale_cpu.cfg (RE2) on the SemEval seeded dev split, gold entities;
 - clm_semeval: configs/clm_cpu_gold.cfg (clm_classifier, gold entities: the marked pair
   only) on the same SemEval split, also scored with the official SemEval scorer;
-- clm_scierc: configs/clm_cpu_gold.cfg on SciERC with gold entities (Rel; Rel+ equals Rel
-  with gold entities);
 - clm_ablation: configs/clm_cpu_gold.cfg on CoNLL04 with gold entities, the full model
   and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
@@ -36,7 +34,6 @@ RUNS = {
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
     "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_ablation": ("conll04", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
-    "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 500, 2500, "rel_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
@@ -102,11 +99,6 @@ def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    out = train_and_score("clm_scierc", corpus_dir, work, quick)
-    return {"data": out["data"], "figures": out["figures"]}
-
-
 def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
     """The full clm_classifier and one variant per ablation, same data, steps and seed."""
     rows = []
@@ -129,8 +121,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale,
-             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation,
-             "clm_scierc": bench_clm_scierc}[args.component]
+             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation}[args.component]
     print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
 
 

@@ -214,7 +214,6 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
          "micro-F1 w/o Other"),
         ("accuracy_clm_semeval", "clm_semeval", "clm_classifier (gold entities)", "SemEval dev (seeded split)",
          "semeval_macro_f", "official macro-F1"),
-        ("accuracy_clm_scierc", "clm", "clm_classifier (gold entities)", "SciERC dev", "rel_f", "Rel F"),
         ("accuracy_clm_ablation", "clm_ablation", "clm_classifier (gold entities, full model of the ablations)",
          "CoNLL04 dev", "rel_f", "Rel F"),
     ):
