@@ -107,7 +107,7 @@ def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
         rows.append({"variant": variant, "overrides": settings, **out["figures"]})
     first = rows[0]
     figures = {"component": "clm_ablation", "config": first["config"], "steps": first["steps"],
-               "train_seconds": sum(r["train_seconds"] for r in rows), "model": first["model"],
+               "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
                "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
                "ablations": [{k: r[k] for k in ("variant", "overrides", "scores", "train_seconds")} for r in rows]}
     return {"data": out["data"], "figures": figures}

@@ -284,7 +284,7 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 e = f["rationale_eval"]
                 body.append(f"\nRationales: {num(e['mean_fraction_selected'], 3)} of a pair's region selected, "
                              f"{num(e['mean_segments_per_rationale'], 2)} segments on average ({e['n_pairs']} pairs).")
-            body.append(f"\nTraining: {f['steps']} steps, {f['train_seconds']} s; model `{f['model']}`.")
+            body.append(f"\nTraining: {f['steps']} steps, {num(f['train_seconds'], 0)} s; model `{f['model']}`.")
         elif name == "clm_packing":
             body.append(table(["mode", "sentences", "pairs", "packed sentences/s", "per-pair sentences/s", "speed-up"],
                               [[r["mode"], r["sentences"], r["pairs"], spread(r["packed_sents_per_s"]),
