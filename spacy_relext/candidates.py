@@ -4,17 +4,21 @@ A generator is built from config and called as `generator(doc, spans_key)`; it r
 ordered `(head, tail)` mention pairs. Components apply it before scoring, in `predict`
 and `update` alike, so training and inference see the same candidates.
 """
+import warnings
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Set, Tuple
 
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
-from .errors import Errors
+from .errors import Errors, Warnings
 from .entities import get_entities, sentence_index, sentence_starts
 
 PairGenerator = Callable[[Doc, Optional[str]], List[Tuple[Span, Span]]]
 SCOPES = ("sentence", "window", "document")
+# A Doc longer than this with no sentence boundaries is almost surely several sentences
+# read without a sentencizer (document corpora through spacy.Corpus, raw text).
+UNSPLIT_DOC_TOKENS = 200
 
 
 @registry.misc("spacy-relext.entity_pairs.v1")
@@ -56,6 +60,8 @@ class EntityPairs:
     def __call__(self, doc: Doc, spans_key: Optional[str] = None) -> List[Tuple[Span, Span]]:
         mentions = get_entities(doc, spans_key)
         starts = sentence_starts(doc)
+        if self.max_sent_gap is not None and len(doc) > UNSPLIT_DOC_TOKENS and not doc.has_annotation("SENT_START"):
+            warnings.warn(Warnings.W005.format(limit=UNSPLIT_DOC_TOKENS))
         sent_of = [sentence_index(starts, m.start) for m in mentions]
         pairs = []
         for i, head in enumerate(mentions):

@@ -27,6 +27,11 @@ class Warnings(metaclass=ErrorsWithCodes):
             "{limit} tokens apart, e.g. {example}: they cannot share one context window, so "
             "the object is read outside its context. Limit the candidates "
             "(max_distance of spacy-relext.entity_pairs.v1) or raise the model's max_length.")
+    W005 = ("A Doc of more than {limit} tokens has no sentence boundaries, so candidate scope "
+            "'sentence'/'window' treats it as one sentence and pairs every two of its mentions "
+            "(memory and time grow with the square of the mention count). Add a component that "
+            "sets sentences before the relation component (e.g. nlp.add_pipe('sentencizer', "
+            "first=True)), or use scope 'document' with max_distance if that is intended.")
 
 
 class Errors(metaclass=ErrorsWithCodes):

@@ -76,3 +76,19 @@ def test_helpers(doc):
     assert token_gap(doc[0:1], doc[2:3]) == 1 and token_gap(doc[0:3], doc[2:5]) == 0
     doc.ents = [Span(doc, 0, 1, "PER", span_id="a"), Span(doc, 2, 3, "PER"), Span(doc, 9, 10, "PER", span_id="a")]
     assert {k: [s.text for s in v] for k, v in get_entity_clusters(doc).items()} == {"a": ["Alice", "Dave"], "2:3": ["Bob"]}
+
+
+@pytest.mark.parametrize("n_tokens,sentences,scope,warns", [
+    (201, False, "sentence", True),  # long and unsplit: a missing sentencizer
+    (201, False, "window", True),
+    (201, True, "sentence", False),
+    (201, False, "document", False),  # document scope asked for every pair anyway
+    (200, False, "sentence", False),  # short unsplit Docs are usually one sentence (CoNLL04, SemEval)
+])
+def test_warns_when_a_long_doc_has_no_sentences(recwarn, n_tokens, sentences, scope, warns):
+    words = ["w"] * n_tokens
+    kwargs = {"sent_starts": [i % 20 == 0 for i in range(n_tokens)]} if sentences else {}
+    doc = Doc(spacy.blank("en").vocab, words=words, **kwargs)
+    doc.ents = [Span(doc, 0, 1, "A"), Span(doc, n_tokens - 1, n_tokens, "B")]
+    make_entity_pairs(scope=scope)(doc)
+    assert any("W005" in str(w.message) for w in recwarn) == warns
