@@ -52,12 +52,16 @@ def build(config: Path, train: Path, dev: Path, n_train: int, steps: int,
                                          "corpora.train.limit": n_train, **(overrides or {})})
     nlp = init_nlp(cfg)
     corpus = resolve_dot_names(nlp.config.interpolate(), ["corpora.train"])[0]
-    examples = list(corpus(nlp))
+    update_steps(nlp, list(corpus(nlp)), steps)
+    return nlp
+
+
+def update_steps(nlp: Language, examples: List[Example], steps: int) -> None:
+    """`steps` updates on batches of 8 of `examples`, cycling through them."""
     optimizer = nlp.create_optimizer()
     batches = list(minibatch(examples, 8))
     for step in range(steps):
         nlp.update(batches[step % len(batches)], sgd=optimizer)
-    return nlp
 
 
 def piper(nlp: Language, inputs: List, kind: str, batch_size: int, n_process: int = 1) -> Callable[[], list]:
@@ -145,10 +149,7 @@ def logic_pipeline(paths: dict, quick: bool) -> Language:
     train = [data.entity_only(d, nlp.vocab, "entities") for d in data.read(paths["train"], nlp.vocab, n_train)]
     gold = data.read(paths["train"], nlp.vocab, n_train)
     examples = [Example(p, g) for p, g in zip(train, gold)]
-    optimizer = nlp.create_optimizer()
-    batches = list(minibatch(examples, 8))
-    for step in range(steps):
-        nlp.update(batches[step % len(batches)], sgd=optimizer)
+    update_steps(nlp, examples, steps)
     reasoner = nlp.add_pipe("logic_reasoner", config={
         "backbone": "clm_classifier", "spans_key": "entities", "em_iterations": 0, "extractor_epochs": 0,
         "generator_pretrain_steps": 20 if quick else 200})
