@@ -2,6 +2,7 @@
 commands build them (cached under the harness's work directory).
 
 - conll04: SpERT `train` / `valid` (the dev set of clm_classifier and RERE);
+- scierc: the released `train` / `dev` (clm_classifier's packing speed);
 - semeval: TRAIN_FILE.TXT split by `split --dev-fraction 0.1 --seed 0` (RE2's dev set);
 - dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner).
 """
@@ -15,13 +16,14 @@ from spacy_relext.convert import convert, split_docbin
 
 SPLITS = {
     "conll04": "conll04 train: conll04/train.CoNLL04.json; dev: conll04/valid.CoNLL04.json (SpERT split)",
+    "scierc": "scierc train: scierc/train.json; dev: scierc/dev.json (the released split)",
     "semeval": "semeval train/dev: TRAIN_FILE.TXT split by document, dev fraction 0.1, seed 0 (7200 / 800)",
     "dwie": "dwie train/dev: annos_with_content split by document, dev fraction 0.14, seed 0 (604 / 98)",
 }
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.
-RELEASED = {"conll04": ("train.CoNLL04.json", "valid.CoNLL04.json")}
+RELEASED = {"conll04": ("train.CoNLL04.json", "valid.CoNLL04.json"), "scierc": ("train.json", "dev.json")}
 
 
 def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:

@@ -174,7 +174,8 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
     rec = records.get("clm_packing")
     if rec:
         for r in rec["figures"]["rows"]:
-            rows.append(["clm_classifier: packed vs per pair", r["mode"], f"{spread(r['speedup'], 2)}x faster",
+            rows.append(["clm_classifier: packed vs per pair", f"{r['mode']}, {r.get('dataset', 'conll04_dev')}",
+                         f"{spread(r['speedup'], 2)}x faster",
                          TARGETS["packed"], f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
     rec = records.get("accuracy_rere")
     if rec:
@@ -286,8 +287,9 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                              f"{num(e['mean_segments_per_rationale'], 2)} segments on average ({e['n_pairs']} pairs).")
             body.append(f"\nTraining: {f['steps']} steps, {num(f['train_seconds'], 0)} s; model `{f['model']}`.")
         elif name == "clm_packing":
-            body.append(table(["mode", "sentences", "pairs", "packed sentences/s", "per-pair sentences/s", "speed-up"],
-                              [[r["mode"], r["sentences"], r["pairs"], spread(r["packed_sents_per_s"]),
+            body.append(table(["mode", "dev set", "sentences", "pairs", "packed sentences/s", "per-pair sentences/s",
+                               "speed-up"],
+                              [[r["mode"], r.get("dataset", "conll04_dev"), r["sentences"], r["pairs"], spread(r["packed_sents_per_s"]),
                                 spread(r["per_pair_sents_per_s"]), spread(r["speedup"], 2) + "x"]
                                for r in f["rows"]]))
         elif name == "rationale_solver_cost":

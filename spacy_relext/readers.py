@@ -22,9 +22,11 @@ def create_gold_ents_corpus(
     limit: int = 0,
     spans_key: Optional[str] = ENTITY_GROUP,
 ) -> Callable[[Language], Iterable[Example]]:
-    """Read a .spacy corpus for the GOLD-ENTITY setting: the gold entities are copied
-    into the predicted Docs, so relation components are trained and evaluated on gold
-    mentions. For end-to-end evaluation (entities from an `ner` in the pipeline) use
+    """Read a .spacy corpus for the GOLD-ENTITY setting: the gold entities and the
+    corpus's sentence boundaries are copied into the predicted Docs, so relation
+    components are trained and evaluated on gold mentions within the dataset's sentences
+    (without them, sentence-scoped candidates would pair every two mentions of a
+    multi-sentence document such as a SciERC abstract). For end-to-end evaluation (entities from an `ner` in the pipeline) use
     `spacy.Corpus.v1` instead.
 
     path (Union[str, Path]): The .spacy file or a directory of them.
@@ -48,8 +50,12 @@ def create_gold_ents_corpus(
 
 
 def copy_gold_entities(eg: Example, spans_key: Optional[str]) -> None:
-    """Put the reference entities (and span group) on the predicted Doc, aligned."""
+    """Put the reference entities (and span group) and sentence boundaries on the
+    predicted Doc, aligned."""
     predicted: Doc = eg.predicted
+    if eg.reference.has_annotation("SENT_START") and not predicted.has_annotation("SENT_START"):
+        for token, is_start in zip(predicted, eg.get_aligned_sent_starts()):
+            token.is_sent_start = is_start
     predicted.ents = aligned_spans(eg, eg.reference.ents)
     if spans_key and spans_key in eg.reference.spans:
         group = eg.reference.spans[spans_key]

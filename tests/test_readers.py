@@ -36,3 +36,19 @@ def test_gold_entities_are_copied_to_predicted_docs(corpus_path):
 def test_missing_path_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match=r"\[E201\]"):
         create_gold_ents_corpus(tmp_path / "missing.spacy")
+
+
+def test_sentence_boundaries_are_copied_so_candidates_stay_in_sentences(tmp_path):
+    """A multi-sentence document (a SciERC abstract) must keep its sentences in the
+    predicted Doc: sentence-scoped candidates would otherwise pair across sentences."""
+    nlp = spacy.blank("en")
+    words = ["Alice", "met", "Bob", ".", "Carol", "saw", "Dan", "."]
+    doc = Doc(nlp.vocab, words=words, sent_starts=[True, False, False, False, True, False, False, False])
+    doc.ents = [Span(doc, i, i + 1, "PER") for i in (0, 2, 4, 6)]
+    path = tmp_path / "two_sentences.spacy"
+    DocBin(docs=[doc]).to_disk(path)
+    (eg,) = list(create_gold_ents_corpus(path)(nlp))
+    assert [s.text for s in eg.predicted.sents] == ["Alice met Bob .", "Carol saw Dan ."]
+    clm = nlp.add_pipe("clm_classifier")
+    pairs = {(h.text, t.text) for h, t in clm.get_pairs(eg.predicted)}
+    assert pairs == {("Alice", "Bob"), ("Bob", "Alice"), ("Carol", "Dan"), ("Dan", "Carol")}
