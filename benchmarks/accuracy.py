@@ -9,7 +9,11 @@
 - clm_semeval: configs/clm_cpu_gold.cfg (clm_classifier, gold entities: the marked pair
   only) on the same SemEval split, also scored with the official SemEval scorer;
 - clm_ablation: configs/clm_cpu_gold.cfg on CoNLL04 with gold entities, the full model
-  and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each.
+  and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each;
+- clm_scierc: SciERC (released train/dev) with gold entities (configs/clm_cpu_gold.cfg)
+  and end to end (configs/clm_cpu.cfg: sentencizer + ner + clm_classifier), Rel and Rel+;
+- clm_ablation_scierc: SURE's ablations on SciERC dev with gold entities, seeds 0 and 1
+  (seed 0 only in quick mode).
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -34,6 +38,9 @@ RUNS = {
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
     "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_ablation": ("conll04", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "clm_scierc_e2e": ("scierc", "clm_cpu.cfg", 300, 1500, "rel_strict_f"),
+    "clm_ablation_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
@@ -99,30 +106,49 @@ def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    """The full clm_classifier and one variant per ablation, same data, steps and seed."""
+def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """SciERC dev with gold entities (Rel; Rel+ equals Rel there) and end to end."""
+    gold = train_and_score("clm_scierc", corpus_dir, work, quick)
+    e2e = train_and_score("clm_scierc_e2e", corpus_dir, work, quick)
+    figures = {**gold["figures"], "end_to_end": {k: e2e["figures"][k] for k in ("config", "scores", "train_seconds")}}
+    return {"data": gold["data"], "figures": figures}
+
+
+def ablations(name: str, corpus_dir: Path, work: Path, quick: bool, seeds=(0,)) -> dict:
+    """The full clm_classifier and one variant per ablation, same data, steps and seeds."""
     rows = []
-    for k, (variant, settings) in enumerate(CLM_ABLATIONS.items()):
-        out = train_and_score("clm_ablation", corpus_dir, work, quick, settings, tag=f"_{k}")
-        rows.append({"variant": variant, "overrides": settings, **out["figures"]})
+    for seed in seeds:
+        for k, (variant, settings) in enumerate(CLM_ABLATIONS.items()):
+            overrides = {**settings, "training.seed": seed} if seed else settings
+            out = train_and_score(name, corpus_dir, work, quick, overrides, tag=f"_{k}" + (f"_seed{seed}" if seed else ""))
+            rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"]})
     first = rows[0]
-    figures = {"component": "clm_ablation", "config": first["config"], "steps": first["steps"],
+    figures = {"component": name, "config": first["config"], "steps": first["steps"], "seeds": list(seeds),
                "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
                "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
-               "ablations": [{k: r[k] for k in ("variant", "overrides", "scores", "train_seconds")} for r in rows]}
+               "ablations": [{k: r[k] for k in ("variant", "seed", "overrides", "scores", "train_seconds")} for r in rows]}
     return {"data": out["data"], "figures": figures}
 
 
+def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    return ablations("clm_ablation", corpus_dir, work, quick)
+
+
+def bench_clm_ablation_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    return ablations("clm_ablation_scierc", corpus_dir, work, quick, seeds=(0,) if quick else (0, 1))
+
+
 def main() -> None:
+    benches = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale, "clm_semeval": bench_clm_semeval,
+               "clm_ablation": bench_clm_ablation, "clm_scierc": bench_clm_scierc,
+               "clm_ablation_scierc": bench_clm_ablation_scierc}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("component", choices=list(RUNS))
+    parser.add_argument("component", choices=list(benches))
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--work", type=Path, default=Path("training/bench"))
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale,
-             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation}[args.component]
-    print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
+    print(json.dumps(benches[args.component](args.corpus_dir, args.work, args.quick), indent=2, default=str))
 
 
 if __name__ == "__main__":
