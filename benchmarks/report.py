@@ -24,6 +24,7 @@ PAPER = {
     "clm": "no CoNLL04 figure; SciERC Rel / Rel+ 56.9 / 44.3 (SciBERT, HGERE NER; METHODS.md 2.6)",
     "rationale": "SemEval micro-F1 w/o Other 87.2 (BERT-base, full data, test, 5 runs; METHODS.md 1.5)",
     "clm_semeval": "SemEval official macro-F1 about 87-89 with BERT-base (issue 3)",
+    "clm_ablation_scierc": "SciERC (SciBERT, PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8 Rel / Rel+; M-DOS about +1.1, random CLM order -0.6 (METHODS.md 2.6)",
     "clm_ablation": "no CoNLL04 ablation published; SciERC (PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8, M-DOS about +1.1 (METHODS.md 2.6)",
     "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
@@ -217,6 +218,10 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
          "semeval_macro_f", "official macro-F1"),
         ("accuracy_clm_ablation", "clm_ablation", "clm_classifier (gold entities, full model of the ablations)",
          "CoNLL04 dev", "rel_f", "Rel F"),
+        ("accuracy_clm_scierc", "clm", "clm_classifier (gold entities)", "SciERC dev", "rel_f",
+         "Rel F (Rel+ equals Rel with gold entities)"),
+        ("accuracy_clm_ablation_scierc", "clm_ablation_scierc",
+         "clm_classifier (gold entities, full model of the ablations, seed 0)", "SciERC dev", "rel_f", "Rel F"),
     ):
         rec = records.get(name)
         if rec is None:
@@ -226,6 +231,11 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         value = f["scores"].get(metric, f.get("semeval", {}).get(metric))
         rows.append([component, dataset, metric_label, "-" if value is None else num(100 * value, 1), label,
                      f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+        if "end_to_end" in f:
+            e2e = f["end_to_end"]["scores"]
+            rows.append([f"ner + {component.split(' ')[0]} (end to end)", dataset, "Rel F / Rel+ F",
+                         f"{num(100 * e2e['rel_f'], 1)} / {num(100 * e2e['rel_strict_f'], 1)}", label,
+                         f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
     for name in sorted(n for n in records if n.startswith("transcribed_")):
         rec = records[name]
         for a in rec["figures"].get("accuracy", []):
@@ -276,6 +286,12 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             scores = {k: num(100 * v, 1) if k.endswith(("_f", "_p", "_r", "acc")) else num(v, 3)
                       for k, v in f["scores"].items() if not k.endswith("_per_type")}
             body.append(table(["score", "value"], sorted(scores.items())))
+            if "end_to_end" in f:
+                e2e = f["end_to_end"]
+                body.append(f"\nEnd to end (`{e2e['config']}`, {num(e2e['train_seconds'], 0)} s of training):\n")
+                body.append(table(["score", "value"], sorted(
+                    (k, num(100 * v, 1) if k.endswith(("_f", "_p", "_r")) else num(v, 3))
+                    for k, v in e2e["scores"].items() if not k.endswith("_per_type"))))
             if "ablations" in f:
                 body.append("\n" + table(["variant", "Rel P", "Rel R", "Rel F", "Rel macro-F", "train s"],
                                          [[a["variant"], *(num(100 * a["scores"][k], 1) for k in
