@@ -92,17 +92,10 @@ def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
 
 
 def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    from spacy.training import Example
-
-    from spacy_relext.readers import create_gold_ents_corpus
-    from spacy_relext.scorer import score_semeval
+    from semeval_eval import evaluate
 
     out = train_and_score("clm_semeval", corpus_dir, work, quick)
-    nlp = spacy.load(out["model"])
-    examples = list(create_gold_ents_corpus(out["dev"])(nlp))
-    predicted = nlp.pipe(eg.predicted for eg in examples)
-    scores = score_semeval([Example(doc, eg.reference) for doc, eg in zip(predicted, examples)])
-    out["figures"]["semeval"] = {k: v for k, v in scores.items() if isinstance(v, float)}
+    out["figures"]["semeval"] = evaluate(spacy.load(out["model"]), out["dev"])
     return {"data": out["data"], "figures": out["figures"]}
 
 
