@@ -9,7 +9,10 @@
 - clm_semeval: configs/clm_cpu_gold.cfg (clm_classifier, gold entities: the marked pair
   only) on the same SemEval split, also scored with the official SemEval scorer;
 - clm_ablation: configs/clm_cpu_gold.cfg on CoNLL04 with gold entities, the full model
-  and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each.
+  and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each;
+- rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
+  ablations plus the same model without any mask, one run each;
+- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each (fewer steps).
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -34,6 +37,8 @@ RUNS = {
     "rationale": ("semeval", "rationale_cpu.cfg", 400, 1500, "semeval_micro_f"),
     "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_ablation": ("conll04", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
+    "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 1500, "semeval_micro_f"),
+    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 150, 600, "semeval_micro_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
@@ -42,6 +47,16 @@ CLM_ABLATIONS = {
     "no M-DOS": {"components.clm_classifier.model.mutual_object_attention": False},
     "random CLM order": {"components.clm_classifier.clm_order": "random"},
 }
+# RE2's ablations (METHODS.md 1) and the same classifier without any mask.
+RE2 = "components.rationale_masker.model."
+RATIONALE_ABLATIONS = {
+    "RE2 (full)": {},
+    "no mask": {RE2 + "masking": False},
+    "w/o continuity": {RE2 + "continuity": False},
+    "w/o sparsity": {RE2 + "sparsity": False},
+    "w/o entities": {RE2 + "add_entities": False},
+}
+RATIONALE_K_SWEEP = {f"k_ratio {k}": {RE2 + "k_ratio": k} for k in (0.2, 0.4, 0.6, 0.8, 1.0)}
 
 
 def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, variant: Optional[dict] = None,
@@ -77,10 +92,8 @@ def bench_clm(corpus_dir: Path, work: Path, quick: bool) -> dict:
 
 
 def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    from rationale_eval import evaluate
-
     out = train_and_score("rationale", corpus_dir, work, quick)
-    out["figures"]["rationale_eval"] = evaluate(spacy.load(out["model"]), out["dev"])
+    out["figures"]["rationale_eval"] = _rationale_eval(out["model"], out["dev"])
     return {"data": out["data"], "figures": out["figures"]}
 
 
@@ -99,18 +112,42 @@ def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    """The full clm_classifier and one variant per ablation, same data, steps and seed."""
+def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick: bool, evaluate=None) -> dict:
+    """One training run per variant (settings over the base config), same data, steps and seed.
+    `evaluate(model_dir, dev)` adds extra figures to each row."""
     rows = []
-    for k, (variant, settings) in enumerate(CLM_ABLATIONS.items()):
-        out = train_and_score("clm_ablation", corpus_dir, work, quick, settings, tag=f"_{k}")
-        rows.append({"variant": variant, "overrides": settings, **out["figures"]})
+    for k, (variant, settings) in enumerate(variants.items()):
+        out = train_and_score(name, corpus_dir, work, quick, settings, tag=f"_{k}")
+        extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
+        rows.append({"variant": variant, "overrides": settings, **out["figures"], **extra})
     first = rows[0]
-    figures = {"component": "clm_ablation", "config": first["config"], "steps": first["steps"],
+    figures = {"component": name, "config": first["config"], "steps": first["steps"],
                "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
                "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
-               "ablations": [{k: r[k] for k in ("variant", "overrides", "scores", "train_seconds")} for r in rows]}
+               "ablations": [{k: r[k] for k in ("variant", "overrides", "scores", "train_seconds", "eval") if k in r}
+                             for r in rows]}
     return {"data": out["data"], "figures": figures}
+
+
+def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The full clm_classifier and one variant per ablation, same data, steps and seed."""
+    return variant_runs("clm_ablation", CLM_ABLATIONS, corpus_dir, work, quick)
+
+
+def _rationale_eval(model: Path, dev: Path) -> dict:
+    from rationale_eval import evaluate
+
+    return evaluate(spacy.load(model), dev)
+
+
+def bench_rationale_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """Full RE2, no mask, w/o continuity, w/o sparsity, w/o entities, with rationale statistics."""
+    return variant_runs("rationale_ablation", RATIONALE_ABLATIONS, corpus_dir, work, quick, _rationale_eval)
+
+
+def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """RE2 at k_ratio 0.2 ... 1.0, with rationale statistics."""
+    return variant_runs("rationale_k_sweep", RATIONALE_K_SWEEP, corpus_dir, work, quick, _rationale_eval)
 
 
 def main() -> None:
@@ -121,7 +158,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
     bench = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale,
-             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation}[args.component]
+             "clm_semeval": bench_clm_semeval, "clm_ablation": bench_clm_ablation,
+             "rationale_ablation": bench_rationale_ablation, "rationale_k_sweep": bench_rationale_k_sweep}[args.component]
     print(json.dumps(bench(args.corpus_dir, args.work, args.quick), indent=2, default=str))
 
 
