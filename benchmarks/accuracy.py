@@ -38,7 +38,7 @@ RUNS = {
     "clm_semeval": ("semeval", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_ablation": ("conll04", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
-    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 100, 300, "semeval_micro_f"),
+    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
