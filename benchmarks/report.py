@@ -28,6 +28,10 @@ PAPER = {
     "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
 }
+# SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
+PAPER_RE2 = {"RE2 (full)": "87.2", "no mask": "SuRE-base (no rationale) 86.3", "w/o continuity": "86.8",
+             "w/o sparsity": "86.6", "w/o entities": "87.1"}
+RE2_VARIANT_RUNS = ("accuracy_rationale_ablation", "accuracy_rationale_k_sweep")
 # The targets of the component issues, as recorded in today's BENCHMARKS.md and METHODS.md.
 TARGETS = {
     "packed": ">= 3x (issue 3; the paper reports 2.3x)",
@@ -193,6 +197,12 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
         rows.append(["RE2: training relaxation / classifier forward", "same",
                      f"{spread(f['ratio_to_forward_no_mask']['relaxed'], 3)}", "-",
                      f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+        if "minilm" in f:
+            m = f["minilm"]
+            rows.append(["RE2: budgeted Viterbi (inference solver) / classifier forward",
+                         f"L = {m['length']}, {m['pairs']} pairs, MiniLM-L6 (width {m['width']}), 1 thread",
+                         f"{spread(m['ratio_to_forward_no_mask']['viterbi'], 3)}", TARGETS["solver"],
+                         f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
     rec = records.get("speed_logic")
     if rec:
         r = rec["figures"]["reasoner_vs_backbone"]
@@ -225,6 +235,16 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         value = f["scores"].get(metric, f.get("semeval", {}).get(metric))
         rows.append([component, dataset, metric_label, "-" if value is None else num(100 * value, 1), label,
                      f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+    for name in RE2_VARIANT_RUNS:  # one row per variant, same data, steps and seed
+        rec = records.get(name)
+        for a in rec["figures"]["ablations"] if rec else []:
+            e, f = a["eval"], rec["figures"]
+            paper = PAPER_RE2.get(a["variant"], "F1 peaks at K = 60% (METHODS.md 1.5)")
+            rows.append([f"rationale_masker (RE2): {a['variant']}", "SemEval dev (seeded split)",
+                         "micro-F1 w/o Other / official macro-F1",
+                         f"{num(100 * e['semeval_micro_f'])} / {num(100 * e['semeval_macro_f'])}",
+                         f"{rec['mode']} ({f['steps']} steps)", f"{f['encoder']}; {hw_ours}, {rec['date']}",
+                         paper, f"`{name}`"])
     for name in sorted(n for n in records if n.startswith("transcribed_")):
         rec = records[name]
         for a in rec["figures"].get("accuracy", []):
@@ -275,7 +295,15 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             scores = {k: num(100 * v, 1) if k.endswith(("_f", "_p", "_r", "acc")) else num(v, 3)
                       for k, v in f["scores"].items() if not k.endswith("_per_type")}
             body.append(table(["score", "value"], sorted(scores.items())))
-            if "ablations" in f:
+            if "ablations" in f and "eval" in f["ablations"][0]:
+                body.append("\n" + table(["variant", "micro-F1 w/o Other", "official macro-F1",
+                                           "fraction of tokens selected", "segments per rationale", "train s"],
+                                          [[a["variant"], num(100 * a["eval"]["semeval_micro_f"], 1),
+                                            num(100 * a["eval"]["semeval_macro_f"], 1),
+                                            num(a["eval"]["mean_fraction_selected"], 3),
+                                            num(a["eval"]["mean_segments_per_rationale"], 2), a["train_seconds"]]
+                                           for a in f["ablations"]]))
+            elif "ablations" in f:
                 body.append("\n" + table(["variant", "Rel P", "Rel R", "Rel F", "Rel macro-F", "train s"],
                                          [[a["variant"], *(num(100 * a["scores"][k], 1) for k in
                                                           ("rel_p", "rel_r", "rel_f", "rel_macro_f")),
@@ -345,7 +373,7 @@ def first_clause(text: str) -> str:
 def readme_summary(records: Dict[str, dict]) -> str:
     rows = [[f"{r[0]} ({first_clause(r[1])})", r[2]] for r in ratio_rows(records)]
     acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]}; {r[7]})"] for r in accuracy_rows(records)
-           if not r[3].startswith("not measured")]
+           if not r[3].startswith("not measured") and r[7] != "`accuracy_rationale_k_sweep`"]  # sweep: BENCHMARKS.md
     return "\n".join([
         "Generated from `benchmarks/results/` by `benchmarks/report.py`; details and machines in BENCHMARKS.md.", "",
         table(["comparison", "ours"], rows) if rows else "", "",
