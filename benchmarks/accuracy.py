@@ -12,7 +12,8 @@
   and SURE's ablations (no CLMs, no M-DOS, random CLM order), one run each;
 - rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
   ablations plus the same model without any mask, one run each;
-- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each (fewer steps).
+- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
+  (not the 1,500 of `rationale`): ten runs had to fit the shared 2-core machine.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -47,7 +48,7 @@ CLM_ABLATIONS = {
     "no M-DOS": {"components.clm_classifier.model.mutual_object_attention": False},
     "random CLM order": {"components.clm_classifier.clm_order": "random"},
 }
-# RE2's ablations (METHODS.md 1) and the same classifier without any mask.
+# RE2's ablations (METHODS.md 1.5) and the same classifier without any mask.
 RE2 = "components.rationale_masker.model."
 RATIONALE_ABLATIONS = {
     "RE2 (full)": {},
