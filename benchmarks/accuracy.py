@@ -16,6 +16,10 @@
   (seed 0 only in quick mode);
 - clm_trf: configs/clm_trf.cfg (faithful mode: clm_classifier owns MiniLM) on CoNLL04,
   end to end, and the same model-best on gold entities (its ner disabled).
+- rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
+  ablations plus the same model without any mask, one run each;
+- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
+  (not the 1,500 of `rationale`): ten runs had to fit the shared 2-core machine.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
 """
@@ -44,6 +48,8 @@ RUNS = {
     "clm_scierc_e2e": ("scierc", "clm_cpu.cfg", 300, 1500, "rel_strict_f"),
     "clm_ablation_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_trf": ("conll04", "clm_trf.cfg", 100, 600, "rel_f"),
+    "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
+    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
 # SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
@@ -52,6 +58,16 @@ CLM_ABLATIONS = {
     "no M-DOS": {"components.clm_classifier.model.mutual_object_attention": False},
     "random CLM order": {"components.clm_classifier.clm_order": "random"},
 }
+# RE2's ablations (METHODS.md 1.5) and the same classifier without any mask.
+RE2 = "components.rationale_masker.model."
+RATIONALE_ABLATIONS = {
+    "RE2 (full)": {},
+    "no mask": {RE2 + "masking": False},
+    "w/o continuity": {RE2 + "continuity": False},
+    "w/o sparsity": {RE2 + "sparsity": False},
+    "w/o entities": {RE2 + "add_entities": False},
+}
+RATIONALE_K_SWEEP = {f"k_ratio {k}": {RE2 + "k_ratio": k} for k in (0.2, 0.4, 0.6, 0.8, 1.0)}
 
 
 def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, variant: Optional[dict] = None,
@@ -87,10 +103,8 @@ def bench_clm(corpus_dir: Path, work: Path, quick: bool) -> dict:
 
 
 def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    from rationale_eval import evaluate
-
     out = train_and_score("rationale", corpus_dir, work, quick)
-    out["figures"]["rationale_eval"] = evaluate(spacy.load(out["model"]), out["dev"])
+    out["figures"]["rationale_eval"] = _rationale_eval(out["model"], out["dev"])
     return {"data": out["data"], "figures": out["figures"]}
 
 
@@ -126,34 +140,58 @@ def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def ablations(name: str, corpus_dir: Path, work: Path, quick: bool, seeds=(0,)) -> dict:
-    """The full clm_classifier and one variant per ablation, same data, steps and seeds."""
+def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick: bool, evaluate=None,
+                 seeds=(0,)) -> dict:
+    """One training run per variant (settings over the base config) and seed, same data and steps.
+    `evaluate(model_dir, dev)` adds extra figures to each row."""
     rows = []
     for seed in seeds:
-        for k, (variant, settings) in enumerate(CLM_ABLATIONS.items()):
+        for k, (variant, settings) in enumerate(variants.items()):
             overrides = {**settings, "training.seed": seed} if seed else settings
-            out = train_and_score(name, corpus_dir, work, quick, overrides, tag=f"_{k}" + (f"_seed{seed}" if seed else ""))
-            rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"]})
+            tag = f"_{k}" + (f"_seed{seed}" if seed else "")
+            out = train_and_score(name, corpus_dir, work, quick, overrides, tag=tag)
+            extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
+            rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"], **extra})
     first = rows[0]
     figures = {"component": name, "config": first["config"], "steps": first["steps"], "seeds": list(seeds),
                "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
                "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
-               "ablations": [{k: r[k] for k in ("variant", "seed", "overrides", "scores", "train_seconds")} for r in rows]}
+               "ablations": [{k: r[k] for k in ("variant", "seed", "overrides", "scores", "train_seconds", "eval") if k in r}
+                             for r in rows]}
     return {"data": out["data"], "figures": figures}
 
 
 def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    return ablations("clm_ablation", corpus_dir, work, quick)
+    """The full clm_classifier and one variant per ablation, same data, steps and seed."""
+    return variant_runs("clm_ablation", CLM_ABLATIONS, corpus_dir, work, quick)
 
 
 def bench_clm_ablation_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    return ablations("clm_ablation_scierc", corpus_dir, work, quick, seeds=(0,) if quick else (0, 1))
+    """SURE's ablations on SciERC dev, gold entities, seeds 0 and 1 (seed 0 in quick mode)."""
+    return variant_runs("clm_ablation_scierc", CLM_ABLATIONS, corpus_dir, work, quick, seeds=(0,) if quick else (0, 1))
+
+
+def _rationale_eval(model: Path, dev: Path) -> dict:
+    from rationale_eval import evaluate
+
+    return evaluate(spacy.load(model), dev)
+
+
+def bench_rationale_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """Full RE2, no mask, w/o continuity, w/o sparsity, w/o entities, with rationale statistics."""
+    return variant_runs("rationale_ablation", RATIONALE_ABLATIONS, corpus_dir, work, quick, _rationale_eval)
+
+
+def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """RE2 at k_ratio 0.2 ... 1.0, with rationale statistics."""
+    return variant_runs("rationale_k_sweep", RATIONALE_K_SWEEP, corpus_dir, work, quick, _rationale_eval)
 
 
 def main() -> None:
     benches = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale, "clm_semeval": bench_clm_semeval,
                "clm_ablation": bench_clm_ablation, "clm_scierc": bench_clm_scierc,
-               "clm_ablation_scierc": bench_clm_ablation_scierc, "clm_trf": bench_clm_trf}
+               "clm_ablation_scierc": bench_clm_ablation_scierc, "clm_trf": bench_clm_trf,
+               "rationale_ablation": bench_rationale_ablation, "rationale_k_sweep": bench_rationale_k_sweep}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("component", choices=list(benches))
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))

@@ -29,6 +29,10 @@ PAPER = {
     "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
 }
+# SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
+PAPER_RE2 = {"RE2 (full)": "87.2", "no mask": "SuRE-base (no rationale) 86.3", "w/o continuity": "86.8",
+             "w/o sparsity": "86.6", "w/o entities": "87.1"}
+RE2_VARIANT_RUNS = ("accuracy_rationale_ablation", "accuracy_rationale_k_sweep")
 # The targets of the component issues, as recorded in today's BENCHMARKS.md and METHODS.md.
 TARGETS = {
     "packed": ">= 3x (issue 3; the paper reports 2.3x)",
@@ -195,6 +199,12 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
         rows.append(["RE2: training relaxation / classifier forward", "same",
                      f"{spread(f['ratio_to_forward_no_mask']['relaxed'], 3)}", "-",
                      f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+        if "minilm" in f:
+            m = f["minilm"]
+            rows.append(["RE2: budgeted Viterbi (inference solver) / classifier forward",
+                         f"L = {m['length']}, {m['pairs']} pairs, MiniLM-L6 (width {m['width']}), 1 thread",
+                         f"{spread(m['ratio_to_forward_no_mask']['viterbi'], 3)}", TARGETS["solver"],
+                         f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
     rec = records.get("speed_logic")
     if rec:
         r = rec["figures"]["reasoner_vs_backbone"]
@@ -236,6 +246,16 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
             rows.append([f"ner + {component.split(' ')[0]} (end to end)", dataset, "Rel F / Rel+ F",
                          f"{num(100 * e2e['rel_f'], 1)} / {num(100 * e2e['rel_strict_f'], 1)}", label,
                          f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+    for name in RE2_VARIANT_RUNS:  # one row per variant, same data, steps and seed
+        rec = records.get(name)
+        for a in rec["figures"]["ablations"] if rec else []:
+            e, f = a["eval"], rec["figures"]
+            paper = PAPER_RE2.get(a["variant"], "F1 peaks at K = 60% (METHODS.md 1.5)")
+            rows.append([f"rationale_masker (RE2): {a['variant']}", "SemEval dev (seeded split)",
+                         "micro-F1 w/o Other / official macro-F1",
+                         f"{num(100 * e['semeval_micro_f'])} / {num(100 * e['semeval_macro_f'])}",
+                         f"{rec['mode']} ({f['steps']} steps)", f"{f['encoder']}; {hw_ours}, {rec['date']}",
+                         paper, f"`{name}`"])
     for name in sorted(n for n in records if n.startswith("transcribed_")):
         rec = records[name]
         for a in rec["figures"].get("accuracy", []):
@@ -253,6 +273,27 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
     rows.append(["logic_reasoner", "DWIE dev", "F1 / Ign F1", "not measured (no backbone trained on DWIE yet)", "-", "-",
                  PAPER["logic"], "-"])
     return rows
+
+
+REL_KEYS = ("rel_p", "rel_r", "rel_f", "rel_macro_f")
+
+
+def clm_ablation_tables(ablations: List[dict]) -> str:
+    """Per-run Rel scores of each variant and seed; with several seeds, first their mean and spread."""
+    seeds = sorted({a.get("seed", 0) for a in ablations})
+    runs = table(["variant", "seed", "Rel P", "Rel R", "Rel F", "Rel macro-F", "train s"],
+                 [[a["variant"], a.get("seed", 0), *(num(100 * a["scores"][k], 1) for k in REL_KEYS),
+                   a["train_seconds"]] for a in ablations])
+    if len(seeds) < 2:
+        return "\n" + runs
+    by_variant: Dict[str, List[dict]] = {}
+    for a in ablations:
+        by_variant.setdefault(a["variant"], []).append(a["scores"])
+    means = [[variant, len(scores), *(num(100 * sum(s[k] for s in scores) / len(scores), 1) for k in REL_KEYS),
+              f"{num(100 * min(s['rel_f'] for s in scores), 1)}-{num(100 * max(s['rel_f'] for s in scores), 1)}"]
+             for variant, scores in by_variant.items()]
+    mean_table = table(["variant", "seeds", "Rel P", "Rel R", "Rel F", "Rel macro-F", "Rel F range"], means)
+    return f"\nMean over seeds {', '.join(map(str, seeds))}:\n\n{mean_table}\n\nEach run:\n\n{runs}"
 
 
 def details(records: Dict[str, dict], notes: Path) -> str:
@@ -292,11 +333,16 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 body.append(table(["score", "value"], sorted(
                     (k, num(100 * v, 1) if k.endswith(("_f", "_p", "_r")) else num(v, 3))
                     for k, v in e2e["scores"].items() if not k.endswith("_per_type"))))
-            if "ablations" in f:
-                body.append("\n" + table(["variant", "Rel P", "Rel R", "Rel F", "Rel macro-F", "train s"],
-                                         [[a["variant"], *(num(100 * a["scores"][k], 1) for k in
-                                                          ("rel_p", "rel_r", "rel_f", "rel_macro_f")),
-                                           a["train_seconds"]] for a in f["ablations"]]))
+            if "ablations" in f and "eval" in f["ablations"][0]:
+                body.append("\n" + table(["variant", "micro-F1 w/o Other", "official macro-F1",
+                                           "fraction of tokens selected", "segments per rationale", "train s"],
+                                          [[a["variant"], num(100 * a["eval"]["semeval_micro_f"], 1),
+                                            num(100 * a["eval"]["semeval_macro_f"], 1),
+                                            num(a["eval"]["mean_fraction_selected"], 3),
+                                            num(a["eval"]["mean_segments_per_rationale"], 2), a["train_seconds"]]
+                                           for a in f["ablations"]]))
+            elif "ablations" in f:
+                body.append(clm_ablation_tables(f["ablations"]))
             if "rationale_eval" in f:
                 e = f["rationale_eval"]
                 body.append(f"\nRationales: {num(e['mean_fraction_selected'], 3)} of a pair's region selected, "
@@ -363,7 +409,7 @@ def first_clause(text: str) -> str:
 def readme_summary(records: Dict[str, dict]) -> str:
     rows = [[f"{r[0]} ({first_clause(r[1])})", r[2]] for r in ratio_rows(records)]
     acc = [[r[0], r[1], f"{r[3]} ({r[4].split(';')[0]}; {r[7]})"] for r in accuracy_rows(records)
-           if not r[3].startswith("not measured")]
+           if not r[3].startswith("not measured") and r[7] != "`accuracy_rationale_k_sweep`"]  # sweep: BENCHMARKS.md
     return "\n".join([
         "Generated from `benchmarks/results/` by `benchmarks/report.py`; details and machines in BENCHMARKS.md.", "",
         table(["comparison", "ours"], rows) if rows else "", "",

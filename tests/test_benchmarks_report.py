@@ -115,3 +115,27 @@ def test_readme_block_is_replaced_only_between_markers(tmp_path):
     readme.write_text("no markers\n")
     assert not report.update_readme(readme, records)
     assert readme.read_text() == "no markers\n"
+
+
+def test_report_renders_rationale_variants_against_their_references(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    rows = [{"variant": variant, "overrides": {}, "scores": {"semeval_micro_f": micro}, "train_seconds": 60.0,
+             "eval": {"semeval_micro_f": micro, "semeval_macro_f": micro - 0.05, "mean_fraction_selected": 0.6,
+                      "mean_segments_per_rationale": segments}}
+            for variant, micro, segments in (("RE2 (full)", 0.5, 2.5), ("w/o continuity", 0.4, 7.25))]
+    for name in report.RE2_VARIANT_RUNS:
+        (results / f"{name}.json").write_text(json.dumps({
+            "name": name, "mode": "full", "date": "2030-01-02 03:04 UTC", "command": f"python run.py --only {name}",
+            "machine": "2 test cores", "data": "semeval seeded split",
+            "figures": {"component": name, "config": "configs/rationale_cpu.cfg", "steps": 800, "train_seconds": 120.0,
+                        "model": "m", "headline": "semeval_micro_f", "scores": rows[0]["scores"], "encoder": "tok2vec",
+                        "ablations": rows}}))
+    records = report.load(results)
+    text = report.render(records, notes)
+    assert "| rationale_masker (RE2): w/o continuity | SemEval dev (seeded split) |" in text
+    assert "| 40.0 / 35.0 | full (800 steps) |" in text and "| 86.8 |" in text  # ours next to the paper's
+    assert "| w/o continuity | 40.0 | 35.0 | 0.600 | 7.25 | 60.0 |" in text  # the coherence column
+    summary = report.readme_summary(records)
+    assert "accuracy_rationale_ablation" in summary and "accuracy_rationale_k_sweep" not in summary

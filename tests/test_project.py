@@ -10,7 +10,7 @@ from weasel.util import substitute_project_variables, validate_project_commands
 from weasel.util.hashing import get_checksum
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKFLOWS = ["demo", "conll04", "semeval", "scierc", "webnlg-triples", "dwie", "pretrain-cp", "benchmark", "all"]
+WORKFLOWS = ["demo", "conll04", "semeval", "semeval-rationale", "scierc", "webnlg-triples", "dwie", "pretrain-cp", "benchmark", "all"]
 BENCHMARK_SCRIPT = "python benchmarks/run.py --quick --corpus-dir ${vars.corpus_dir}"
 
 

@@ -444,3 +444,37 @@ def test_scoring_in_chunks_changes_nothing(trained, monkeypatch):
     parts = after_one_update()
     for (logits, masks), (chunked_logits, chunked_masks) in zip(whole, parts):
         assert numpy.allclose(logits, chunked_logits, atol=1e-5) and numpy.array_equal(masks, chunked_masks)
+
+
+def test_transformer_config_initializes_updates_and_predicts(monkeypatch):
+    """configs/rationale_trf.cfg: MiniLM from the installed package through the listener."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    from pathlib import Path
+
+    fix_random_seed(0)
+    config = spacy.util.load_config(Path(__file__).parents[1] / "configs" / "rationale_trf.cfg")
+    nlp = load_model_from_config(config, auto_fill=True, validate=True)
+    examples = make_examples(nlp, TRAIN_DATA[:2])
+    optimizer = nlp.initialize(get_examples=lambda: examples)
+    pipe = nlp.get_pipe(NAME)
+    assert pipe.model.get_dim("nI") == 384  # MiniLM-L6 width: the packaged weights were used
+    modules = [nlp.get_pipe("transformer").model, pipe.model.get_ref("masker")]
+
+    def torch_params(model):
+        return [p for node in model.walk() for shim in node.shims for p in shim._model.parameters()]
+
+    before = [[p.detach().clone() for p in torch_params(m)] for m in modules]
+    for _ in range(2):  # the warmup schedule's first learning rate is 0
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+        optimizer.step_schedules()  # as spacy train's loop does
+    assert math.isfinite(losses[NAME]) and losses[NAME] > 0
+    # The masker's loss reaches the shared encoder through the listener.
+    for old, module in zip(before, modules):
+        assert any(not b.equal(a) for b, a in zip(old, torch_params(module)))
+    pipe.cfg["keep_candidates"] = True  # one update decides little: write every pair to see its rationale
+    docs = list(nlp.pipe(eg.predicted.copy() for eg in examples))
+    for doc in docs:
+        rels = get_relations(doc)
+        assert rels and all(r.rationale and all(0 <= s.start < s.end <= len(doc) for s in r.rationale) for r in rels)
