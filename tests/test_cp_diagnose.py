@@ -117,7 +117,8 @@ def test_diagnose_pipeline_c_m_is_the_plain_score(relation_pipeline):
     assert {row["gold"] for row in table.values()} == {4}
     # the pipeline run directly on the unchanged text with gold entities
     expected = score_relations([Example(nlp(with_gold_entities(nlp, doc)), doc) for doc in docs])
-    assert table["C+M"]["f"] == pytest.approx(expected["rel_f"]) and table["C+M"]["p"] == pytest.approx(expected["rel_p"])
+    assert expected["rel_f"] > 0  # the model predicts something, so the comparison says something
+    assert (table["C+M"]["p"], table["C+M"]["f"]) == pytest.approx((expected["rel_p"], expected["rel_f"]))
 
 
 def test_diagnose_cli_on_pipelines(relation_pipeline, tmp_path, capsys):
