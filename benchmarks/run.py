@@ -47,6 +47,7 @@ BENCHMARKS = {
     "accuracy_clm_ablation": ("accuracy", "bench_clm_ablation", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
+    "diagnose_semeval": ("diagnose_semeval", "bench", False),
 }
 
 

@@ -84,9 +84,9 @@ def diagnose_pipeline(
 
 
 def _gold_entity_example(nlp: Language, reference: Doc, spans_key: Optional[str]) -> Example:
-    """The reference's words without annotation, with its entities copied onto them (as
-    `spacy-relext.GoldEntsCorpus.v1` does for training)."""
-    predicted = Doc(nlp.vocab, words=[t.text for t in reference], spaces=[bool(t.whitespace_) for t in reference])
-    eg = Example(predicted, reference)
+    """The pipeline's own Doc of the reference text with the gold entities copied onto it,
+    as `spacy-relext.GoldEntsCorpus.v1` reads dev data for `spacy train` (so C+M gives the
+    dev score training reported)."""
+    eg = Example(nlp.make_doc(reference.text), reference)
     copy_gold_entities(eg, spans_key or ENTITY_GROUP)
     return eg

@@ -33,8 +33,9 @@ ENTITY_REPRESENTATIONS = ("C+M", "C+T", "OnlyC", "OnlyM", "OnlyT")
 DEFAULT_REPRESENTATION = "C+M"
 # Placeholder type word for arguments without an entity label (FewRel has none).
 UNKNOWN_TYPE = "entity"
-# OnlyC in a whole Doc: any mention may be a head or a tail, so one blank word stands for all.
-BLANK_WORD = "[BLANK]"
+# OnlyC in a whole Doc: any mention may be a head or a tail, so one blank word stands for all;
+# plain letters, so spaCy's tokenizers keep it one token ("[BLANK]" would become three).
+BLANK_WORD = "BLANK"
 
 Offsets = Tuple[int, int]
 

@@ -62,7 +62,7 @@ PIPELINE_DATA = [
 REWRITTEN = {
     "C+M": ("Bill Gates founded Microsoft in 1975 .", ("Microsoft", "Bill Gates")),
     "C+T": ("person founded org in date .", ("org", "person")),
-    "OnlyC": ("[BLANK] founded [BLANK] in [BLANK] .", ("[BLANK]", "[BLANK]")),
+    "OnlyC": ("BLANK founded BLANK in BLANK .", ("BLANK", "BLANK")),
     "OnlyM": ("Bill Gates Microsoft 1975", ("Microsoft", "Bill Gates")),
     "OnlyT": ("person org date", ("org", "person")),
 }
@@ -78,9 +78,9 @@ def gold_doc(vocab, text, ents, rels):
 
 
 def with_gold_entities(nlp, doc):
-    """The words of a gold Doc with its entities and nothing else."""
-    predicted = Doc(nlp.vocab, words=[t.text for t in doc])
-    predicted.ents = [Span(predicted, e.start, e.end, label=e.label_) for e in doc.ents]
+    """The text of a gold Doc, tokenized by the pipeline, with the gold entities."""
+    predicted = nlp.make_doc(doc.text)
+    predicted.ents = [predicted.char_span(e.start_char, e.end_char, label=e.label_) for e in doc.ents]
     return predicted
 
 
