@@ -97,11 +97,12 @@ def test_represent_doc(representation):
     assert (rel.head.label_, rel.tail.label_) == ("ORG", "PERSON")
 
 
-@pytest.fixture(scope="module")
-def relation_pipeline():
+@pytest.fixture(scope="module", params=["clm_classifier", "rationale_masker"])
+def relation_pipeline(request):
+    """A pipeline with the component, trained a few steps on `PIPELINE_DATA`."""
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("clm_classifier", config={"spans_key": None})
+    nlp.add_pipe(request.param, config={"spans_key": None})
     docs = [gold_doc(nlp.vocab, *row) for row in PIPELINE_DATA]
     examples = [Example(with_gold_entities(nlp, doc), doc) for doc in docs]
     optimizer = nlp.initialize(lambda: examples)
