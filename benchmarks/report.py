@@ -275,10 +275,14 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name == "cp_wiki80":
             reps = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
-            rows = [[run, run_f["train_seconds"]] + [num(100 * run_f["scores"][r]["acc"], 1) for r in reps]
-                    for run, run_f in f["wiki80"].items()]
-            body.append(f"Pre-training: {f['pretrain']}\n")
-            body.append(table(["fine-tuning", "train s"] + reps, rows))
+            rows = [[run, run_f.get("run", 1), run_f["train_seconds"]]
+                    + [num(100 * run_f["scores"][r]["acc"], 1) for r in reps] for run, run_f in f["wiki80"].items()]
+            # a result stitched from several runs lists each run's command and pre-training
+            for i, run in enumerate(f.get("runs") or [{"pretrain": f["pretrain"]}], 1):
+                command = f"`{run['command']}` ({run['date']}, load {run['load_average_1min']}); " \
+                    if "command" in run else ""
+                body.append(f"Run {i}: {command}pre-training {run['pretrain']}\n")
+            body.append(table(["fine-tuning", "run", "train s"] + reps, rows))
         elif name == "diagnose_semeval":
             body.append(table(["representation", "Rel P", "Rel R", "Rel F", "gold relations"],
                               [[rep, *(num(100 * r[k], 1) for k in ("p", "r", "f")), r["gold"]]
