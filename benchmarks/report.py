@@ -239,8 +239,11 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         for subset, share, paper_key in (("train_0.01", "1%", "cp"), ("train_0.1", "10%", "cp10")):
             base, cp = wiki.get(f"{subset} MiniLM"), wiki.get(f"{subset} MiniLM+CP")
             value = " -> ".join(num(100 * r["scores"]["C+M"]["acc"], 1) for r in (base, cp) if r)
+            longer = [(k[len(subset) + 1:], r) for k, r in wiki.items() if k.startswith(f"{subset} MiniLM+CP (")]
+            value += " (MiniLM -> MiniLM+CP)" + "".join(f"; {k}: {num(100 * r['scores']['C+M']['acc'], 1)}"
+                                                        for k, r in longer)
             rows.append(["CP pre-training + pair classifier", f"Wiki80 {share} (dev: 640 FewRel instances)",
-                         "accuracy, C+M", value + " (MiniLM -> MiniLM+CP)",
+                         "accuracy, C+M", value,
                          f"{rec['mode']}; {rec.get('provenance', '')}", f"MiniLM; {machine_text(rec['machine'])}",
                          PAPER[paper_key], "`cp_wiki80`"])
     rec = records.get("diagnose_semeval")
