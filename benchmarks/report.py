@@ -249,9 +249,9 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
     rec = records.get("diagnose_semeval")
     if rec:
         f = rec["figures"]
-        values = " / ".join(num(100 * r["f"], 1) for r in f["scores"].values())
+        values = " / ".join(f"{rep} {num(100 * r['f'], 1)}" for rep, r in f["scores"].items())
         rows.append(["clm_classifier (gold entities), diagnose", "SemEval dev (seeded split)",
-                     "Rel F: " + " / ".join(f["scores"]), values, f"{rec['mode']} ({f['steps']} steps)",
+                     "Rel F per entity representation", values, f"{rec['mode']} ({f['steps']} steps)",
                      f"spaCy tok2vec from scratch; {hw_ours}, {rec['date']}", PAPER["diagnose"], "`diagnose_semeval`"])
     rows.append(["logic_reasoner", "DWIE dev", "F1 / Ign F1", "not measured (no backbone trained on DWIE yet)", "-", "-",
                  PAPER["logic"], "-"])
