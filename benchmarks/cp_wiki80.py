@@ -1,7 +1,7 @@
 """Low-resource Wiki80 with and without contrastive pre-training (CP), plus diagnose tables.
 
     python benchmarks/cp_wiki80.py --corpus-dir ../shared/corpus --work training/cp_bench \
-        [--cp-steps 150] [--dev-per-relation 40] [--semeval-train 2000]
+        [--cp-steps 150] [--dev-per-relation 40] [--subsets train_0.01 train_0.1] [--semeval-train 2000]
 
 Steps, all in one run on one machine:
 1. Convert Wiki80 `train_0.01`/`train_0.1` and FewRel validation (the shared copy already
@@ -34,6 +34,9 @@ from spacy_relext.encoders import installed_encoder  # noqa: E402
 from spacy_relext.pair_classifier import PairTrainSettings, diagnose, train_pair_classifier  # noqa: E402
 from spacy_relext.pretrain.cp_train import CPSettings, pretrain_cp  # noqa: E402
 from spacy_relext.sentence_pairs import doc_pairs, read_docs, read_pairs, sentence_key  # noqa: E402
+
+
+SUBSETS = ("train_0.01", "train_0.1")
 
 
 def log(message: str) -> None:
@@ -116,6 +119,8 @@ def make_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dev-per-relation", type=int, default=40)
     parser.add_argument("--epochs-1", type=int, default=10, help="Fine-tuning epochs on train_0.01")
     parser.add_argument("--epochs-10", type=int, default=2, help="Fine-tuning epochs on train_0.1")
+    parser.add_argument("--subsets", nargs="+", choices=SUBSETS, default=list(SUBSETS),
+                        help="Wiki80 training subsets to fine-tune on (both encoders each)")
     parser.add_argument("--semeval-train", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("training/cp_bench/cp_wiki80.json"),
@@ -150,9 +155,10 @@ def run(args: argparse.Namespace) -> dict:
     log(f"pretrain: {result['pretrain']}")
     dev_pairs = read_pairs([splits["dev"]])
     result["wiki80"] = {}
-    for subset, epochs in (("train_0.01", args.epochs_1), ("train_0.1", args.epochs_10)):
+    epochs = {"train_0.01": args.epochs_1, "train_0.1": args.epochs_10}
+    for subset in args.subsets:
         for name, encoder in (("MiniLM", minilm), ("MiniLM+CP", cp.model_dir)):
-            settings = PairTrainSettings(epochs=epochs, batch_size=16, learning_rate=5e-5, seed=args.seed)
+            settings = PairTrainSettings(epochs=epochs[subset], batch_size=16, learning_rate=5e-5, seed=args.seed)
             run = finetune_and_diagnose(encoder, splits[subset], dev_pairs, settings)
             result["wiki80"][f"{subset} {name}"] = run
             log(f"{subset} {name}: {run}")

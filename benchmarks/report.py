@@ -27,6 +27,8 @@ PAPER = {
     "clm_ablation_scierc": "SciERC (SciBERT, PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8 Rel / Rel+; M-DOS about +1.1, random CLM order -0.6 (METHODS.md 2.6)",
     "clm_ablation": "no CoNLL04 ablation published; SciERC (PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8, M-DOS about +1.1 (METHODS.md 2.6)",
     "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
+    "cp10": "Wiki80 10%: no figure published; 1% 55.9 -> 82.7, 100% 91.3 -> 92.2 (BERT -> CP; METHODS.md 3.5)",
+    "diagnose": "TACRED micro-F1, BERT: 68.3 / 68.6 / 57.0 / 46.6 / 27.7 (the paper's Table 1)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
 }
 # SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
@@ -265,11 +267,23 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
     rec = records.get("cp_wiki80")
     if rec:
         wiki = rec["figures"]["wiki80"]
-        base, cp = wiki.get("train_0.01 MiniLM"), wiki.get("train_0.01 MiniLM+CP")
-        value = " -> ".join(num(100 * r["scores"]["C+M"]["acc"], 1) for r in (base, cp) if r)
-        rows.append(["CP pre-training + pair classifier", "Wiki80 1% (dev: 640 FewRel instances)", "accuracy, C+M",
-                     value + " (MiniLM -> MiniLM+CP)", f"{rec['mode']}; {rec.get('provenance', '')}",
-                     f"MiniLM; {machine_text(rec['machine'])}", PAPER["cp"], "`cp_wiki80`"])
+        for subset, share, paper_key in (("train_0.01", "1%", "cp"), ("train_0.1", "10%", "cp10")):
+            base, cp = wiki.get(f"{subset} MiniLM"), wiki.get(f"{subset} MiniLM+CP")
+            value = " -> ".join(num(100 * r["scores"]["C+M"]["acc"], 1) for r in (base, cp) if r)
+            longer = [(k[len(subset) + 1:], r) for k, r in wiki.items() if k.startswith(f"{subset} MiniLM+CP (")]
+            value += " (MiniLM -> MiniLM+CP)" + "".join(f"; {k}: {num(100 * r['scores']['C+M']['acc'], 1)}"
+                                                        for k, r in longer)
+            rows.append(["CP pre-training + pair classifier", f"Wiki80 {share} (dev: 640 FewRel instances)",
+                         "accuracy, C+M", value,
+                         f"{rec['mode']}; {rec.get('provenance', '')}", f"MiniLM; {machine_text(rec['machine'])}",
+                         PAPER[paper_key], "`cp_wiki80`"])
+    rec = records.get("diagnose_semeval")
+    if rec:
+        f = rec["figures"]
+        values = " / ".join(f"{rep} {num(100 * r['f'], 1)}" for rep, r in f["scores"].items())
+        rows.append(["clm_classifier (gold entities), diagnose", "SemEval dev (seeded split)",
+                     "Rel F per entity representation", values, f"{rec['mode']} ({f['steps']} steps)",
+                     f"spaCy tok2vec from scratch; {hw_ours}, {rec['date']}", PAPER["diagnose"], "`diagnose_semeval`"])
     rows.append(["logic_reasoner", "DWIE dev", "F1 / Ign F1", "not measured (no backbone trained on DWIE yet)", "-", "-",
                  PAPER["logic"], "-"])
     return rows
@@ -316,10 +330,21 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name == "cp_wiki80":
             reps = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
-            rows = [[run, run_f["train_seconds"]] + [num(100 * run_f["scores"][r]["acc"], 1) for r in reps]
-                    for run, run_f in f["wiki80"].items()]
-            body.append(f"Pre-training: {f['pretrain']}\n")
-            body.append(table(["fine-tuning", "train s"] + reps, rows))
+            rows = [[run, run_f.get("run", 1), run_f["train_seconds"]]
+                    + [num(100 * run_f["scores"][r]["acc"], 1) for r in reps] for run, run_f in f["wiki80"].items()]
+            # a result stitched from several runs lists each run's command and pre-training
+            for i, run in enumerate(f.get("runs") or [{"pretrain": f["pretrain"]}], 1):
+                command = f"`{run['command']}` ({run['date']}, load {run['load_average_1min']}); " \
+                    if "command" in run else ""
+                body.append(f"Run {i}: {command}pre-training {run['pretrain']}\n")
+            body.append(table(["fine-tuning", "run", "train s"] + reps, rows))
+        elif name == "diagnose_semeval":
+            body.append(table(["representation", "Rel P", "Rel R", "Rel F", "gold relations"],
+                              [[rep, *(num(100 * r[k], 1) for k in ("p", "r", "f")), r["gold"]]
+                               for rep, r in f["scores"].items()]))
+            body.append(f"\nModel `{f['model']}` ({f['model_source']}; its dev Rel F "
+                        f"{num(100 * f['model_dev_rel_f'], 1)}), {f['steps']} steps; entity types in dev: "
+                        f"{f['entity_types']}.")
         elif name.startswith("transcribed_"):
             for t in f["tables"]:
                 body += [f"**{t['title']}**\n", table(t["columns"], t["rows"]), ""]

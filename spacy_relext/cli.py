@@ -134,9 +134,11 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
     train.add_argument("--no-progress", action="store_true")
     train.set_defaults(run=_run_train_pair)
 
-    diagnose = commands.add_parser("diagnose", help="Score a pair classifier under the five entity representations")
-    diagnose.add_argument("model", type=Path, help="Directory written by train-pair")
-    diagnose.add_argument("dev", type=Path, help="Evaluation .spacy file")
+    diagnose = commands.add_parser(
+        "diagnose", help="Score a pair classifier or a spaCy relation pipeline under the five entity representations"
+    )
+    diagnose.add_argument("model", type=Path, help="Directory written by train-pair, or a spaCy pipeline directory")
+    diagnose.add_argument("dev", type=Path, help="Evaluation .spacy file with gold entities and relations")
     diagnose.set_defaults(run=_run_diagnose)
 
 
@@ -192,22 +194,48 @@ def _run_train_pair(args: argparse.Namespace) -> None:
 
 
 def _run_diagnose(args: argparse.Namespace) -> None:
+    from .diagnose import PAIR_CLASSIFIER, model_kind
+
+    if model_kind(args.model) == PAIR_CLASSIFIER:
+        _diagnose_pair_classifier(args.model, args.dev)
+    else:
+        _diagnose_pipeline(args.model, args.dev)
+
+
+def _diagnose_pair_classifier(path: Path, dev: Path) -> None:
     from .errors import Errors
     from .pair_classifier import PairClassifier, diagnose
     from .sentence_pairs import read_pairs
 
-    classifier = PairClassifier.from_disk(args.model)
-    pairs = read_pairs([args.dev], classifier.settings.negative_label)
+    classifier = PairClassifier.from_disk(path)
+    negative = classifier.settings.negative_label
+    pairs = read_pairs([dev], negative)
     if not pairs:
-        raise ValueError(Errors.E807.format(path=args.dev))
-    print(format_diagnosis(diagnose(classifier, pairs), classifier.settings.negative_label))
-    print(f"{len(pairs)} pairs of {args.dev}; model trained with {classifier.settings.representation}")
+        raise ValueError(Errors.E807.format(path=dev))
+    metric = ("f", f"micro-F1 (without {negative!r})") if negative is not None else ("acc", "accuracy")
+    print(format_diagnosis(diagnose(classifier, pairs), *metric))
+    print(f"{len(pairs)} pairs of {dev}; model trained with {classifier.settings.representation}")
 
 
-def format_diagnosis(table: Dict[str, Dict[str, float]], negative_label: Optional[str]) -> str:
-    """The paper's Table-1 row: one column per entity representation."""
-    metric = "f" if negative_label is not None else "acc"
-    name = f"micro-F1 (without {negative_label!r})" if negative_label is not None else "accuracy"
+def _diagnose_pipeline(path: Path, dev: Path) -> None:
+    import spacy
+
+    from .diagnose import diagnose_pipeline, relation_component
+    from .errors import Errors
+    from .sentence_pairs import read_docs
+
+    nlp = spacy.load(path)
+    name = relation_component(nlp).name
+    docs = list(read_docs([dev]))
+    if not any(doc._.relations for doc in docs):
+        raise ValueError(Errors.E807.format(path=dev))
+    table = diagnose_pipeline(nlp, docs)
+    print(format_diagnosis(table, "f", "relation micro-F1"))
+    print(f"{len(docs)} docs of {dev} ({table['C+M']['gold']} gold relations), gold entities; component {name!r}")
+
+
+def format_diagnosis(table: Dict[str, Dict[str, float]], metric: str, name: str) -> str:
+    """The paper's Table-1 row: one column per entity representation, `metric` of each."""
     header = "| metric | " + " | ".join(table) + " |"
     rule = "|" + "---|" * (len(table) + 1)
     row = f"| {name} | " + " | ".join(f"{100 * scores[metric]:.1f}" for scores in table.values()) + " |"

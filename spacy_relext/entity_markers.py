@@ -16,18 +16,26 @@ or Names", Peng et al. 2020, section 3). The five entity representations of that
 The tail argument uses `E2`, `/E2` and `BLANK_t` likewise. Without context, the head
 comes first, then the tail. The start markers `E1` and `E2` are the positions whose
 states form the relation representation `[h(E1); h(E2)]`.
+
+`represent_doc` applies the same representations to a whole Doc's text, for models that
+read plain text and pair every mention themselves (the spaCy relation components).
 """
 from dataclasses import dataclass
 from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
+from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import registry
 
 from .errors import Errors
+from .relations import Relation, get_relations, set_relations
 
 ENTITY_REPRESENTATIONS = ("C+M", "C+T", "OnlyC", "OnlyM", "OnlyT")
 DEFAULT_REPRESENTATION = "C+M"
 # Placeholder type word for arguments without an entity label (FewRel has none).
 UNKNOWN_TYPE = "entity"
+# OnlyC in a whole Doc: any mention may be a head or a tail, so one blank word stands for all;
+# plain letters, so spaCy's tokenizers keep it one token ("[BLANK]" would become three).
+BLANK_WORD = "BLANK"
 
 Offsets = Tuple[int, int]
 
@@ -104,6 +112,25 @@ def check_representation(name: str) -> str:
     return name
 
 
+def keeps_context(representation: str) -> bool:
+    """Whether the words around the arguments stay in the input (not in OnlyM, OnlyT)."""
+    return check_representation(representation) not in ("OnlyM", "OnlyT")
+
+
+def argument_words(mention: Sequence[str], entity_type: str, representation: str) -> List[str]:
+    """The words an argument shows when it is not blanked: its type's words under C+T and
+    OnlyT (lowercased, "_" split; `UNKNOWN_TYPE` when `entity_type` is empty), else the mention.
+
+    mention (Sequence[str]): The argument's words.
+    entity_type (str): Its entity label.
+    representation (str): One of `ENTITY_REPRESENTATIONS`.
+    RETURNS (List[str]): The words.
+    """
+    if check_representation(representation) in ("C+T", "OnlyT"):
+        return (entity_type or UNKNOWN_TYPE).lower().replace("_", " ").split()
+    return list(mention)
+
+
 def marker_ids(tokenizer: Any, model: Optional[Any] = None) -> MarkerIds:
     """Ids of the six marker tokens in `tokenizer`, added (with resized embeddings of
     `model`) when the vocabulary has no `[unusedN]` tokens.
@@ -161,13 +188,11 @@ def mark_pair(
         (start, end), blank, type_, open_, close, blank_token = args[role]
         if blank:
             inner = [Piece(blank_token, True)]
-        elif representation in ("C+T", "OnlyT"):
-            inner = [Piece(w, False) for w in (type_ or UNKNOWN_TYPE).lower().replace("_", " ").split()]
         else:
-            inner = [Piece(w, False) for w in words[start:end]]
+            inner = [Piece(w, False) for w in argument_words(words[start:end], type_, representation)]
         return [Piece(open_, True)] + inner + [Piece(close, True)]
 
-    if representation in ("OnlyM", "OnlyT"):
+    if not keeps_context(representation):
         return argument("head") + argument("tail")
     first, second = ("head", "tail") if head[0] < tail[0] else ("tail", "head")
     (s1, e1), (s2, e2) = args[first][0], args[second][0]
@@ -178,6 +203,68 @@ def mark_pair(
         + argument(second)
         + [Piece(w, False) for w in words[e2:]]
     )
+
+
+def represent_doc(doc: Doc, representation: str) -> Doc:
+    """A copy of a Doc with its text rewritten under an entity representation, for
+    models that read text and pair the mentions themselves.
+
+    The mentions are the spans of `doc.ents`, of every span group and the arguments of
+    `doc._.relations`; where they nest, the outermost is rewritten and the spans inside it
+    are dropped. C+M keeps the text; C+T puts each mention's type words in its place; OnlyC
+    puts `BLANK_WORD`; OnlyM and OnlyT keep only the mentions (or types), in text order.
+    Entities, span groups and relations (label, score, source; no rationale) are moved
+    onto the new mention spans.
+
+    doc (Doc): A Doc with entities and gold relations.
+    representation (str): One of `ENTITY_REPRESENTATIONS`.
+    RETURNS (Doc): The rewritten Doc (same vocab; no sentence boundaries).
+    """
+    context = keeps_context(representation)
+    spans = list(doc.ents) + [s for group in doc.spans.values() for s in group]
+    spans += [arg for rel in get_relations(doc) for arg in (rel.head, rel.tail)]
+    mentions: List[Span] = []
+    for span in sorted(spans, key=lambda s: (s.start, -s.end)):
+        if not mentions or span.start >= mentions[-1].end:
+            mentions.append(span)
+    words: List[str] = []
+    spaces: List[bool] = []
+    where = {}
+    previous_end = 0
+    for span in mentions:
+        if context:
+            words.extend(t.text for t in doc[previous_end : span.start])
+            spaces.extend(bool(t.whitespace_) for t in doc[previous_end : span.start])
+        if representation == "OnlyC":
+            inner = [BLANK_WORD]
+        else:
+            inner = argument_words([t.text for t in span], span.label_, representation)
+        where[(span.start, span.end)] = (len(words), len(words) + len(inner))
+        words.extend(inner)
+        spaces.extend([True] * (len(inner) - 1) + [bool(span[-1].whitespace_) or not context])
+        previous_end = span.end
+    if context:
+        words.extend(t.text for t in doc[previous_end:])
+        spaces.extend(bool(t.whitespace_) for t in doc[previous_end:])
+    new = Doc(doc.vocab, words=words, spaces=spaces)
+
+    def moved(spans: Sequence[Span]) -> List[Span]:
+        return [
+            Span(new, *where[(s.start, s.end)], label=s.label_, kb_id=s.kb_id_, span_id=s.id_)
+            for s in spans
+            if (s.start, s.end) in where
+        ]
+
+    new.ents = moved(doc.ents)
+    for name, group in doc.spans.items():
+        new.spans[name] = SpanGroup(new, name=name, attrs=dict(group.attrs), spans=moved(group))
+    relations = []
+    for rel in get_relations(doc):
+        args = moved([rel.head, rel.tail])
+        if len(args) == 2:
+            relations.append(Relation(head=args[0], tail=args[1], label=rel.label, score=rel.score, source=rel.source))
+    set_relations(new, relations)
+    return new
 
 
 def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_length: int) -> EncodedPair:

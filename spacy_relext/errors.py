@@ -149,5 +149,11 @@ class Errors(metaclass=ErrorsWithCodes):
             "`python -m spacy_relext train-pair`.")
     E807 = ("No evaluation pairs in {path}: the Docs need gold relations in "
             "doc._.relations (or exactly two entities for the no-relation label).")
+    E808 = ("{path} is neither a pair classifier (pair_classifier.json, written by "
+            "`python -m spacy_relext train-pair`) nor a spaCy pipeline (config.cfg, "
+            "written by `spacy train`). Give diagnose one of those directories.")
+    E809 = ("The pipeline {path} has no relation component (components: {names}). "
+            "diagnose needs a pipeline with a clm_classifier, rationale_masker or another "
+            "spacy-relext component that writes doc._.relations.")
     # Visualisation and packaging
     E900 = ("Unknown render option(s) {names}. Options: {options}.")
