@@ -13,7 +13,7 @@
 - clm_scierc: SciERC (released train/dev) with gold entities (configs/clm_cpu_gold.cfg)
   and end to end (configs/clm_cpu.cfg: sentencizer + ner + clm_classifier), Rel and Rel+;
 - clm_ablation_scierc: SURE's ablations on SciERC dev with gold entities, seeds 0 and 1
-  (seed 0 only in quick mode).
+  (seed 0 only in quick mode);
 - rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
   ablations plus the same model without any mask, one run each;
 - rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
