@@ -5,6 +5,10 @@ from spacy.tokens import Doc, Span
 
 from .errors import Errors
 
+# The span group holding every mention, overlapping ones included, with its cluster in
+# `id_`: written by the converters of nested and document-level corpora.
+ENTITY_GROUP = "entities"
+
 
 def get_entities(doc: Doc, spans_key: Optional[str] = None) -> List[Span]:
     """The entity mentions of a Doc: `doc.ents`, or `doc.spans[spans_key]` when set.

@@ -7,10 +7,9 @@ from spacy.tokens import Doc, Span, SpanGroup
 from spacy.training import Corpus, Example
 from spacy.util import registry
 
+from .entities import ENTITY_GROUP
 from .errors import Errors
 from .relations import align_span
-
-ENTITY_GROUP = "entities"
 
 
 @registry.readers("spacy-relext.GoldEntsCorpus.v1")

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Uni
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from .entities import sentence_index, sentence_starts
+from .entities import ENTITY_GROUP, cluster_id, get_entity_clusters, sentence_index, sentence_starts
 from .errors import Errors
 from .relations import get_relations, install_extensions
 
@@ -58,9 +58,13 @@ def read_docs(paths: Iterable[PathLike]) -> Iterator[Doc]:
 def doc_pairs(doc: Doc, negative_label: Optional[str] = None) -> Iterator[SentencePair]:
     """The sentence-level relation instances of a Doc.
 
-    Relations whose arguments lie in different sentences, are equal or overlap are
-    skipped. With `negative_label`, a Doc with exactly two entities and no relation (the
-    SemEval "Other" case) yields one instance of that label, in text order.
+    A relation between document-level entities (mentions grouped by `id_` in the
+    "entities" span group, as the DWIE and DocRED converters write them) yields one
+    instance for every head mention and tail mention that share a sentence, whichever
+    mentions the relation was stored on. Pairs whose arguments lie in different
+    sentences, are equal or overlap are skipped. With `negative_label`, a Doc with
+    exactly two entities and no relation (the SemEval "Other" case) yields one instance
+    of that label, in text order.
 
     doc (Doc): A Doc with gold relations in doc._.relations.
     negative_label (Optional[str]): Label of relation-less two-entity Docs.
@@ -70,8 +74,15 @@ def doc_pairs(doc: Doc, negative_label: Optional[str] = None) -> Iterator[Senten
     starts = sentence_starts(doc)
     if not relations and negative_label is not None and len(doc.ents) == 2:
         yield from _pair(doc, starts, doc.ents[0], doc.ents[1], negative_label)
+    clusters = get_entity_clusters(doc, ENTITY_GROUP) if ENTITY_GROUP in doc.spans else {}
+
+    def mentions(span: Span) -> List[Span]:
+        return clusters.get(cluster_id(span), [span]) if span.id_ else [span]
+
     for rel in relations:
-        yield from _pair(doc, starts, rel.head, rel.tail, rel.label)
+        for head in mentions(rel.head):
+            for tail in mentions(rel.tail):
+                yield from _pair(doc, starts, head, tail, rel.label)
 
 
 def read_pairs(paths: Iterable[PathLike], negative_label: Optional[str] = None) -> List[SentencePair]:

@@ -14,7 +14,7 @@ from spacy_relext.ml.pytorch_cp import IGNORE_INDEX, collate, mlm_mask, nt_xent
 from spacy_relext.pretrain.cp_sampling import build_bags, epoch_blanks, sample_blanks, sample_pairs
 from spacy_relext.pretrain.cp_train import CPSettings, load_settings, pretrain_cp
 from spacy_relext.relations import Relation, install_extensions
-from spacy_relext.sentence_pairs import SentencePair, read_pairs
+from spacy_relext.sentence_pairs import SentencePair, doc_pairs, read_pairs
 
 CONFIG_DIR = Path(__file__).parents[1] / "configs"
 # fmt: off
@@ -136,6 +136,25 @@ def test_read_pairs(corpus):
     pairs = read_pairs([corpus])
     assert len(pairs) == len(SENTENCES)
     assert pairs[5].words[pairs[5].tail[0]:pairs[5].tail[1]] == ("Maida", "Vale")
+
+
+def test_document_level_relations_give_every_same_sentence_mention_pair():
+    """DWIE / DocRED: the relation is stored on one mention of each entity, in different
+    sentences; the pre-training instances are the mention pairs that share a sentence."""
+    install_extensions()
+    nlp = spacy.blank("en")
+    words = "Kate visited London . Later Kate and William left London .".split()
+    doc = Doc(nlp.vocab, words=words, sent_starts=[i in (0, 4) for i in range(len(words))])
+    kate1, london1 = Span(doc, 0, 1, "PER", span_id="kate"), Span(doc, 2, 3, "LOC", span_id="london")
+    kate2, william, london2 = (Span(doc, 5, 6, "PER", span_id="kate"), Span(doc, 7, 8, "PER", span_id="william"),
+                               Span(doc, 9, 10, "LOC", span_id="london"))
+    doc.spans["entities"] = [kate1, london1, kate2, william, london2]
+    doc._.relations = [Relation(head=kate1, tail=london2, label="visited"),
+                       Relation(head=william, tail=london1, label="visited")]
+    pairs = {(" ".join(p.words), p.head, p.tail, p.label) for p in doc_pairs(doc)}
+    assert pairs == {("Kate visited London .", (0, 1), (2, 3), "visited"),
+                     ("Later Kate and William left London .", (1, 2), (5, 6), "visited"),
+                     ("Later Kate and William left London .", (3, 4), (5, 6), "visited")}
 
 
 def test_refuses_dev_sentences(corpus, tmp_path):
