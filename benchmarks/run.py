@@ -45,6 +45,7 @@ BENCHMARKS = {
     "accuracy_rationale": ("accuracy", "bench_rationale", False),
     "accuracy_clm_semeval": ("accuracy", "bench_clm_semeval", False),
     "accuracy_clm_ablation": ("accuracy", "bench_clm_ablation", False),
+    "accuracy_logic_dwie": ("logic_dwie", "bench", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
 }
