@@ -30,6 +30,7 @@ PAPER = {
     "cp10": "Wiki80 10%: no figure published; 1% 55.9 -> 82.7, 100% 91.3 -> 92.2 (BERT -> CP; METHODS.md 3.5)",
     "diagnose": "TACRED micro-F1, BERT: 68.3 / 68.6 / 57.0 / 46.6 / 27.7 (the paper's Table 1)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
+    "logic_score": "DWIE test logic: ATLOP 82.76 -> +LogiRE 86.07 (METHODS.md 4.5)",
 }
 # SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
 PAPER_RE2 = {"RE2 (full)": "87.2", "no mask": "SuRE-base (no rationale) 86.3", "w/o continuity": "86.8",
@@ -284,8 +285,7 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         rows.append(["clm_classifier (gold entities), diagnose", "SemEval dev (seeded split)",
                      "Rel F per entity representation", values, f"{rec['mode']} ({f['steps']} steps)",
                      f"spaCy tok2vec from scratch; {hw_ours}, {rec['date']}", PAPER["diagnose"], "`diagnose_semeval`"])
-    rows.append(["logic_reasoner", "DWIE dev", "F1 / Ign F1", "not measured (no backbone trained on DWIE yet)", "-", "-",
-                 PAPER["logic"], "-"])
+    rows.extend(logic_accuracy_rows(records.get("accuracy_logic_dwie"), hw_ours))
     return rows
 
 
@@ -310,6 +310,22 @@ def clm_ablation_tables(ablations: List[dict]) -> str:
     return f"\nMean over seeds {', '.join(map(str, seeds))}:\n\n{mean_table}\n\nEach run:\n\n{runs}"
 
 
+def logic_accuracy_rows(rec: Optional[dict], hardware: str) -> List[list]:
+    """The logic_reasoner row: backbone alone -> backbone + reasoner, same backbone, same run."""
+    if rec is None:
+        return [["logic_reasoner", "DWIE dev", "F1 / Ign F1 / logic", "not measured", "-", "-", PAPER["logic"], "-"]]
+    f = rec["figures"]
+    keys = ("f", "ign_f", "logic")
+    base, logic = (" / ".join(num(100 * f["scores"][system][k], 1) for k in keys)
+                   for system in ("backbone", "backbone+logic_reasoner"))
+    training = (f"{rec['mode']}: backbone {f['backbone_steps']} steps, reasoner on {f['reasoner_train_docs']} "
+                f"train docs, EM iterations {f['reasoner_settings']['em_iterations']}")
+    return [["logic_reasoner", f"DWIE dev ({f['dev_docs']} docs, gold entities)", "F1 / Ign F1 (official) / logic",
+             f"{base} -> {logic} (backbone -> + logic_reasoner)", training,
+             f"rationale_masker backbone, CPU tok2vec; {hardware}, {rec['date']}",
+             f"{PAPER['logic']}; {PAPER['logic_score']}", "`accuracy_logic_dwie`"]]
+
+
 def details(records: Dict[str, dict], notes: Path) -> str:
     parts = []
     for name, rec in records.items():
@@ -325,6 +341,24 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                              sum(r["skipped"].values()), spread(seconds, 2), num(docs_s, 0)])
             body.append(table(["format", "input", "docs", "sentences", "entities", "relations", "skipped",
                                "s (median, min-max)", "docs/s"], rows))
+        elif name == "accuracy_logic_dwie":
+            systems = list(f["scores"].items())
+            body.append(table(["system", "P", "R", "F1", "Ign F1", "logic", "rules fired", "relations"],
+                              [[system, *(num(100 * sc[k], 1) for k in ("p", "r", "f", "ign_f", "logic")),
+                                sc["logic_rules_fired"], sc["relations"]] for system, sc in systems]))
+            buckets = list(systems[0][1]["f_by_distance"])
+            body.append("\nF1 by entity-pair distance (tokens between the nearest mentions; gold facts):\n")
+            body.append(table(["system", *buckets],
+                              [[system, *(f"{num(100 * sc['f_by_distance'][b]['f'], 1)} "
+                                          f"({sc['f_by_distance'][b]['gold']})" for b in buckets)]
+                               for system, sc in systems]))
+            best = f.get("best_threshold_on_dev", {})
+            if best:
+                body.append("\nF1 at the threshold best on this same dev set (LogiRE's tuning, optimistic): " + ", ".join(
+                    f"{system} {num(100 * b['f'], 1)} at {num(b['threshold'], 3)}" for system, b in best.items()
+                    if b["threshold"] is not None) + ".\n")
+            keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
+            body.append("\n" + table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name == "logic_rules_dwie":
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))

@@ -49,6 +49,7 @@ BENCHMARKS = {
     "accuracy_clm_ablation_scierc": ("accuracy", "bench_clm_ablation_scierc", False),
     "accuracy_rationale_ablation": ("accuracy", "bench_rationale_ablation", True),
     "accuracy_rationale_k_sweep": ("accuracy", "bench_rationale_k_sweep", True),
+    "accuracy_logic_dwie": ("logic_dwie", "bench", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
     "diagnose_semeval": ("diagnose_semeval", "bench", False),

@@ -72,6 +72,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "each reference Doc; doc '{doc}' has {count}.")
     E204 = ("SemEval scoring needs at most one gold relation per Doc; doc '{doc}' "
             "has {labels}.")
+    E205 = ("Cannot read logic rule file {path}, line {line}: {text!r}. Expected "
+            "LogiRE's dwie.grules.txt format: '<number> [<body atom>, ...] <head relation>', "
+            "e.g. \"25 ['in2', 'in0'] in0\" (an atom '~rel' is the inverse of rel).")
     # Candidates and encoders
     E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
             "group or leave it unset to use doc.ents. Groups present: {keys}.")

@@ -12,9 +12,12 @@ ignored. They share one counting path: relations become hashable keys
 `(label, head, tail)` (`_relation_keys`) and `_count` compares the gold and predicted key
 sets of each example with spaCy's `PRFScore`, micro and per label.
 """
+import ast
+import bisect
 import functools
 from collections import defaultdict
-from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
+from pathlib import Path
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin, Span
@@ -410,17 +413,7 @@ def score_doc_relations(
     key_sets = []
     correct_in_train = 0
     for eg in examples:
-        gold_clusters = _cluster_keys(eg.reference, spans_key)
-        pred_clusters = {**gold_clusters, **_cluster_keys(eg.predicted, spans_key)}
-        gold = _relation_keys(
-            get_relations(eg.reference), _gold_cluster_of(eg.reference, gold_clusters, spans_key),
-            negative_label=negative_label,
-        )
-        pred = _relation_keys(
-            get_relations(eg.predicted),
-            lambda span: pred_clusters.get(_offsets(span), (_offsets(span),)),
-            negative_label=negative_label,
-        )
+        gold, pred = _entity_facts(eg, spans_key, negative_label)
         key_sets.append((gold, pred))
         text = eg.reference.text
         correct_in_train += sum(1 for fact in gold & pred if _mention_facts(text, fact) & train_facts)
@@ -432,6 +425,23 @@ def score_doc_relations(
         **_prf("docre", micro),
         "docre_ign_f": 2 * ign_p * recall / (ign_p + recall) if ign_p + recall else 0.0,
     }
+
+
+def _entity_facts(eg: Example, spans_key: Optional[str], negative_label: Optional[str]) -> Tuple[Set[RelKey], Set[RelKey]]:
+    """The gold and predicted facts `(label, head cluster, tail cluster)` of an example,
+    with the argument matching of `score_doc_relations`."""
+    gold_clusters = _cluster_keys(eg.reference, spans_key)
+    pred_clusters = {**gold_clusters, **_cluster_keys(eg.predicted, spans_key)}
+    gold = _relation_keys(
+        get_relations(eg.reference), _gold_cluster_of(eg.reference, gold_clusters, spans_key),
+        negative_label=negative_label,
+    )
+    pred = _relation_keys(
+        get_relations(eg.predicted),
+        lambda span: pred_clusters.get(_offsets(span), (_offsets(span),)),
+        negative_label=negative_label,
+    )
+    return gold, pred
 
 
 def _cluster_keys(doc: Doc, spans_key: Optional[str]) -> Dict[Offsets, ClusterKey]:
@@ -479,11 +489,14 @@ def collect_train_facts(docs: Iterable[Doc], *, spans_key: Optional[str] = None)
 
 
 @registry.scorers("spacy-relext.doc_relation_scorer.v1")
-def make_doc_relation_scorer(train_path: Optional[str] = None) -> Scorer:
+def make_doc_relation_scorer(train_path: Optional[str] = None, spans_key: Optional[str] = None) -> Scorer:
     """Registered document-level scorer: `score_doc_relations` with the training facts
     read from a `.spacy` DocBin (saved with `store_user_data=True`).
 
     train_path (Optional[str]): Training DocBin; None leaves Ign F1 equal to F1.
+    spans_key (Optional[str]): Span group holding the training Docs' mentions (default
+        doc.ents), e.g. "entities" for DWIE, whose overlapping mentions are not all
+        in doc.ents. Scoring itself reads the component's own spans_key.
     RETURNS (Callable[..., Dict[str, Any]]): The scoring function.
     """
     train_facts: Set[Fact] = set()
@@ -492,7 +505,157 @@ def make_doc_relation_scorer(train_path: Optional[str] = None) -> Scorer:
             docs = list(DocBin().from_disk(train_path).get_docs(Vocab()))
         except (OSError, ValueError) as e:
             raise ValueError(Errors.E202.format(path=train_path)) from e
-        train_facts = collect_train_facts(docs)
+        train_facts = collect_train_facts(docs, spans_key=spans_key)
         if not train_facts:
             raise ValueError(Errors.E202.format(path=train_path))
     return _with_defaults(score_doc_relations, train_facts=train_facts)
+
+
+# ---------------------------------------------------------------------------
+# Logic score and distance buckets (LogiRE's DWIE evaluation)
+# ---------------------------------------------------------------------------
+
+LogicRule = Tuple[Tuple[str, ...], str]  # (body atoms, "~rel" = inverse; head relation)
+# Figure 4 of the LogiRE paper groups DWIE entity pairs by distance into four buckets;
+# the text names the 100- and 400-token marks, so the groups read as below (tokens).
+DISTANCE_BUCKETS = ((0, 99), (100, 199), (200, 399), (400, None))
+
+
+def read_logic_rules(path: Union[str, Path]) -> List[LogicRule]:
+    """Read gold logic rules in LogiRE's `dwie.grules.txt` format: one rule per line,
+    `<number> [<body atom>, ...] <head relation>`, e.g. `25 ['in2', 'in0'] in0` for
+    `in0(x, y) <- in2(x, z) ^ in0(z, y)`; an atom `~rel` is the inverse of `rel`.
+
+    path (Union[str, Path]): The rule file.
+    RETURNS (List[Tuple[Tuple[str, ...], str]]): (body atoms, head relation) per rule.
+    """
+    rules = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            body_text, head = line.split(" ", 1)[1].rsplit("]", 1)
+            body = ast.literal_eval(body_text + "]")
+        except (IndexError, ValueError, SyntaxError) as e:
+            raise ValueError(Errors.E205.format(path=path, line=number, text=line)) from e
+        if not body or not head.strip() or not all(isinstance(atom, str) for atom in body):
+            raise ValueError(Errors.E205.format(path=path, line=number, text=line))
+        rules.append((tuple(body), head.strip()))
+    return rules
+
+
+def score_logic(
+    examples: Iterable[Example],
+    rules: Sequence[LogicRule],
+    *,
+    spans_key: Optional[str] = None,
+    negative_label: Optional[str] = None,
+    **kwargs: Any,
+) -> Dict[str, Any]:
+    """LogiRE's "logic" score: the mean precision of gold rules applied to the
+    predicted facts, as the authors' `evaluation.py` (`Evaluator.check_rules`)
+    computes it, read from its source.
+
+    Per document, a rule's body holds for an entity pair (x, y) when some chain of
+    predicted facts `b1(x, z1), b2(z1, z2), ..., bL(zL-1, y)` exists (an inverse atom
+    follows a fact backwards); x = y is not excluded, as there. The rule's support is
+    the number of such pairs, and its correct count those that also have the head fact
+    predicted. Both are summed over the documents; a rule's precision is correct /
+    support, and the score is the mean over the rules with support > 0 (rules that
+    never fire are left out, as the NaN filtering there does).
+
+    examples (Iterable[Example]): Examples with predicted relations (the gold ones are
+        only read for the entity clusters, as in `score_doc_relations`).
+    rules (Sequence[Tuple[Tuple[str, ...], str]]): The rules (see `read_logic_rules`).
+    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
+    negative_label (Optional[str]): "No relation" label, ignored.
+    RETURNS (Dict[str, Any]): `logic` (0.0 when no rule fires), `logic_rules_fired`
+        and `logic_per_rule` ({"head <- body": {"correct", "support"}}).
+    """
+    correct = [0] * len(rules)
+    support = [0] * len(rules)
+    for eg in examples:
+        _, pred = _entity_facts(eg, spans_key, negative_label)
+        edges: Dict[str, Set[Tuple[ClusterKey, ClusterKey]]] = defaultdict(set)
+        for label, head, tail in pred:
+            edges[label].add((head, tail))
+            edges["~" + label].add((tail, head))
+        for i, (body, head_label) in enumerate(rules):
+            pairs = edges.get(body[0], set())
+            for atom in body[1:]:
+                step: Dict[ClusterKey, List[ClusterKey]] = defaultdict(list)
+                for a, b in edges.get(atom, ()):
+                    step[a].append(b)
+                pairs = {(x, y) for x, z in pairs for y in step.get(z, ())}
+            support[i] += len(pairs)
+            correct[i] += sum(1 for x, y in pairs if (head_label, x, y) in pred)
+    fired = [c / s for c, s in zip(correct, support) if s]
+    return {
+        "logic": sum(fired) / len(fired) if fired else 0.0,
+        "logic_rules_fired": len(fired),
+        "logic_per_rule": {
+            f"{head} <- {' ^ '.join(body)}": {"correct": c, "support": s}
+            for (body, head), c, s in zip(rules, correct, support)
+        },
+    }
+
+
+def score_doc_relations_by_distance(
+    examples: Iterable[Example],
+    *,
+    buckets: Sequence[Tuple[int, Optional[int]]] = DISTANCE_BUCKETS,
+    spans_key: Optional[str] = None,
+    negative_label: Optional[str] = None,
+    **kwargs: Any,
+) -> Dict[str, Any]:
+    """Document-level P/R/F1 per entity-pair distance bucket (LogiRE's Figure 4).
+
+    The distance of an entity pair is, as the LogiRE paper defines it, "the number of
+    tokens in between the nearest mentions of an entity pair": the minimum over the
+    mention pairs of the two entities of the number of tokens of the reference Doc
+    that start at or after the end of the earlier mention and before the start of the
+    later one (0 for adjacent or overlapping mentions). Every gold and predicted fact
+    falls in the bucket of its pair's distance; facts are matched as in
+    `score_doc_relations`.
+
+    examples (Iterable[Example]): Examples with gold and predicted relations.
+    buckets (Sequence[Tuple[int, Optional[int]]]): Inclusive (low, high) distances,
+        high None for no upper bound.
+    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
+    negative_label (Optional[str]): "No relation" label, ignored.
+    RETURNS (Dict[str, Any]): `docre_distance`: {"low-high" or ">=low": {"p", "r", "f",
+        "gold", "pred"}} for every bucket.
+    """
+    names = [f"{low}-{high}" if high is not None else f">={low}" for low, high in buckets]
+    key_sets: Dict[str, List[Tuple[Set[RelKey], Set[RelKey]]]] = {name: [] for name in names}
+    for eg in examples:
+        gold, pred = _entity_facts(eg, spans_key, negative_label)
+        starts = [token.idx for token in eg.reference]
+        split: Dict[str, Tuple[Set[RelKey], Set[RelKey]]] = {name: (set(), set()) for name in names}
+        for side, facts in enumerate((gold, pred)):
+            for fact in facts:
+                distance = _entity_distance(starts, fact[1], fact[2])
+                for name, (low, high) in zip(names, buckets):
+                    if low <= distance and (high is None or distance <= high):
+                        split[name][side].add(fact)
+        for name in names:
+            key_sets[name].append(split[name])
+    out = {}
+    for name in names:
+        micro, _ = _count(key_sets[name])
+        out[name] = {
+            "p": micro.precision, "r": micro.recall, "f": micro.fscore,
+            "gold": micro.tp + micro.fn, "pred": micro.tp + micro.fp,
+        }
+    return {"docre_distance": out}
+
+
+def _entity_distance(token_starts: List[int], head: ClusterKey, tail: ClusterKey) -> int:
+    """Tokens between the nearest mentions of two entities (mentions as char offsets)."""
+    best = None
+    for a in head:
+        for b in tail:
+            first, second = sorted((a, b))
+            gap = max(0, bisect.bisect_left(token_starts, second[0]) - bisect.bisect_left(token_starts, first[1]))
+            best = gap if best is None else min(best, gap)
+    return best or 0

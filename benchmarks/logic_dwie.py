@@ -1,0 +1,267 @@
+"""logic_reasoner on DWIE dev: the backbone alone vs backbone + logic_reasoner, same
+backbone, same run (issue 6's headline figure).
+
+    python benchmarks/run.py [--quick] --only accuracy_logic_dwie --corpus-dir ../shared/corpus
+    python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick]
+    python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs 300]
+    python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
+
+The reasoner is trained by its `initialize` (EM on the backbone's scores of the training
+documents), not by `spacy train`: `train-reasoner` is that step on its own.
+
+1. The backbone, configs/rationale_dwie_cpu.cfg (rationale_masker on pairs of gold entity
+   clusters, CPU tok2vec), is trained with `spacy train` on the DWIE train split; the
+   checkpoint is selected on dev F1 (model-best).
+2. The backbone then scores (a prefix of) the training documents: every label of every
+   candidate pair with a probability of at least `FLOOR` becomes a scored relation (as
+   `keep_candidates` writes them; below FLOOR they would cost time and memory, and the
+   reasoner reads an unscored label as very unlikely anyway). A logic_reasoner is added after the frozen backbone and
+   trained on those documents (its `initialize`: generator pre-training on gold paths,
+   extractor fit, EM).
+3. On dev with gold entities and clusters: the backbone's own decisions (argmax per
+   pair) are "backbone"; the same backbone's candidate scores refined by the reasoner
+   (threshold 0.5) are "backbone + logic_reasoner". Both get P/R/F1 and Ign F1 (official
+   DocRED definition, training facts from the whole train split), the logic score of the
+   gold DWIE rules, and F1 per entity-pair distance bucket; the relations the reasoner
+   added and removed; seconds per document of each.
+   LogiRE picks one global threshold on dev and reports it on test. Test is held back here,
+   so the figures at 0.5 are the headline; `best_threshold` adds, for comparison only, each
+   system's F1 at the threshold that is best on this same dev set (optimistic for both).
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import spacy
+import torch
+from spacy.cli.train import train
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.training import Example
+from spacy.util import minibatch
+
+from spacy_relext.relations import Relation, get_relations, set_relations
+from spacy_relext.scorer import (
+    collect_train_facts,
+    read_logic_rules,
+    score_doc_relations,
+    score_doc_relations_by_distance,
+    score_logic,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+import data  # noqa: E402
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+BACKBONE = "rationale_masker"
+SPANS_KEY = "entities"
+FLOOR = 0.01  # backbone candidate probabilities below it are not passed to the reasoner
+SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
+# mode -> backbone steps, training docs for the reasoner, dev docs, reasoner settings
+SETTINGS = {
+    "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
+              "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
+    "full": {"backbone_steps": 240, "reasoner_docs": 160, "dev_docs": 0,
+             "reasoner": {"generator_pretrain_steps": 300, "generator_em_steps": 100, "em_iterations": 1,
+                          "extractor_epochs": 50}},
+}
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def train_backbone(paths: dict, out: Path, steps: int, dev_docs: int) -> float:
+    overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
+                 "training.eval_frequency": steps, "training.seed": 0, "corpora.dev.limit": dev_docs}
+    started = time.perf_counter()
+    train(CONFIGS / "rationale_dwie_cpu.cfg", out, overrides=overrides)
+    return time.perf_counter() - started
+
+
+def backbone_scores(nlp: Language, docs: List[Doc], keep_candidates: bool) -> List[Doc]:
+    """Run the pipeline up to the backbone on `docs`, in batches of 8: the backbone's own
+    decisions, or every candidate label with a probability of at least FLOOR.
+
+    The latter is the backbone's `keep_candidates` output without the labels below FLOOR:
+    written through `keep_candidates`, the 60-odd labels of every candidate pair (each
+    Relation validated and stored) took about 5 s per DWIE document, so the labels are
+    read from the backbone's scores here and only those kept become Relations."""
+    if not keep_candidates:
+        with nlp.select_pipes(disable=[n for n in nlp.pipe_names if n == "logic_reasoner"]):
+            return list(nlp.pipe(docs, batch_size=8))
+    backbone = nlp.get_pipe(BACKBONE)
+    upstream = nlp.pipe_names[: nlp.pipe_names.index(BACKBONE)]
+    with nlp.select_pipes(enable=upstream):
+        docs = list(nlp.pipe(docs, batch_size=8))
+    for batch in minibatch(docs, 8):
+        pairs, logits, _ = backbone.predict(batch)
+        probs = backbone.model.ops.to_numpy(backbone.model.ops.softmax(logits)) if len(pairs) else logits
+        found: List[List[Relation]] = [[] for _ in batch]
+        for p, (i, head, tail, _) in enumerate(pairs):
+            found[i].extend(Relation(head=head, tail=tail, label=backbone.labels[c - 1], score=float(probs[p, c]),
+                                     source=BACKBONE) for c in range(1, probs.shape[1]) if probs[p, c] >= FLOOR)
+        backbone.write_relations(batch, found)
+    return docs
+
+
+def evaluate(predicted: List[Doc], gold: List[Doc], train_facts: set, rules: list) -> Dict:
+    examples = [Example(p, g) for p, g in zip(predicted, gold)]
+    scores = score_doc_relations(examples, train_facts=train_facts, spans_key=SPANS_KEY)
+    logic = score_logic(examples, rules, spans_key=SPANS_KEY)
+    by_distance = score_doc_relations_by_distance(examples, spans_key=SPANS_KEY)
+    return {"p": scores["docre_p"], "r": scores["docre_r"], "f": scores["docre_f"],
+            "ign_f": scores["docre_ign_f"], "logic": logic["logic"], "logic_rules_fired": logic["logic_rules_fired"],
+            "f_by_distance": by_distance["docre_distance"],
+            "relations": sum(len(get_relations(doc)) for doc in predicted)}
+
+
+def best_threshold(predicted: List[Doc], gold: List[Doc]) -> Dict:
+    """The F1 at the score threshold that is best on these documents (a grid of 21
+    quantiles of the scores): LogiRE's dev-tuned threshold, tuned and read on the same
+    set. The Docs' relations are filtered in place and restored afterwards."""
+    relations = [get_relations(doc) for doc in predicted]
+    scores = sorted(rel.score for rels in relations for rel in rels)
+    best = {"threshold": None, "f": 0.0}
+    for theta in sorted({scores[int(q * (len(scores) - 1) / 20)] for q in range(21)} if scores else ()):
+        for doc, rels in zip(predicted, relations):
+            set_relations(doc, [rel for rel in rels if rel.score >= theta])
+        f = score_doc_relations([Example(p, g) for p, g in zip(predicted, gold)], spans_key=SPANS_KEY)["docre_f"]
+        if f > best["f"]:
+            best = {"threshold": theta, "f": f}
+    for doc, rels in zip(predicted, relations):
+        set_relations(doc, rels)
+    return best
+
+
+def facts(doc: Doc) -> set:
+    return {(rel.label, rel.head.start, rel.head.end, rel.tail.start, rel.tail.end) for rel in get_relations(doc)}
+
+
+def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_settings: dict) -> dict:
+    """Add a logic_reasoner after the frozen backbone of `nlp` and train it on the first
+    `n_docs` training documents with the backbone's candidate scores."""
+    log(f"backbone scores on {n_docs} training docs")
+    started = time.perf_counter()
+    scored = backbone_scores(nlp, [data.entity_only(d, nlp.vocab, SPANS_KEY) for d in train_gold[:n_docs]], True)
+    scoring_s = time.perf_counter() - started
+    examples = [Example(p, g) for p, g in zip(scored, train_gold[:n_docs])]
+    reasoner = nlp.add_pipe("logic_reasoner", config={"backbone": BACKBONE, "spans_key": SPANS_KEY,
+                                                      **reasoner_settings})
+    log("training the reasoner")
+    started = time.perf_counter()
+    reasoner.initialize(lambda: examples, nlp=nlp, progress=log)
+    return {"reasoner_settings": {"backbone": BACKBONE, "threshold": reasoner.threshold, **reasoner_settings},
+            "reasoner_train_docs": len(examples), "backbone_candidate_floor": FLOOR,
+            "reasoner_train_backbone_scoring_s": round(scoring_s, 1),
+            "reasoner_train_s": round(time.perf_counter() - started, 1)}
+
+
+def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -> dict:
+    """Dev figures of the backbone alone and, when `nlp` has one, backbone + reasoner."""
+    vocab = nlp.vocab
+    dev_inputs = [data.entity_only(d, vocab, SPANS_KEY) for d in dev_gold]
+    n_docs = max(1, len(dev_inputs))
+    log(f"dev: backbone alone on {len(dev_inputs)} docs")
+    started = time.perf_counter()
+    alone = backbone_scores(nlp, [d.copy() for d in dev_inputs], False)
+    backbone_dev_s = time.perf_counter() - started
+    candidates = backbone_scores(nlp, [d.copy() for d in dev_inputs], True)
+    out = {"dev_docs": len(dev_inputs), "gold_rules": len(rules),
+           "scores": {"backbone": evaluate(alone, dev_gold, train_facts, rules)},
+           "backbone_ms_per_doc": round(1000 * backbone_dev_s / n_docs, 1),
+           "best_threshold_on_dev": {"backbone": best_threshold(candidates, dev_gold)}}
+    if "logic_reasoner" not in nlp.pipe_names:
+        return out
+    reasoner = nlp.get_pipe("logic_reasoner")
+    log("dev: reasoner")
+    started = time.perf_counter()
+    refined = list(reasoner.pipe([d.copy() for d in candidates]))
+    out["reasoner_ms_per_doc"] = round(1000 * (time.perf_counter() - started) / n_docs, 1)
+    out["scores"]["backbone+logic_reasoner"] = evaluate(refined, dev_gold, train_facts, rules)
+    gold_facts = [facts(g) for g in dev_gold]
+    before, after = [facts(d) for d in alone], [facts(d) for d in refined]
+    added = [a - b for a, b in zip(after, before)]
+    removed = [b - a for a, b in zip(after, before)]
+    out.update({
+        "reasoner_added": sum(map(len, added)),
+        "reasoner_added_correct": sum(len(a & g) for a, g in zip(added, gold_facts)),
+        "reasoner_removed": sum(map(len, removed)),
+        "reasoner_removed_correct": sum(len(r & g) for r, g in zip(removed, gold_facts)),
+    })
+    log("dev: best thresholds")
+    threshold = reasoner.cfg["threshold"]
+    reasoner.cfg["threshold"] = SCAN_FLOOR  # the reasoner's scores below its threshold, for the scan
+    scan = list(reasoner.pipe([d.copy() for d in candidates]))
+    reasoner.cfg["threshold"] = threshold
+    out["best_threshold_on_dev"]["backbone+logic_reasoner"] = best_threshold(scan, dev_gold)
+    return out
+
+
+def logic_dwie(paths: dict, corpus_dir: Path, out: Path, quick: bool) -> dict:
+    settings = SETTINGS["quick" if quick else "full"]
+    torch.set_num_threads(1)
+    log(f"training the backbone ({settings['backbone_steps']} steps)")
+    backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
+    nlp = spacy.load(out / "backbone" / "model-best")
+    train_gold = data.read(paths["train"], nlp.vocab)
+    figures = {"backbone": "configs/rationale_dwie_cpu.cfg (rationale_masker, pair_level cluster, gold entity "
+                           "clusters, CPU tok2vec trained from scratch)",
+               "backbone_steps": settings["backbone_steps"], "backbone_train_s": round(backbone_s, 1)}
+    figures.update(train_reasoner(nlp, train_gold, settings["reasoner_docs"], settings["reasoner"]))
+    nlp.to_disk(out / "backbone_logic")
+    rules = read_logic_rules(corpus_dir / "dwie" / "rules" / "dwie.grules.txt")
+    dev_gold = data.read(paths["dev"], nlp.vocab, settings["dev_docs"])
+    figures.update(compare(nlp, dev_gold, collect_train_facts(train_gold, spans_key=SPANS_KEY), rules))
+    return figures
+
+
+def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point (benchmarks/run.py: accuracy_logic_dwie)."""
+    paths = data.dataset("dwie", corpus_dir, work)
+    out = work / f"accuracy_logic_dwie_{'quick' if quick else 'full'}"
+    return {"data": paths["split"], "figures": logic_dwie(paths, corpus_dir, out, quick)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command")
+    run = sub.add_parser("run", help="The whole benchmark (as benchmarks/run.py runs it)")
+    run.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
+    run.add_argument("--work", type=Path, default=Path("training/bench"))
+    run.add_argument("--quick", action="store_true")
+    fit = sub.add_parser("train-reasoner", help="Add a logic_reasoner to a trained backbone pipeline and train it")
+    fit.add_argument("backbone", type=Path, help="Pipeline with the backbone (e.g. .../model-best)")
+    fit.add_argument("train", type=Path, help="Training DocBin")
+    fit.add_argument("output", type=Path, help="Where to save backbone + logic_reasoner")
+    fit.add_argument("--docs", type=int, default=SETTINGS["full"]["reasoner_docs"], help="Training docs used")
+    ev = sub.add_parser("evaluate", help="Dev figures: backbone alone, and backbone + reasoner if present")
+    ev.add_argument("pipeline", type=Path)
+    ev.add_argument("dev", type=Path)
+    ev.add_argument("train", type=Path, help="Training DocBin (facts for Ign F1)")
+    ev.add_argument("rules", type=Path, help="dwie/rules/dwie.grules.txt")
+    ev.add_argument("--output", type=Path, required=True, help="Metrics JSON")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.command == "train-reasoner":
+        nlp = spacy.load(args.backbone)
+        figures = train_reasoner(nlp, data.read(args.train, nlp.vocab), args.docs, SETTINGS["full"]["reasoner"])
+        nlp.to_disk(args.output)
+    elif args.command == "evaluate":
+        nlp = spacy.load(args.pipeline)
+        train_facts = collect_train_facts(data.read(args.train, nlp.vocab), spans_key=SPANS_KEY)
+        figures = compare(nlp, data.read(args.dev, nlp.vocab), train_facts, read_logic_rules(args.rules))
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf8")
+    elif args.command == "run":
+        figures = bench(args.corpus_dir, args.work, args.quick)
+    else:
+        parser.error("give a command: run, train-reasoner or evaluate")
+    print(json.dumps(figures, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
