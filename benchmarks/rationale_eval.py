@@ -5,12 +5,12 @@ macro-F1, micro-F1 without Other, and rationale statistics over every candidate 
 python benchmarks/rationale_eval.py training/rationale_semeval/model-best corpus_converted/semeval_dev.spacy
 """
 import argparse
-import json
 from pathlib import Path
 
 import spacy
 from spacy.training import Example
 
+from semeval_eval import write_report
 from spacy_relext.ml.rationale_solver import mask_segments
 from spacy_relext.readers import create_gold_ents_corpus
 from spacy_relext.scorer import score_semeval
@@ -55,11 +55,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
     report = {"model": str(args.model), **evaluate(spacy.load(args.model), args.dev, args.component, args.batch_size)}
-    text = json.dumps(report, indent=2)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-    print(text)
+    write_report(report, args.output)
 
 
 if __name__ == "__main__":

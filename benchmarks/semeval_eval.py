@@ -10,6 +10,7 @@ Docs have no entities, so a pair classifier would see no pairs.
 import argparse
 import json
 from pathlib import Path
+from typing import Optional
 
 import spacy
 from spacy.language import Language
@@ -26,17 +27,22 @@ def evaluate(nlp: Language, dev: Path) -> dict:
     return {"dev": str(dev), "n_docs": len(examples), **{k: v for k, v in scores.items() if isinstance(v, float)}}
 
 
+def write_report(report: dict, output: Optional[Path]) -> None:
+    """Print a report as JSON and also write it to `output` when given."""
+    text = json.dumps(report, indent=2)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
     parser.add_argument("dev", type=Path)
     parser.add_argument("--output", type=Path, default=None)
     args = parser.parse_args()
-    text = json.dumps({"model": str(args.model), **evaluate(spacy.load(args.model), args.dev)}, indent=2)
-    if args.output is not None:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text)
-    print(text)
+    write_report({"model": str(args.model), **evaluate(spacy.load(args.model), args.dev)}, args.output)
 
 
 if __name__ == "__main__":
