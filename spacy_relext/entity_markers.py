@@ -214,11 +214,13 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
     are dropped. C+M keeps the text; C+T puts each mention's type words in its place; OnlyC
     puts `BLANK_WORD`; OnlyM and OnlyT keep only the mentions (or types), in text order.
     Entities, span groups and relations (label, score, source; no rationale) are moved
-    onto the new mention spans.
+    onto the new mention spans, and sentence boundaries are kept (without context, each
+    sentence's first remaining mention starts it), so sentence-scoped candidates pair the
+    same mentions as in the original text.
 
     doc (Doc): A Doc with entities and gold relations.
     representation (str): One of `ENTITY_REPRESENTATIONS`.
-    RETURNS (Doc): The rewritten Doc (same vocab; no sentence boundaries).
+    RETURNS (Doc): The rewritten Doc (same vocab).
     """
     context = keeps_context(representation)
     spans = list(doc.ents) + [s for group in doc.spans.values() for s in group]
@@ -227,14 +229,21 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if not mentions or span.start >= mentions[-1].end:
             mentions.append(span)
+    sentence_of = _sentence_ids(doc)
     words: List[str] = []
     spaces: List[bool] = []
+    starts: List[bool] = []  # sentence starts of the new words
+
+    def keep(tokens: Span) -> None:
+        words.extend(t.text for t in tokens)
+        spaces.extend(bool(t.whitespace_) for t in tokens)
+        starts.extend(sentence_of[t.i] != sentence_of[t.i - 1] if t.i else True for t in tokens)
+
     where = {}
     previous_end = 0
-    for span in mentions:
+    for k, span in enumerate(mentions):
         if context:
-            words.extend(t.text for t in doc[previous_end : span.start])
-            spaces.extend(bool(t.whitespace_) for t in doc[previous_end : span.start])
+            keep(doc[previous_end : span.start])
         if representation == "OnlyC":
             inner = [BLANK_WORD]
         else:
@@ -242,11 +251,13 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
         where[(span.start, span.end)] = (len(words), len(words) + len(inner))
         words.extend(inner)
         spaces.extend([True] * (len(inner) - 1) + [bool(span[-1].whitespace_) or not context])
+        before = span.start - 1 if context else (mentions[k - 1].start if k else -1)
+        starts.extend([before < 0 or sentence_of[before] != sentence_of[span.start]] + [False] * (len(inner) - 1))
         previous_end = span.end
     if context:
-        words.extend(t.text for t in doc[previous_end:])
-        spaces.extend(bool(t.whitespace_) for t in doc[previous_end:])
-    new = Doc(doc.vocab, words=words, spaces=spaces)
+        keep(doc[previous_end:])
+    has_sentences = doc.has_annotation("SENT_START")
+    new = Doc(doc.vocab, words=words, spaces=spaces, sent_starts=starts if has_sentences and words else None)
 
     def moved(spans: Sequence[Span]) -> List[Span]:
         return [
@@ -265,6 +276,15 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
             relations.append(Relation(head=args[0], tail=args[1], label=rel.label, score=rel.score, source=rel.source))
     set_relations(new, relations)
     return new
+
+
+def _sentence_ids(doc: Doc) -> List[int]:
+    """The sentence index of each token (all 0 when the Doc has no boundaries)."""
+    ids, current = [], 0
+    for token in doc:
+        current += bool(token.i and token.is_sent_start)
+        ids.append(current)
+    return ids
 
 
 def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_length: int) -> EncodedPair:

@@ -97,6 +97,28 @@ def test_represent_doc(representation):
     assert (rel.head.label_, rel.tail.label_) == ("ORG", "PERSON")
 
 
+# The two sentences of a rewritten two-sentence Doc under each representation.
+TWO_SENTENCES = {
+    "C+M": ["Ann met Bob .", "Cid saw Dee ."],
+    "C+T": ["person met person .", "person saw person ."],
+    "OnlyC": ["BLANK met BLANK .", "BLANK saw BLANK ."],
+    "OnlyM": ["Ann Bob", "Cid Dee"],
+    "OnlyT": ["person person", "person person"],
+}
+
+
+@pytest.mark.parametrize("representation", ENTITY_REPRESENTATIONS)
+def test_represent_doc_keeps_sentences(representation):
+    """Sentence-scoped candidates must pair the same mentions after the rewrite."""
+    words = "Ann met Bob . Cid saw Dee .".split()
+    doc = Doc(Vocab(), words=words, sent_starts=[i in (0, 4) for i in range(len(words))])
+    doc.ents = [Span(doc, i, i + 1, label="PERSON") for i in (0, 2, 4, 6)]
+    new = represent_doc(doc, representation)
+    assert [s.text.strip() for s in new.sents] == TWO_SENTENCES[representation]
+    sentence = [e.sent.start for e in new.ents]
+    assert sentence[0] == sentence[1] != sentence[2] == sentence[3]
+
+
 @pytest.fixture(scope="module", params=["clm_classifier", "rationale_masker"])
 def relation_pipeline(request):
     """A pipeline with the component, trained a few steps on `PIPELINE_DATA`."""
