@@ -13,9 +13,9 @@ documents), not by `spacy train`: `train-reasoner` is that step on its own.
    clusters, CPU tok2vec), is trained with `spacy train` on the DWIE train split; the
    checkpoint is selected on dev F1 (model-best).
 2. The backbone then scores (a prefix of) the training documents: every label of every
-   candidate pair with a probability of at least `FLOOR` becomes a scored relation (as
-   `keep_candidates` writes them; below FLOOR they would cost time and memory, and the
-   reasoner reads an unscored label as very unlikely anyway). A logic_reasoner is added after the frozen backbone and
+   candidate pair with a probability of at least `FLOOR` becomes a scored relation (the
+   backbone's `keep_candidates` with `candidate_floor = FLOOR`; below FLOOR they would
+   cost time and memory, and the reasoner reads an unscored label as very unlikely anyway). A logic_reasoner is added after the frozen backbone and
    trained on those documents (its `initialize`: generator pre-training on gold paths,
    extractor fit, EM).
 3. On dev with gold entities and clusters: the backbone's own decisions (argmax per
@@ -41,9 +41,8 @@ from spacy.cli.train import train
 from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.training import Example
-from spacy.util import minibatch
 
-from spacy_relext.relations import Relation, get_relations, set_relations
+from spacy_relext.relations import get_relations, set_relations
 from spacy_relext.scorer import (
     collect_train_facts,
     read_logic_rules,
@@ -84,28 +83,17 @@ def train_backbone(paths: dict, out: Path, steps: int, dev_docs: int) -> float:
 
 def backbone_scores(nlp: Language, docs: List[Doc], keep_candidates: bool) -> List[Doc]:
     """Run the pipeline up to the backbone on `docs`, in batches of 8: the backbone's own
-    decisions, or every candidate label with a probability of at least FLOOR.
+    decisions, or (`keep_candidates`) every candidate label with a probability of at
+    least FLOOR (the backbone's `candidate_floor`: written without a floor, the 60-odd
+    labels of every candidate pair took about 5 s per DWIE document)."""
+    set_candidates(nlp, keep_candidates)
+    with nlp.select_pipes(disable=[n for n in nlp.pipe_names if n == "logic_reasoner"]):
+        return list(nlp.pipe(docs, batch_size=8))
 
-    The latter is the backbone's `keep_candidates` output without the labels below FLOOR:
-    written through `keep_candidates`, the 60-odd labels of every candidate pair (each
-    Relation validated and stored) took about 5 s per DWIE document, so the labels are
-    read from the backbone's scores here and only those kept become Relations."""
-    if not keep_candidates:
-        with nlp.select_pipes(disable=[n for n in nlp.pipe_names if n == "logic_reasoner"]):
-            return list(nlp.pipe(docs, batch_size=8))
-    backbone = nlp.get_pipe(BACKBONE)
-    upstream = nlp.pipe_names[: nlp.pipe_names.index(BACKBONE)]
-    with nlp.select_pipes(enable=upstream):
-        docs = list(nlp.pipe(docs, batch_size=8))
-    for batch in minibatch(docs, 8):
-        pairs, logits, _ = backbone.predict(batch)
-        probs = backbone.model.ops.to_numpy(backbone.model.ops.softmax(logits)) if len(pairs) else logits
-        found: List[List[Relation]] = [[] for _ in batch]
-        for p, (i, head, tail, _) in enumerate(pairs):
-            found[i].extend(Relation(head=head, tail=tail, label=backbone.labels[c - 1], score=float(probs[p, c]),
-                                     source=BACKBONE) for c in range(1, probs.shape[1]) if probs[p, c] >= FLOOR)
-        backbone.write_relations(batch, found)
-    return docs
+
+def set_candidates(nlp: Language, keep_candidates: bool) -> None:
+    """Make the backbone write its decisions only, or its candidate scores above FLOOR."""
+    nlp.get_pipe(BACKBONE).cfg.update(keep_candidates=keep_candidates, candidate_floor=FLOOR)
 
 
 def evaluate(predicted: List[Doc], gold: List[Doc], train_facts: set, rules: list) -> Dict:
@@ -154,6 +142,7 @@ def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_s
     log("training the reasoner")
     started = time.perf_counter()
     reasoner.initialize(lambda: examples, nlp=nlp, progress=log)
+    set_candidates(nlp, True)  # as a saved pipeline, the reasoner reads the candidate scores
     return {"reasoner_settings": {"backbone": BACKBONE, "threshold": reasoner.threshold, **reasoner_settings},
             "reasoner_train_docs": len(examples), "backbone_candidate_floor": FLOOR,
             "reasoner_train_backbone_scoring_s": round(scoring_s, 1),

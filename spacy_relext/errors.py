@@ -123,6 +123,8 @@ class Errors(metaclass=ErrorsWithCodes):
     E501 = ("pair_level must be one of {options}, got {value!r}.")
     E502 = ("Invalid temperature schedule: temperature_start={start} and "
             "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0.")
+    E503 = ("candidate_floor must be in [0, 1), got {value!r}: it is the probability below "
+            "which keep_candidates leaves a label out (0 keeps every label).")
     # logic_reasoner
     E700 = ("logic_reasoner '{name}': backbone '{backbone}' is not a component before it in "
             "the pipeline. Set [components.{name}] backbone to one of {upstream}, or add the "

@@ -258,6 +258,22 @@ def test_keep_candidates_writes_every_label(trained):
         pipe.cfg["keep_candidates"] = False
     assert len(rels) == 2 * len(pipe.labels)
     assert all(rel.score < 0.5 for rel in rels)
+    # A floor keeps exactly the labels at or above it, with the same scores.
+    floor = sorted(rel.score for rel in rels)[len(rels) // 2]
+    pipe.cfg.update(keep_candidates=True, candidate_floor=floor)
+    try:
+        kept = pipe(doc.copy())._.relations
+    finally:
+        pipe.cfg.update(keep_candidates=False, candidate_floor=0.0)
+    expected = {(r.head.start, r.tail.start, r.label, r.score) for r in rels if r.score >= floor}
+    assert 0 < len(kept) < len(rels)
+    assert {(r.head.start, r.tail.start, r.label, r.score) for r in kept} == expected
+
+
+@pytest.mark.parametrize("floor", [-0.1, 1.0])
+def test_candidate_floor_out_of_range_is_a_clear_error(floor):
+    with pytest.raises(ValueError, match=r"\[E503\]"):
+        spacy.blank("en").add_pipe(NAME, config={"candidate_floor": floor})
 
 
 def test_render_rationale(trained):

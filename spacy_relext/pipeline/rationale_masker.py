@@ -63,6 +63,7 @@ DEFAULT_RATIONALE_MODEL = Config().from_str(DEFAULT_RATIONALE_MODEL_CONFIG + DEF
         "threshold": 0.0,
         "pair_level": "mention",
         "keep_candidates": False,
+        "candidate_floor": 0.0,
         "temperature_start": 1.0,
         "temperature_end": 0.1,
         "anneal_steps": 1000,
@@ -80,6 +81,7 @@ def make_rationale_masker(
     threshold: float,
     pair_level: str,
     keep_candidates: bool,
+    candidate_floor: float,
     temperature_start: float,
     temperature_end: float,
     anneal_steps: int,
@@ -98,6 +100,10 @@ def make_rationale_masker(
     keep_candidates (bool): Write every label of every candidate pair with its
         probability, below the threshold and for pairs decided negative too (the
         scores a `logic_reasoner` backbone needs). Evaluation then counts them all.
+    candidate_floor (float): With `keep_candidates`, labels whose probability is below
+        it are not written (0 writes all). A document-level backbone has dozens of labels
+        per entity pair, and a `logic_reasoner` reads an unwritten label as very unlikely,
+        so a floor such as 0.01 saves most of the time and memory at little cost.
     temperature_start (float): Relaxation temperature at the first update.
     temperature_end (float): Temperature reached after `anneal_steps` updates.
     anneal_steps (int): Updates of the geometric annealing (0: always `temperature_end`).
@@ -113,6 +119,7 @@ def make_rationale_masker(
         threshold=threshold,
         pair_level=pair_level,
         keep_candidates=keep_candidates,
+        candidate_floor=candidate_floor,
         temperature_start=temperature_start,
         temperature_end=temperature_end,
         anneal_steps=anneal_steps,
@@ -135,6 +142,7 @@ class RationaleMasker(RelationPipe):
         threshold: float = 0.0,
         pair_level: str = "mention",
         keep_candidates: bool = False,
+        candidate_floor: float = 0.0,
         temperature_start: float = 1.0,
         temperature_end: float = 0.1,
         anneal_steps: int = 1000,
@@ -144,6 +152,8 @@ class RationaleMasker(RelationPipe):
         """Initialize the component; see `make_rationale_masker` for the arguments."""
         if pair_level not in PAIR_LEVELS:
             raise ValueError(Errors.E501.format(options=PAIR_LEVELS, value=pair_level))
+        if not 0.0 <= candidate_floor < 1.0:
+            raise ValueError(Errors.E503.format(value=candidate_floor))
         if min(temperature_start, temperature_end) <= 0 or anneal_steps < 0:
             raise ValueError(Errors.E502.format(start=temperature_start, end=temperature_end, steps=anneal_steps))
         super().__init__(
@@ -157,6 +167,7 @@ class RationaleMasker(RelationPipe):
             scorer=scorer,
             pair_level=pair_level,
             keep_candidates=keep_candidates,
+            candidate_floor=candidate_floor,
         )
         self.temperature_start = temperature_start
         self.temperature_end = temperature_end
@@ -253,7 +264,8 @@ class RationaleMasker(RelationPipe):
             rationale = tuple(doc[start + a : start + b] for a, b in mask_segments(masks[p].tolist()))
             best = int(probs[p].argmax())
             if self.cfg["keep_candidates"]:
-                decided = list(range(1, self.n_classes))
+                floor = self.cfg.get("candidate_floor", 0.0)
+                decided = [c for c in range(1, self.n_classes) if probs[p, c] >= floor]
             elif best > 0 and probs[p, best] >= self.threshold:
                 decided = [best]
             else:
