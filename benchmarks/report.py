@@ -182,7 +182,7 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
     rec = records.get("clm_packing")
     if rec:
         for r in rec["figures"]["rows"]:
-            rows.append(["clm_classifier: packed vs per pair", f"{r['mode']}, {r.get('dataset', 'conll04_dev')}",
+            rows.append([f"clm_classifier: packed vs per pair, {r.get('dataset', 'conll04_dev')}", r["mode"],
                          f"{spread(r['speedup'], 2)}x faster",
                          TARGETS["packed"], f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
     rec = records.get("accuracy_rere")
@@ -204,7 +204,7 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
                      f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
         if "minilm" in f:
             m = f["minilm"]
-            rows.append(["RE2: budgeted Viterbi (inference solver) / classifier forward",
+            rows.append(["RE2: budgeted Viterbi (inference solver) / MiniLM-L6 forward",
                          f"L = {m['length']}, {m['pairs']} pairs, MiniLM-L6 (width {m['width']}), 1 thread",
                          f"{spread(m['ratio_to_forward_no_mask']['viterbi'], 3)}", TARGETS["solver"],
                          f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
