@@ -34,7 +34,7 @@ BATCH_SIZES = (1, 16, 64)
 COMPONENTS = {
     "rere": ("conll04", {"cpu": "rere_cpu.cfg", "trf": "rere_trf.cfg"}, "text"),
     "clm": ("conll04", {"cpu": "clm_cpu.cfg", "trf": "clm_trf.cfg"}, "docs"),
-    "rationale": ("semeval", {"cpu": "rationale_cpu.cfg"}, "docs"),
+    "rationale": ("semeval", {"cpu": "rationale_cpu.cfg", "trf": "rationale_trf.cfg"}, "docs"),
 }
 # Dev documents timed (0 = all), (quick, full): MiniLM on CPU and rationale_masker at
 # batch size 1 (about 1-7 docs/s on 2 shared cores) would take hours on whole dev sets.
