@@ -233,6 +233,8 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
          "CoNLL04 dev", "rel_f", "Rel F"),
         ("accuracy_clm_scierc", "clm", "clm_classifier (gold entities)", "SciERC dev", "rel_f",
          "Rel F (Rel+ equals Rel with gold entities)"),
+        ("accuracy_clm_trf_gold", "clm", "clm_classifier (gold entities, faithful mode: MiniLM)", "CoNLL04 dev", "rel_f",
+         "Rel F"),
         ("accuracy_clm_ablation_scierc", "clm_ablation_scierc",
          "clm_classifier (gold entities, full model of the ablations, seed 0)", "SciERC dev", "rel_f", "Rel F"),
     ):
