@@ -15,7 +15,7 @@
 - clm_ablation_scierc: SURE's ablations on SciERC dev with gold entities, seeds 0 and 1
   (seed 0 only in quick mode);
 - clm_trf_gold: configs/clm_trf_gold.cfg (faithful mode, the classifier fine-tunes MiniLM)
-  on CoNLL04 with gold entities, 800 steps (MiniLM training on 2 CPU cores is slow);
+  on CoNLL04 with gold entities, 400 steps (MiniLM training on 2 CPU cores is slow);
 - rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
   ablations plus the same model without any mask, one run each;
 - rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
@@ -47,7 +47,7 @@ RUNS = {
     "clm_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
     "clm_scierc_e2e": ("scierc", "clm_cpu.cfg", 300, 1500, "rel_strict_f"),
     "clm_ablation_scierc": ("scierc", "clm_cpu_gold.cfg", 300, 1500, "rel_f"),
-    "clm_trf_gold": ("conll04", "clm_trf_gold.cfg", 100, 800, "rel_f"),
+    "clm_trf_gold": ("conll04", "clm_trf_gold.cfg", 100, 400, "rel_f"),
     "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
     "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
