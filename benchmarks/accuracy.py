@@ -137,9 +137,8 @@ def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick:
     rows = []
     for seed in seeds:
         for k, (variant, settings) in enumerate(variants.items()):
-            overrides = {**settings, "training.seed": seed} if seed else settings
-            tag = f"_{k}" + (f"_seed{seed}" if seed else "")
-            out = train_and_score(name, corpus_dir, work, quick, overrides, tag=tag)
+            tag = f"_{k}" + (f"_seed{seed}" if seed else "")  # seed 0 keeps the earlier directory names
+            out = train_and_score(name, corpus_dir, work, quick, {**settings, "training.seed": seed}, tag=tag)
             extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
             rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"], **extra})
     first = rows[0]

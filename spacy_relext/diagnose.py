@@ -17,7 +17,8 @@ from .entity_markers import ENTITY_REPRESENTATIONS, represent_doc
 from .errors import Errors
 from .pair_classifier import META_FILE
 from .pipeline.base import RelationPipe
-from .readers import ENTITY_GROUP, copy_gold_entities
+from .entities import ENTITY_GROUP
+from .readers import copy_gold_entities
 from .scorer import score_relations
 
 PAIR_CLASSIFIER = "pair classifier"

@@ -26,6 +26,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import registry
 
+from .entities import sentence_index, sentence_starts
 from .errors import Errors
 from .relations import Relation, get_relations, set_relations
 
@@ -229,7 +230,8 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if not mentions or span.start >= mentions[-1].end:
             mentions.append(span)
-    sentence_of = _sentence_ids(doc)
+    starts_of_doc = sentence_starts(doc)
+    sentence_of = [sentence_index(starts_of_doc, i) for i in range(len(doc))]
     words: List[str] = []
     spaces: List[bool] = []
     starts: List[bool] = []  # sentence starts of the new words
@@ -276,15 +278,6 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
             relations.append(Relation(head=args[0], tail=args[1], label=rel.label, score=rel.score, source=rel.source))
     set_relations(new, relations)
     return new
-
-
-def _sentence_ids(doc: Doc) -> List[int]:
-    """The sentence index of each token (all 0 when the Doc has no boundaries)."""
-    ids, current = [], 0
-    for token in doc:
-        current += bool(token.i and token.is_sent_start)
-        ids.append(current)
-    return ids
 
 
 def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_length: int) -> EncodedPair:
