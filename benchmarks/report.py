@@ -251,6 +251,18 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
             rows.append([f"ner + {component.split(' ')[0]} (end to end)", dataset, "Rel F / Rel+ F",
                          f"{num(100 * e2e['rel_f'], 1)} / {num(100 * e2e['rel_strict_f'], 1)}", label,
                          f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+    rec = records.get("accuracy_clm_trf")
+    if rec:  # one model, scored with gold mentions and end to end
+        f = rec["figures"]
+        gold, e2e = f["gold_entities"]["scores"], f["scores"]
+        label = f"{rec['mode']} ({f['steps']} steps)"
+        hardware = f"MiniLM classifier, tok2vec ner; {hw_ours}, {rec['date']}"
+        rows.append(["clm_classifier (gold entities, faithful mode: MiniLM)", "CoNLL04 dev", "Rel F",
+                     num(100 * gold["rel_f"], 1), label, hardware, PAPER["clm"], "`accuracy_clm_trf`"])
+        rows.append(["ner + clm_classifier (end to end, faithful mode: MiniLM)", "CoNLL04 dev",
+                     "ents F / Rel F / Rel+ F",
+                     " / ".join(num(100 * e2e[k], 1) for k in ("ents_f", "rel_f", "rel_strict_f")), label,
+                     hardware, PAPER["clm"], "`accuracy_clm_trf`"])
     for name in RE2_VARIANT_RUNS:  # one row per variant, same data, steps and seed
         rec = records.get(name)
         for a in rec["figures"]["ablations"] if rec else []:
@@ -359,6 +371,12 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 body.append("\nF1 at the threshold best on this same dev set (LogiRE's tuning, optimistic): " + ", ".join(
                     f"{system} {num(100 * b['f'], 1)} at {num(b['threshold'], 3)}" for system, b in best.items()
                     if b["threshold"] is not None) + ".\n")
+            if "reasoner_gold_rules" in f:
+                g = f["reasoner_gold_rules"]
+                body.append(f"\nGold DWIE rules among the trained reasoner's rules: {g['recovered_in_sampled_rules']} "
+                            f"of {g['gold_rules']} ({g['gold_rules_with_known_labels']} use only labels seen in "
+                            f"training); {g['recovered_in_top5']} among the 5 with the highest prior for their "
+                            "head relation.\n")
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append("\n" + table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name == "logic_rules_dwie":
@@ -394,6 +412,15 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 body.append(table(["score", "value"], sorted(
                     (k, num(100 * v, 1) if k.endswith(("_f", "_p", "_r")) else num(v, 3))
                     for k, v in e2e["scores"].items() if not k.endswith("_per_type"))))
+            if "gold_entities" in f:
+                body.append("\nThe same model with the gold mentions (ner disabled):\n")
+                body.append(table(["score", "value"], sorted(
+                    (k, num(100 * v, 1)) for k, v in f["gold_entities"]["scores"].items()
+                    if k.endswith(("_f", "_p", "_r")))))
+            if "ner" in f:
+                n = f["ner"]
+                body.append(f"\nEntity recognizer: `{n['config']}`, {n['steps']} steps, "
+                            f"{num(n['train_seconds'], 0)} s; dev ents F {num(100 * n['scores']['ents_f'], 1)}.")
             if "ablations" in f and "eval" in f["ablations"][0]:
                 body.append("\n" + table(["variant", "micro-F1 w/o Other", "official macro-F1",
                                            "fraction of tokens selected", "segments per rationale", "train s"],

@@ -48,6 +48,7 @@ BENCHMARKS = {
     "accuracy_clm_scierc": ("accuracy", "bench_clm_scierc", False),
     "accuracy_clm_ablation_scierc": ("accuracy", "bench_clm_ablation_scierc", False),
     "accuracy_clm_trf_gold": ("accuracy", "bench_clm_trf_gold", False),
+    "accuracy_clm_trf": ("accuracy", "bench_clm_trf", False),
     "accuracy_rationale_ablation": ("accuracy", "bench_rationale_ablation", True),
     "accuracy_rationale_k_sweep": ("accuracy", "bench_rationale_k_sweep", True),
     "accuracy_logic_dwie": ("logic_dwie", "bench", False),

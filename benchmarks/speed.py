@@ -56,6 +56,16 @@ def build(config: Path, train: Path, dev: Path, n_train: int, steps: int,
     return nlp
 
 
+def ner_source(config: Path, paths: dict, work: Path, n_train: int) -> dict:
+    """For a config that sources its ner (`paths.ner_model`, configs/clm_trf.cfg): an
+    untrained configs/ner_cpu.cfg pipeline to source it from (the timings disable the ner)."""
+    if "ner_model" not in load_config(config)["paths"]:
+        return {}
+    output = work / "speed_ner_source"
+    build(CONFIGS / "ner_cpu.cfg", paths["train"], paths["dev"], n_train, 0).to_disk(output)
+    return {"paths.ner_model": str(output)}
+
+
 def update_steps(nlp: Language, examples: List[Example], steps: int) -> None:
     """`steps` updates on batches of 8 of `examples`, cycling through them."""
     optimizer = nlp.create_optimizer()
@@ -99,7 +109,8 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool) -> dic
     for config_name, config_file in configs.items():
         trf = config_name == "trf"
         n_train, steps = (64, 4) if quick else (256, 20)
-        nlp = build(CONFIGS / config_file, paths["train"], paths["dev"], n_train, steps)
+        nlp = build(CONFIGS / config_file, paths["train"], paths["dev"], n_train, steps,
+                    ner_source(CONFIGS / config_file, paths, work, n_train))
         disabled = [p for p in ("ner",) if p in nlp.pipe_names]  # entities come from the gold docs
         limit = (DEV_LIMIT["trf"] if trf else DEV_LIMIT["cpu"][name])[0 if quick else 1]
         docs = [data.entity_only(d, nlp.vocab) for d in data.read(paths["dev"], nlp.vocab, limit)]
