@@ -53,6 +53,7 @@ from spacy_relext.scorer import (
 
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402
+from logic_rules_dwie import gold_rules_recovered  # noqa: E402
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 BACKBONE = "rationale_masker"
@@ -63,7 +64,7 @@ SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
 SETTINGS = {
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
               "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
-    "full": {"backbone_steps": 240, "reasoner_docs": 160, "dev_docs": 0,
+    "full": {"backbone_steps": 1000, "reasoner_docs": 160, "dev_docs": 0,
              "reasoner": {"generator_pretrain_steps": 300, "generator_em_steps": 100, "em_iterations": 1,
                           "extractor_epochs": 50}},
 }
@@ -75,7 +76,7 @@ def log(message: str) -> None:
 
 def train_backbone(paths: dict, out: Path, steps: int, dev_docs: int) -> float:
     overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
-                 "training.eval_frequency": steps, "training.seed": 0, "corpora.dev.limit": dev_docs}
+                 "training.eval_frequency": max(1, steps // 4), "training.seed": 0, "corpora.dev.limit": dev_docs}
     started = time.perf_counter()
     train(CONFIGS / "rationale_dwie_cpu.cfg", out, overrides=overrides)
     return time.perf_counter() - started
@@ -151,6 +152,7 @@ def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_s
 
 def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -> dict:
     """Dev figures of the backbone alone and, when `nlp` has one, backbone + reasoner."""
+    torch.set_num_threads(1)  # per-document times of backbone and reasoner on one thread each
     vocab = nlp.vocab
     dev_inputs = [data.entity_only(d, vocab, SPANS_KEY) for d in dev_gold]
     n_docs = max(1, len(dev_inputs))
@@ -192,7 +194,6 @@ def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -
 
 def logic_dwie(paths: dict, corpus_dir: Path, out: Path, quick: bool) -> dict:
     settings = SETTINGS["quick" if quick else "full"]
-    torch.set_num_threads(1)
     log(f"training the backbone ({settings['backbone_steps']} steps)")
     backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
     nlp = spacy.load(out / "backbone" / "model-best")
@@ -202,7 +203,9 @@ def logic_dwie(paths: dict, corpus_dir: Path, out: Path, quick: bool) -> dict:
                "backbone_steps": settings["backbone_steps"], "backbone_train_s": round(backbone_s, 1)}
     figures.update(train_reasoner(nlp, train_gold, settings["reasoner_docs"], settings["reasoner"]))
     nlp.to_disk(out / "backbone_logic")
-    rules = read_logic_rules(corpus_dir / "dwie" / "rules" / "dwie.grules.txt")
+    rules_path = corpus_dir / "dwie" / "rules" / "dwie.grules.txt"
+    figures["reasoner_gold_rules"] = gold_rules_recovered(nlp.get_pipe("logic_reasoner"), rules_path)
+    rules = read_logic_rules(rules_path)
     dev_gold = data.read(paths["dev"], nlp.vocab, settings["dev_docs"])
     figures.update(compare(nlp, dev_gold, collect_train_facts(train_gold, spans_key=SPANS_KEY), rules))
     return figures

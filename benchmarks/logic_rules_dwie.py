@@ -45,19 +45,9 @@ def read_gold_rules(path: Path):
             yield ast.literal_eval(body_text + "]"), head.strip()
 
 
-def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -> dict:
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    nlp = spacy.blank("en")
-    nlp.add_pipe(NO_BACKBONE)
-    config = {"backbone": NO_BACKBONE, "spans_key": "entities", "em_iterations": 0, "extractor_epochs": 0,
-              "generator_pretrain_steps": steps}
-    reasoner = nlp.add_pipe("logic_reasoner", config=config)
-    train = list(DocBin().from_disk(train_path).get_docs(nlp.vocab))
-    dev = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
-    start = time.perf_counter()
-    nlp.initialize(lambda: [Example(doc, doc) for doc in train])
-    init_s = time.perf_counter() - start
-
+def gold_rules_recovered(reasoner, rules_path: Path) -> dict:
+    """How many gold rules are among the rules `reasoner` holds for their head relation
+    (any signature), and among its 5 best by the generator's prior."""
     labels = {label: i for i, label in enumerate(reasoner.labels)}
     n, ident = len(labels), 2 * len(labels)
     extractor = reasoner.module.extractor
@@ -80,7 +70,25 @@ def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -
         recovered += found
         top5 += found5
         gold_rules.append({"body": body, "head": head, "in_training_labels": ok, "sampled": found, "top5": found5})
+    return {"gold_rules": len(gold_rules), "gold_rules_with_known_labels": applicable,
+            "recovered_in_sampled_rules": recovered, "recovered_in_top5": top5, "rules": gold_rules}
 
+
+def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -> dict:
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    nlp = spacy.blank("en")
+    nlp.add_pipe(NO_BACKBONE)
+    config = {"backbone": NO_BACKBONE, "spans_key": "entities", "em_iterations": 0, "extractor_epochs": 0,
+              "generator_pretrain_steps": steps}
+    reasoner = nlp.add_pipe("logic_reasoner", config=config)
+    train = list(DocBin().from_disk(train_path).get_docs(nlp.vocab))
+    dev = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
+    start = time.perf_counter()
+    nlp.initialize(lambda: [Example(doc, doc) for doc in train])
+    init_s = time.perf_counter() - start
+
+    recovery = gold_rules_recovered(reasoner, rules_path)
+    extractor = reasoner.module.extractor
     dev.sort(key=lambda doc: -len(doc.spans["entities"]))
     start = time.perf_counter()
     with torch.inference_mode():
@@ -95,23 +103,20 @@ def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -
     return {
         "train_docs": len(train),
         "dev_docs": len(dev),
-        "relations": len(labels),
+        "relations": len(reasoner.labels),
         "entity_types": len(reasoner.cfg["types"]) - 1,
         "signatures": len(reasoner.cfg["signatures"]),
         "generator_pretrain_steps": steps,
         "unique_rules_sampled": n_rules,
         "initialize_s": round(init_s, 1),
-        "gold_rules": len(gold_rules),
-        "gold_rules_with_known_labels": applicable,
-        "recovered_in_sampled_rules": recovered,
-        "recovered_in_top5": top5,
+        **{k: v for k, v in recovery.items() if k != "rules"},
         "dev_predict_ms_per_doc": round(1000 * predict_s / max(1, len(dev)), 1),
         "largest_dev_doc_entities": len(reasoner._entities(dev[0])) if dev else 0,
         "largest_dev_doc_s": round(largest_s, 2),
         # Peak memory is not reported: the process's max RSS is already set by initialize
         # (rule sampling), so it cannot isolate the largest document. One max-plus step is
         # bounded by max_elements floats (16 MiB by default).
-        "rules": gold_rules,
+        "rules": recovery["rules"],
     }
 
 

@@ -357,7 +357,12 @@ def test_cluster_pairs_document_mode():
     regions, pairs = pipe.make_pairs([examples[0].predicted])
     assert len(pairs) == 2  # alice -> acme and acme -> alice, not one per mention pair
     assert sorted(len(pair.heads) for pair in regions.pairs) == [2, 2]
-    assert regions.pairs[0].region == (0, 9)  # all sentences holding a mention
+    # The shortest sentence span holding a mention of each cluster (both sentences hold
+    # one of each; the first is shorter), not every sentence that mentions either.
+    assert regions.pairs[0].region == (0, 4)
+    far = make_cluster_doc(nlp.vocab, ["Alice", "slept", ".", "Acme", "hired", "Alice", "."],
+                           [(0, 1, "PER", "alice"), (3, 4, "ORG", "acme"), (5, 6, "PER", "alice")])
+    assert [pair.region for pair in pipe.make_pairs([far])[0].pairs] == [(3, 7), (3, 7)]
     losses = train(nlp, examples, n_iter=40)
     assert losses[NAME] < 0.05
     doc = nlp(examples[0].predicted.copy())

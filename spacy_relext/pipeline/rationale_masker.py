@@ -10,8 +10,11 @@ temperature); inference takes the exact budgeted MAP mask, which is written with
 relation as its `rationale`: the selected contiguous token segments.
 
 With `pair_level = "cluster"` the pairs are document-level entities (mentions grouped by
-`ent_id_` / span `id_`): the argument vectors pool all mentions of each cluster, and the
-relation is written between the first mentions of the two clusters.
+`ent_id_` / span `id_`): the argument vectors pool all mentions of each cluster, the
+maskable region is the shortest sentence span holding a mention of each (where the two
+entities are closest; the solver's cost grows with the square of the region, so a region
+over the whole document would be infeasible), and the relation is written between the
+first mentions of the two clusters.
 """
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -213,10 +216,10 @@ class RationaleMasker(RelationPipe):
         for i, doc in enumerate(docs):
             starts = sentence_starts(doc)
             for heads, tails in self._argument_pairs(doc):
-                mentions = heads + tails
-                first = sentence_index(starts, min(m.start for m in mentions))
-                last = sentence_index(starts, max(m.end for m in mentions) - 1)
-                region = (starts[first], starts[last + 1] if last + 1 < len(starts) else len(doc))
+                region = min(
+                    (_sentence_region(starts, len(doc), head, tail) for head in heads for tail in tails),
+                    key=lambda span: (span[1] - span[0], span[0]),
+                )
                 offsets = [[(m.start, m.end) for m in group] for group in (heads, tails)]
                 regions.append(PairRegion(i, offsets[0], offsets[1], region))
                 pairs.append((i, heads[0], tails[0], region[0]))
@@ -323,3 +326,10 @@ class RationaleMasker(RelationPipe):
         """
         truths, (logits, _) = scores
         return softmax_cross_entropy(self.model.ops, logits, truths)
+
+
+def _sentence_region(starts: List[int], length: int, head: Span, tail: Span) -> Tuple[int, int]:
+    """Token offsets of the sentences from the first to the last one holding `head` or `tail`."""
+    first = sentence_index(starts, min(head.start, tail.start))
+    last = sentence_index(starts, max(head.end, tail.end) - 1)
+    return starts[first], starts[last + 1] if last + 1 < len(starts) else length
