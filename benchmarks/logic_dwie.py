@@ -64,7 +64,7 @@ SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
 SETTINGS = {
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
               "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
-    "full": {"backbone_steps": 1000, "reasoner_docs": 160, "dev_docs": 0,
+    "full": {"backbone_steps": 2400, "reasoner_docs": 160, "dev_docs": 0,
              "reasoner": {"generator_pretrain_steps": 300, "generator_em_steps": 100, "em_iterations": 1,
                           "extractor_epochs": 50}},
 }
