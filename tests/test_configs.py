@@ -70,3 +70,23 @@ def test_sourced_ner_is_frozen_and_predicts_the_entities(ner_pipeline, tmp_path)
     doc = nlp("Alice works for Acme .")
     assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Acme", "ORG")]
     assert "rel_f" in nlp.evaluate(examples)
+
+
+def test_no_absolute_paths_or_hub_names_in_configs():
+    for path in CONFIGS:
+        text = path.read_text()
+        assert "/home/" not in text and "/root/" not in text and "/work/" not in text, path
+        assert "roberta-base" not in text and "bert-base" not in text, path
+
+
+def test_transformer_config_runs_offline_on_minilm(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "ner_trf.cfg"), auto_fill=True)
+    doc = Doc(nlp.vocab, words=["Alice", "works", "for", "Acme", "."])
+    ref = Doc(nlp.vocab, words=["Alice", "works", "for", "Acme", "."])
+    ref.ents = [Span(ref, 0, 1, label="PER"), Span(ref, 3, 4, label="ORG")]
+    nlp.initialize(lambda: [Example(doc, ref)])
+    out = nlp("Bob visited Paris.")
+    hidden = out._.trf_data.tensors[0]
+    assert hidden.shape[-1] == 384  # MiniLM-L6 width: the packaged weights were used
