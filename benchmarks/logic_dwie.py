@@ -3,7 +3,7 @@ backbone, same run (issue 6's headline figure).
 
     python benchmarks/run.py [--quick] --only accuracy_logic_dwie --corpus-dir ../shared/corpus
     python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick]
-    python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs 300]
+    python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N]
     python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
 
 The reasoner is trained by its `initialize` (EM on the backbone's scores of the training
@@ -12,21 +12,25 @@ documents), not by `spacy train`: `train-reasoner` is that step on its own.
 1. The backbone, configs/rationale_dwie_cpu.cfg (rationale_masker on pairs of gold entity
    clusters, CPU tok2vec), is trained with `spacy train` on the DWIE train split; the
    checkpoint is selected on dev F1 (model-best).
-2. The backbone then scores (a prefix of) the training documents: every label of every
-   candidate pair with a probability of at least `FLOOR` becomes a scored relation (the
-   backbone's `keep_candidates` with `candidate_floor = FLOOR`; below FLOOR they would
-   cost time and memory, and the reasoner reads an unscored label as very unlikely anyway). A logic_reasoner is added after the frozen backbone and
+2. The backbone then scores the training documents: every label of every candidate pair
+   with a probability of at least `FLOOR` becomes a scored relation (the backbone's
+   `keep_candidates` with `candidate_floor = FLOOR`; below FLOOR they would cost time and
+   memory, and the reasoner reads an unscored label as very unlikely anyway). A
+   logic_reasoner with its default settings is added after the frozen backbone and
    trained on those documents (its `initialize`: generator pre-training on gold paths,
-   extractor fit, EM).
-3. On dev with gold entities and clusters: the backbone's own decisions (argmax per
-   pair) are "backbone"; the same backbone's candidate scores refined by the reasoner
-   (threshold 0.5) are "backbone + logic_reasoner". Both get P/R/F1 and Ign F1 (official
-   DocRED definition, training facts from the whole train split), the logic score of the
-   gold DWIE rules, and F1 per entity-pair distance bucket; the relations the reasoner
-   added and removed; seconds per document of each.
-   LogiRE picks one global threshold on dev and reports it on test. Test is held back here,
-   so the figures at 0.5 are the headline; `best_threshold` adds, for comparison only, each
-   system's F1 at the threshold that is best on this same dev set (optimistic for both).
+   extractor fit, EM, and the threshold with the best F1 on those documents).
+3. On dev with gold entities and clusters: "backbone" is the backbone's own decisions
+   (argmax per pair); "backbone, threshold tuned on train" is its candidate scores at the
+   threshold with the best F1 on the reasoner's training documents (tuned as the
+   reasoner's is, the like-for-like comparison); "backbone + logic_reasoner" is the same
+   candidate scores refined by the reasoner at its tuned threshold. Each gets P/R/F1 and
+   Ign F1 (official DocRED definition, training facts from the whole train split), the
+   logic score of the gold DWIE rules, and F1 per entity-pair distance bucket; the
+   relations the reasoner added and removed; seconds per document of each.
+   LogiRE picks one global threshold on dev and reports it on test. Test is held back
+   here, so the thresholds come from the training documents; `best_threshold` adds, for
+   comparison only, each system's F1 at the threshold that is best on this same dev set
+   (an exact scan of the sorted scores; optimistic for both).
 """
 import argparse
 import json
@@ -46,6 +50,7 @@ from spacy_relext.relations import get_relations, set_relations
 from spacy_relext.scorer import (
     collect_train_facts,
     read_logic_rules,
+    doc_relation_threshold_scan,
     score_doc_relations,
     score_doc_relations_by_distance,
     score_logic,
@@ -60,13 +65,12 @@ BACKBONE = "rationale_masker"
 SPANS_KEY = "entities"
 FLOOR = 0.01  # backbone candidate probabilities below it are not passed to the reasoner
 SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
+BACKBONE_THRESHOLD = "backbone_threshold_tuned_on_train"  # nlp.meta key (see train_reasoner)
 # mode -> backbone steps, training docs for the reasoner, dev docs, reasoner settings
 SETTINGS = {
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
               "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
-    "full": {"backbone_steps": 2400, "reasoner_docs": 160, "dev_docs": 0,
-             "reasoner": {"generator_pretrain_steps": 300, "generator_em_steps": 100, "em_iterations": 1,
-                          "extractor_epochs": 50}},
+    "full": {"backbone_steps": 2400, "reasoner_docs": 0, "dev_docs": 0, "reasoner": {}},  # the defaults
 }
 
 
@@ -109,21 +113,17 @@ def evaluate(predicted: List[Doc], gold: List[Doc], train_facts: set, rules: lis
 
 
 def best_threshold(predicted: List[Doc], gold: List[Doc]) -> Dict:
-    """The F1 at the score threshold that is best on these documents (a grid of 21
-    quantiles of the scores): LogiRE's dev-tuned threshold, tuned and read on the same
-    set. The Docs' relations are filtered in place and restored afterwards."""
-    relations = [get_relations(doc) for doc in predicted]
-    scores = sorted(rel.score for rels in relations for rel in rels)
-    best = {"threshold": None, "f": 0.0}
-    for theta in sorted({scores[int(q * (len(scores) - 1) / 20)] for q in range(21)} if scores else ()):
-        for doc, rels in zip(predicted, relations):
-            set_relations(doc, [rel for rel in rels if rel.score >= theta])
-        f = score_doc_relations([Example(p, g) for p, g in zip(predicted, gold)], spans_key=SPANS_KEY)["docre_f"]
-        if f > best["f"]:
-            best = {"threshold": theta, "f": f}
-    for doc, rels in zip(predicted, relations):
-        set_relations(doc, rels)
-    return best
+    """The threshold with the best F1 on these documents and that F1 (an exact scan of
+    the sorted fact scores, as LogiRE tunes its threshold on dev)."""
+    return doc_relation_threshold_scan([Example(p, g) for p, g in zip(predicted, gold)], spans_key=SPANS_KEY)
+
+
+def at_threshold(docs: List[Doc], threshold: float) -> List[Doc]:
+    """Copies of `docs` keeping the relations scored at least `threshold`."""
+    out = [doc.copy() for doc in docs]
+    for doc in out:
+        set_relations(doc, [rel for rel in get_relations(doc) if rel.score >= threshold])
+    return out
 
 
 def facts(doc: Doc) -> set:
@@ -132,19 +132,24 @@ def facts(doc: Doc) -> set:
 
 def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_settings: dict) -> dict:
     """Add a logic_reasoner after the frozen backbone of `nlp` and train it on the first
-    `n_docs` training documents with the backbone's candidate scores."""
-    log(f"backbone scores on {n_docs} training docs")
+    `n_docs` (0: all) training documents with the backbone's candidate scores. The
+    backbone's own F1-best threshold on the same documents is kept in `nlp.meta`, so the
+    backbone can be compared at a threshold tuned like the reasoner's."""
+    train_gold = train_gold[:n_docs] if n_docs else train_gold
+    log(f"backbone scores on {len(train_gold)} training docs")
     started = time.perf_counter()
-    scored = backbone_scores(nlp, [data.entity_only(d, nlp.vocab, SPANS_KEY) for d in train_gold[:n_docs]], True)
+    scored = backbone_scores(nlp, [data.entity_only(d, nlp.vocab, SPANS_KEY) for d in train_gold], True)
     scoring_s = time.perf_counter() - started
-    examples = [Example(p, g) for p, g in zip(scored, train_gold[:n_docs])]
+    examples = [Example(p, g) for p, g in zip(scored, train_gold)]
+    nlp.meta[BACKBONE_THRESHOLD] = best_threshold(scored, train_gold)["threshold"]
     reasoner = nlp.add_pipe("logic_reasoner", config={"backbone": BACKBONE, "spans_key": SPANS_KEY,
                                                       **reasoner_settings})
     log("training the reasoner")
     started = time.perf_counter()
     reasoner.initialize(lambda: examples, nlp=nlp, progress=log)
     set_candidates(nlp, True)  # as a saved pipeline, the reasoner reads the candidate scores
-    return {"reasoner_settings": {"backbone": BACKBONE, "threshold": reasoner.threshold, **reasoner_settings},
+    return {"reasoner_settings": {"backbone": BACKBONE, **reasoner_settings},
+            "reasoner_threshold": reasoner.threshold, BACKBONE_THRESHOLD: nlp.meta[BACKBONE_THRESHOLD],
             "reasoner_train_docs": len(examples), "backbone_candidate_floor": FLOOR,
             "reasoner_train_backbone_scoring_s": round(scoring_s, 1),
             "reasoner_train_s": round(time.perf_counter() - started, 1)}
@@ -165,6 +170,9 @@ def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -
            "scores": {"backbone": evaluate(alone, dev_gold, train_facts, rules)},
            "backbone_ms_per_doc": round(1000 * backbone_dev_s / n_docs, 1),
            "best_threshold_on_dev": {"backbone": best_threshold(candidates, dev_gold)}}
+    if nlp.meta.get(BACKBONE_THRESHOLD) is not None:
+        tuned = at_threshold(candidates, nlp.meta[BACKBONE_THRESHOLD])
+        out["scores"]["backbone, threshold tuned on train"] = evaluate(tuned, dev_gold, train_facts, rules)
     if "logic_reasoner" not in nlp.pipe_names:
         return out
     reasoner = nlp.get_pipe("logic_reasoner")
@@ -229,7 +237,7 @@ def main() -> None:
     fit.add_argument("backbone", type=Path, help="Pipeline with the backbone (e.g. .../model-best)")
     fit.add_argument("train", type=Path, help="Training DocBin")
     fit.add_argument("output", type=Path, help="Where to save backbone + logic_reasoner")
-    fit.add_argument("--docs", type=int, default=SETTINGS["full"]["reasoner_docs"], help="Training docs used")
+    fit.add_argument("--docs", type=int, default=SETTINGS["full"]["reasoner_docs"], help="Training docs used (0: all)")
     ev = sub.add_parser("evaluate", help="Dev figures: backbone alone, and backbone + reasoner if present")
     ev.add_argument("pipeline", type=Path)
     ev.add_argument("dev", type=Path)

@@ -19,6 +19,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
+import torch
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -430,18 +431,80 @@ def score_doc_relations(
 def _entity_facts(eg: Example, spans_key: Optional[str], negative_label: Optional[str]) -> Tuple[Set[RelKey], Set[RelKey]]:
     """The gold and predicted facts `(label, head cluster, tail cluster)` of an example,
     with the argument matching of `score_doc_relations`."""
+    gold_key, pred_key = _entity_arg_keys(eg, spans_key)
+    gold = _relation_keys(get_relations(eg.reference), gold_key, negative_label=negative_label)
+    pred = _relation_keys(get_relations(eg.predicted), pred_key, negative_label=negative_label)
+    return gold, pred
+
+
+def _entity_arg_keys(eg: Example, spans_key: Optional[str]) -> Tuple[ArgKey, ArgKey]:
+    """The entity of a gold argument (its reference cluster) and of a predicted one (its
+    cluster among the predicted mentions, else the reference cluster with the same
+    offsets, else its own offsets)."""
     gold_clusters = _cluster_keys(eg.reference, spans_key)
     pred_clusters = {**gold_clusters, **_cluster_keys(eg.predicted, spans_key)}
-    gold = _relation_keys(
-        get_relations(eg.reference), _gold_cluster_of(eg.reference, gold_clusters, spans_key),
-        negative_label=negative_label,
-    )
-    pred = _relation_keys(
-        get_relations(eg.predicted),
+    return (
+        _gold_cluster_of(eg.reference, gold_clusters, spans_key),
         lambda span: pred_clusters.get(_offsets(span), (_offsets(span),)),
-        negative_label=negative_label,
     )
-    return gold, pred
+
+
+def best_f1_threshold(scores: Sequence[float], correct: Sequence[bool], n_gold: int) -> Dict[str, Optional[float]]:
+    """The threshold that maximises F1 when everything scored at or above it is
+    predicted: LogiRE's scan over the sorted scores (METHODS.md 4.4). Equal scores are
+    kept or dropped together; of equally good cuts the highest wins, and the threshold
+    lies midway between the last score kept and the next one (a margin on both sides,
+    for scores of other documents).
+
+    scores (Sequence[float]): Score per prediction (a list or a 1d tensor).
+    correct (Sequence[bool]): Whether each prediction is correct.
+    n_gold (int): Number of gold facts (found or not).
+    RETURNS (Dict[str, Optional[float]]): `threshold` (None when no prediction is
+        correct) and the `f`, `p`, `r` it gives.
+    """
+    scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
+    hits = torch.as_tensor(correct, dtype=torch.float64).reshape(-1)
+    order = torch.argsort(scores, descending=True, stable=True)
+    scores, hits = scores[order], hits[order]
+    found = torch.cumsum(hits, 0)
+    p = found / torch.arange(1, len(scores) + 1, dtype=torch.float64)
+    r = found / max(1, n_gold)
+    f = torch.where(found > 0, 2 * p * r / (p + r).clamp(min=1e-12), torch.zeros_like(p))
+    f[:-1][scores[1:] == scores[:-1]] = -1.0  # a cut between equal scores is not a threshold
+    if not len(f) or float(f.max()) <= 0:
+        return {"threshold": None, "f": 0.0, "p": 0.0, "r": 0.0}
+    i = int(torch.argmax(f))
+    threshold = float(scores[i] + scores[i + 1]) / 2 if i + 1 < len(scores) else float(scores[i])
+    return {"threshold": threshold, "f": float(f[i]), "p": float(p[i]), "r": float(r[i])}
+
+
+def doc_relation_threshold_scan(
+    examples: Iterable[Example], *, spans_key: Optional[str] = None, negative_label: Optional[str] = None
+) -> Dict[str, Optional[float]]:
+    """The best score threshold for document-level relations and its F1, facts matched
+    as in `score_doc_relations`: a fact's score is the highest score of the relations
+    stating it. LogiRE picks its one global threshold this way on dev.
+
+    examples (Iterable[Example]): Examples with gold and (scored) predicted relations.
+    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
+    negative_label (Optional[str]): "No relation" label, ignored.
+    RETURNS (Dict[str, Optional[float]]): See `best_f1_threshold`.
+    """
+    scores: List[float] = []
+    correct: List[bool] = []
+    n_gold = 0
+    for eg in examples:
+        gold_key, pred_key = _entity_arg_keys(eg, spans_key)
+        gold = _relation_keys(get_relations(eg.reference), gold_key, negative_label=negative_label)
+        facts: Dict[RelKey, float] = {}
+        for rel in get_relations(eg.predicted):
+            if rel.label != negative_label:
+                key = (rel.label, pred_key(rel.head), pred_key(rel.tail))
+                facts[key] = max(rel.score, facts.get(key, rel.score))
+        n_gold += len(gold)
+        scores.extend(facts.values())
+        correct.extend(key in gold for key in facts)
+    return best_f1_threshold(scores, correct, n_gold)
 
 
 def _cluster_keys(doc: Doc, spans_key: Optional[str]) -> Dict[Offsets, ClusterKey]:

@@ -117,6 +117,30 @@ def test_planted_rule_adds_missing_relation(trained):
     assert any(rule.startswith("grandparent(Kim, Jon) <- parent(Kim, Ann) ^ parent(Ann, Jon)  [") for rule in grand.rules)
 
 
+def test_threshold_tuned_on_training_docs(trained):
+    # The planted data are separable, so the F1-best threshold on the training documents
+    # lies between the probabilities of the candidates that are gold facts and the rest.
+    reasoner = trained.get_pipe("logic_reasoner")
+    examples = make_examples(trained)
+    predictions = reasoner.predict([trained.get_pipe(BACKBONE)(ex.predicted) for ex in examples])
+    positive, negative = [], []
+    for ex, pred in zip(examples, predictions):
+        gold = {(r.head.text, r.label, r.tail.text) for r in get_relations(ex.reference)}
+        names = [mentions[0].text for mentions in pred.entities]
+        for h, t, r, p in zip(pred.instances.heads, pred.instances.tails, pred.instances.relations, pred.probs):
+            fact = (names[int(h)], reasoner.labels[int(r)], names[int(t)])
+            (positive if fact in gold else negative).append(float(p))
+    assert max(negative) < reasoner.threshold < min(positive)
+    assert reasoner.threshold != 0.5
+
+
+def test_threshold_kept_without_tuning():
+    fix_random_seed(0)
+    nlp = make_nlp(tune_threshold=False, threshold=0.7, em_iterations=0, extractor_epochs=20)
+    nlp.initialize(lambda: make_examples(nlp))
+    assert nlp.get_pipe("logic_reasoner").threshold == 0.7
+
+
 def test_learned_rules_listed(trained):
     rules = {(rel, body) for rel, _, _, _, bodies in trained.get_pipe("logic_reasoner").learned_rules()
              for body, weight in bodies if weight > 0}
@@ -138,7 +162,9 @@ def test_serialization_round_trip(trained, tmp_path):
 
     expected = outputs(trained)
     trained.to_disk(tmp_path / "pipe")
-    assert outputs(load_model_from_path(tmp_path / "pipe")) == expected
+    loaded = load_model_from_path(tmp_path / "pipe")
+    assert loaded.get_pipe("logic_reasoner").threshold == pytest.approx(trained.get_pipe("logic_reasoner").threshold)
+    assert outputs(loaded) == expected
     fresh = make_nlp()
     fresh.from_bytes(trained.to_bytes())
     assert outputs(fresh) == expected

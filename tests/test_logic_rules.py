@@ -161,6 +161,7 @@ def test_em_learns_planted_rule():
                           extractor_epochs=200, extractor_lr=0.1)
     history = train_rule_model(gen, extractor, signatures, docs, settings)
     assert len(history) == 2
+    assert 0 < history[-1]["threshold"] < 1 and history[-1]["train_f"] == pytest.approx(1.0)
     table = signature_table(signatures, 1, 2)
     test = family_doc(1)
     inst = instances(RuleDoc(test.logits, test.types), table, extractor)

@@ -8,7 +8,9 @@ from spacy.vocab import Vocab
 
 from spacy_relext import Relation
 from spacy_relext.scorer import (
+    best_f1_threshold,
     collect_train_facts,
+    doc_relation_threshold_scan,
     make_doc_relation_scorer,
     make_relation_scorer,
     score_doc_relations,
@@ -339,6 +341,35 @@ def test_doc_relations_ign_f1():
     scores = score_doc_relations([doc_example()], train_facts=train_facts)
     assert scores["docre_ign_f"] == pytest.approx(4 / 9)
     assert scores["docre_f"] == pytest.approx(4 / 7)
+
+
+@pytest.mark.parametrize(
+    "scores,correct,n_gold,expected",
+    [
+        # cuts: 0.9 -> P 1, R 1/3 (F 0.5); 0.8 -> 2/3, 2/3 (F 0.667); 0.3 -> 1/2, 2/3 (F 0.571).
+        # The threshold lies midway between the last score kept and the next: 0.55.
+        ([0.9, 0.8, 0.8, 0.3], [True, False, True, False], 3, (0.55, 2 / 3)),
+        # Equal scores go together: no cut between the two 0.8 (that one would give F 1).
+        ([0.8, 0.9, 0.8], [False, True, True], 2, (0.8, 0.8)),
+        ([0.9, 0.2], [False, False], 2, (None, 0.0)),
+        ([], [], 2, (None, 0.0)),
+    ],
+    ids=["midway", "ties", "none_correct", "empty"],
+)
+def test_best_f1_threshold(scores, correct, n_gold, expected):
+    best = best_f1_threshold(scores, correct, n_gold)
+    assert (best["threshold"], best["f"]) == pytest.approx(expected)
+
+
+def test_doc_relation_threshold_scan_scores_facts():
+    # Founder(alice, acme) is stated twice: the fact's score is the higher, 0.9. Facts by
+    # score: Founder 0.9 (correct), Employee(alice, acme) 0.7 (wrong), Employee(Bob, acme)
+    # 0.6 (correct), Knows(Bob, alice) 0.2 (wrong); 3 gold facts. Best cut after 0.6:
+    # P 2/3, R 2/3; threshold midway between 0.6 and 0.2.
+    pred = [(ALICE, ACME, "Founder", 0.3), (SHE, ACME2, "Founder", 0.9), (ALICE, ACME, "Employee", 0.7),
+            (BOB, ACME, "Employee", 0.6), (BOB, SHE, "Knows", 0.2)]
+    best = doc_relation_threshold_scan([make_example(DOC_GOLD, pred, DOC_WORDS, DOC_ENTS)])
+    assert (best["threshold"], best["p"], best["r"]) == pytest.approx((0.4, 2 / 3, 2 / 3))
 
 
 def test_doc_relations_gold_argument_must_be_a_mention():

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..scorer import best_f1_threshold
 from .pytorch_logic_rules import RuleExtractor, RuleGenerator, identity_channel, transitions
 
 Body = Tuple[int, ...]
@@ -277,6 +278,22 @@ def fit_extractor(
     return epoch_loss
 
 
+def training_threshold(extractor: RuleExtractor, data: Sequence[Instances], n_gold: int) -> Dict[str, Optional[float]]:
+    """The F1-best probability threshold over the training candidates (see
+    `best_f1_threshold`): LogiRE scans its dev scores this way; a pipe sees no dev set
+    in `initialize`, so the training documents stand in.
+
+    n_gold (int): The gold facts of the training documents.
+    RETURNS (Dict[str, Optional[float]]): `threshold` (None without candidates), `f`, `p`, `r`.
+    """
+    data = [inst for inst in data if inst.labels is not None and inst.labels.numel()]
+    if not data:
+        return best_f1_threshold([], [], n_gold)
+    with torch.no_grad():
+        probs = torch.cat([torch.sigmoid(extractor(inst.feats, inst.signatures)) for inst in data])
+    return best_f1_threshold(probs, torch.cat([inst.labels for inst in data]) > 0, n_gold)
+
+
 def e_step(extractor: RuleExtractor, data: Sequence[Instances], *, seed: int) -> Distribution:
     """Rule posteriors: for every training candidate (positive y = +1 and negative
     y = -1) of signature q, `H_j = log prior_j + (y / 2) (b_q / N + w_qj φ_j / count_j)`;
@@ -332,13 +349,15 @@ def train_rule_model(
     docs (Sequence[RuleDoc]): Training documents with gold facts.
     settings (EMSettings): Hyperparameters.
     progress (Optional[Callable[[str], None]]): Receives a line per stage.
-    RETURNS (List[Dict[str, float]]): Losses per stage.
+    RETURNS (List[Dict[str, float]]): Per stage: the losses, and the F1-best threshold
+        on the training candidates with the F1 it gives (see `training_threshold`).
     """
     torch.manual_seed(settings.seed)
     n_types = generator.type_embed.num_embeddings
     table = signature_table(signatures, n_types, generator.n_relations)
     queries = torch.tensor([list(sig) for sig in signatures], dtype=torch.long).reshape(-1, 3)
     counts = gold_path_counts(docs, table, max_length=generator.length)
+    n_gold = sum(int(doc.gold.sum()) for doc in docs if doc.gold is not None)
     weights = {sig: sum(bodies.values()) for sig, bodies in counts.items()}
     dist = normalize(counts)
     history = []
@@ -361,7 +380,10 @@ def train_rule_model(
             extractor, data, epochs=settings.extractor_epochs, lr=settings.extractor_lr,
             batch_docs=settings.extractor_batch_docs, seed=seed,
         )
-        history.append({"iteration": iteration, "generator_loss": gen_loss, "extractor_loss": ext_loss})
+        tuned = training_threshold(extractor, data, n_gold)
+        history.append({"iteration": iteration, "generator_loss": gen_loss, "extractor_loss": ext_loss,
+                        "threshold": tuned["threshold"], "train_f": tuned["f"]})
         if progress is not None:
-            progress(f"EM iteration {iteration}: generator loss {gen_loss:.4f}, extractor loss {ext_loss:.4f}")
+            progress(f"EM iteration {iteration}: generator loss {gen_loss:.4f}, extractor loss {ext_loss:.4f}, "
+                     f"training F1 {tuned['f']:.3f} at threshold {tuned['threshold']}")
     return history

@@ -71,6 +71,7 @@ class DocPrediction:
         "backbone": "clm_classifier",
         "spans_key": None,
         "threshold": 0.5,
+        "tune_threshold": True,
         "keep_backbone_relations": False,
         "max_explanations": 3,
         "n_rules": 50,
@@ -98,6 +99,7 @@ def make_logic_reasoner(
     backbone: str,
     spans_key: Optional[str],
     threshold: float,
+    tune_threshold: bool,
     keep_backbone_relations: bool,
     max_explanations: int,
     n_rules: int,
@@ -124,6 +126,12 @@ def make_logic_reasoner(
         reasoner only sees what it writes.
     spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
     threshold (float): Relations whose probability is below it are not written.
+    tune_threshold (bool): At the end of `initialize`, replace `threshold` by the one
+        with the best F1 on the training documents' candidates. LogiRE scans the dev
+        scores for its one threshold, and a probability fitted with BCE on a few positives
+        among many candidates is F1-best far below 0.5; a pipe sees no dev set in
+        `initialize`, so the training documents stand in (`spacy find-threshold` tunes
+        it on dev afterwards).
     keep_backbone_relations (bool): Keep the backbone's relations on the Doc (default:
         replace them by the refined ones).
     max_explanations (int): Most rule explanations per relation.
@@ -152,6 +160,7 @@ def make_logic_reasoner(
         backbone=backbone,
         spans_key=spans_key,
         threshold=threshold,
+        tune_threshold=tune_threshold,
         keep_backbone_relations=keep_backbone_relations,
         max_explanations=max_explanations,
         settings=EMSettings(
@@ -227,6 +236,7 @@ class LogicReasoner(RelationPipe):
         backbone: str,
         spans_key: Optional[str] = None,
         threshold: float = 0.5,
+        tune_threshold: bool = True,
         keep_backbone_relations: bool = False,
         max_explanations: int = 3,
         settings: Optional[EMSettings] = None,
@@ -259,6 +269,7 @@ class LogicReasoner(RelationPipe):
             train_on_gold_entities=train_on_gold_entities,
             scorer=scorer,
             backbone=backbone,
+            tune_threshold=tune_threshold,
             types=[],
             signatures=[],
             rule_length=rule_length,
@@ -409,7 +420,8 @@ class LogicReasoner(RelationPipe):
         progress: Progress = None,
     ) -> None:
         """Learn the label set, entity types and signatures from the gold data, then
-        train rules and weights with EM on the backbone's scores.
+        train rules and weights with EM on the backbone's scores (and, with
+        `tune_threshold`, set the threshold that is F1-best on the training documents).
 
         get_examples (Callable[[], Iterable[Example]]): Training examples with gold
             relations and entity clusters.
@@ -427,7 +439,7 @@ class LogicReasoner(RelationPipe):
         self._learn_signatures(docs, gold)
         self.restore_model_shape()
         module = self.module
-        train_rule_model(
+        history = train_rule_model(
             module.generator,
             module.extractor,
             [tuple(sig) for sig in self.cfg["signatures"]],
@@ -436,6 +448,8 @@ class LogicReasoner(RelationPipe):
             progress=progress,
         )
         module.eval()
+        if self.cfg["tune_threshold"] and history[-1]["threshold"] is not None:
+            self.cfg["threshold"] = history[-1]["threshold"]
 
     def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
         """Nothing to size before the signatures are known (see `initialize`)."""
