@@ -33,6 +33,7 @@ documents), not by `spacy train`: `train-reasoner` is that step on its own.
    (an exact scan of the sorted scores; optimistic for both).
 """
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -148,7 +149,7 @@ def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_s
     started = time.perf_counter()
     reasoner.initialize(lambda: examples, nlp=nlp, progress=log)
     set_candidates(nlp, True)  # as a saved pipeline, the reasoner reads the candidate scores
-    return {"reasoner_settings": {"backbone": BACKBONE, **reasoner_settings},
+    return {"reasoner_settings": {"backbone": BACKBONE, **dataclasses.asdict(reasoner.settings)},
             "reasoner_threshold": reasoner.threshold, BACKBONE_THRESHOLD: nlp.meta[BACKBONE_THRESHOLD],
             "reasoner_train_docs": len(examples), "backbone_candidate_floor": FLOOR,
             "reasoner_train_backbone_scoring_s": round(scoring_s, 1),

@@ -330,12 +330,14 @@ def logic_accuracy_rows(rec: Optional[dict], hardware: str) -> List[list]:
         return [["logic_reasoner", "DWIE dev", "F1 / Ign F1 / logic", "not measured", "-", "-", PAPER["logic"], "-"]]
     f = rec["figures"]
     keys = ("f", "ign_f", "logic")
-    base, logic = (" / ".join(num(100 * f["scores"][system][k], 1) for k in keys)
-                   for system in ("backbone", "backbone+logic_reasoner"))
+    scores = {system: " / ".join(num(100 * sc[k], 1) for k in keys) for system, sc in f["scores"].items()}
+    result = f"{scores['backbone']} -> {scores['backbone+logic_reasoner']} (backbone -> + logic_reasoner"
+    tuned = scores.get("backbone, threshold tuned on train")
+    result += f"; backbone at the threshold tuned as the reasoner's: {tuned})" if tuned else ")"
     training = (f"{rec['mode']}: backbone {f['backbone_steps']} steps, reasoner on {f['reasoner_train_docs']} "
                 f"train docs, EM iterations {f['reasoner_settings']['em_iterations']}")
     return [["logic_reasoner", f"DWIE dev ({f['dev_docs']} docs, gold entities)", "F1 / Ign F1 (official) / logic",
-             f"{base} -> {logic} (backbone -> + logic_reasoner)", training,
+             result, training,
              f"rationale_masker backbone, CPU tok2vec; {hardware}, {rec['date']}",
              f"{PAPER['logic']}; {PAPER['logic_score']}", "`accuracy_logic_dwie`"]]
 
