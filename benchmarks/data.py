@@ -4,7 +4,9 @@ commands build them (cached under the harness's work directory).
 - conll04: SpERT `train` / `valid` (the dev set of clm_classifier and RERE);
 - scierc: the released `train` / `dev` (clm_classifier's packing speed);
 - semeval: TRAIN_FILE.TXT split by `split --dev-fraction 0.1 --seed 0` (RE2's dev set);
-- dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner).
+- dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner);
+- redocred: Re-DocRED `dev_revised.json` (its only split in the corpus) split by
+  `split --dev-fraction 0.2 --seed 0` (logic_reasoner's second set).
 """
 from pathlib import Path
 from typing import Dict, List
@@ -19,7 +21,10 @@ SPLITS = {
     "scierc": "scierc train: scierc/train.json; dev: scierc/dev.json (the released split)",
     "semeval": "semeval train/dev: TRAIN_FILE.TXT split by document, dev fraction 0.1, seed 0 (7200 / 800)",
     "dwie": "dwie train/dev: annos_with_content split by document, dev fraction 0.14, seed 0 (604 / 98)",
+    "redocred": "redocred train/dev: Re-DocRED dev_revised.json (the only split in the corpus) split by document, "
+                "dev fraction 0.2, seed 0 (400 / 100)",
 }
+CONVERTERS = {"redocred": "docred"}  # dataset -> converter, where the names differ
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.
@@ -39,9 +44,10 @@ def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
             source, fraction = {
                 "semeval": (corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT", 0.1),
                 "dwie": (corpus_dir / "dwie" / "annos_with_content", 0.14),
+                "redocred": (corpus_dir / "redocred" / "dev_revised.json", 0.2),
             }[name]
             full = out / f"{name}_all.spacy"
-            convert(name, source, full, show_progress=False)
+            convert(CONVERTERS.get(name, name), source, full, show_progress=False)
             split_docbin(full, train, dev, dev_fraction=fraction, seed=0)
     return {"train": train, "dev": dev, "split": SPLITS[name]}
 

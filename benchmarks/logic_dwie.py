@@ -2,7 +2,8 @@
 backbone, same run (issue 6's headline figure).
 
     python benchmarks/run.py [--quick] --only accuracy_logic_dwie --corpus-dir ../shared/corpus
-    python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick]
+    python benchmarks/run.py [--quick] --only accuracy_logic_redocred --corpus-dir ../shared/corpus
+    python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick] [--dataset redocred]
     python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N]
     python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
 
@@ -38,7 +39,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import spacy
 import torch
@@ -105,11 +106,11 @@ def set_candidates(nlp: Language, keep_candidates: bool) -> None:
 def evaluate(predicted: List[Doc], gold: List[Doc], train_facts: set, rules: list) -> Dict:
     examples = [Example(p, g) for p, g in zip(predicted, gold)]
     scores = score_doc_relations(examples, train_facts=train_facts, spans_key=SPANS_KEY)
-    logic = score_logic(examples, rules, spans_key=SPANS_KEY)
+    logic = score_logic(examples, rules, spans_key=SPANS_KEY) if rules else {}  # no gold rules for Re-DocRED
     by_distance = score_doc_relations_by_distance(examples, spans_key=SPANS_KEY)
     return {"p": scores["docre_p"], "r": scores["docre_r"], "f": scores["docre_f"],
-            "ign_f": scores["docre_ign_f"], "logic": logic["logic"], "logic_rules_fired": logic["logic_rules_fired"],
-            "f_by_distance": by_distance["docre_distance"],
+            "ign_f": scores["docre_ign_f"], "logic": logic.get("logic"),
+            "logic_rules_fired": logic.get("logic_rules_fired"), "f_by_distance": by_distance["docre_distance"],
             "relations": sum(len(get_relations(doc)) for doc in predicted)}
 
 
@@ -201,7 +202,9 @@ def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -
     return out
 
 
-def logic_dwie(paths: dict, corpus_dir: Path, out: Path, quick: bool) -> dict:
+def logic_benchmark(paths: dict, out: Path, quick: bool, rules_path: Optional[Path]) -> dict:
+    """Train the backbone and the reasoner, then compare them on dev (see the module
+    docstring); `rules_path`: the gold logic rules (DWIE), None where there are none."""
     settings = SETTINGS["quick" if quick else "full"]
     log(f"training the backbone ({settings['backbone_steps']} steps)")
     backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
@@ -212,9 +215,10 @@ def logic_dwie(paths: dict, corpus_dir: Path, out: Path, quick: bool) -> dict:
                "backbone_steps": settings["backbone_steps"], "backbone_train_s": round(backbone_s, 1)}
     figures.update(train_reasoner(nlp, train_gold, settings["reasoner_docs"], settings["reasoner"]))
     nlp.to_disk(out / "backbone_logic")
-    rules_path = corpus_dir / "dwie" / "rules" / "dwie.grules.txt"
-    figures["reasoner_gold_rules"] = gold_rules_recovered(nlp.get_pipe("logic_reasoner"), rules_path)
-    rules = read_logic_rules(rules_path)
+    rules = []
+    if rules_path is not None:
+        figures["reasoner_gold_rules"] = gold_rules_recovered(nlp.get_pipe("logic_reasoner"), rules_path)
+        rules = read_logic_rules(rules_path)
     dev_gold = data.read(paths["dev"], nlp.vocab, settings["dev_docs"])
     figures.update(compare(nlp, dev_gold, collect_train_facts(train_gold, spans_key=SPANS_KEY), rules))
     return figures
@@ -224,7 +228,17 @@ def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
     """The harness's entry point (benchmarks/run.py: accuracy_logic_dwie)."""
     paths = data.dataset("dwie", corpus_dir, work)
     out = work / f"accuracy_logic_dwie_{'quick' if quick else 'full'}"
-    return {"data": paths["split"], "figures": logic_dwie(paths, corpus_dir, out, quick)}
+    rules_path = corpus_dir / "dwie" / "rules" / "dwie.grules.txt"
+    return {"data": paths["split"], "figures": logic_benchmark(paths, out, quick, rules_path)}
+
+
+def bench_redocred(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point for Re-DocRED (accuracy_logic_redocred): the same
+    comparison on a seeded split of its dev set (its train set is not in the corpus),
+    without a logic score (no gold rules)."""
+    paths = data.dataset("redocred", corpus_dir, work)
+    out = work / f"accuracy_logic_redocred_{'quick' if quick else 'full'}"
+    return {"data": paths["split"], "figures": logic_benchmark(paths, out, quick, None)}
 
 
 def main() -> None:
@@ -234,6 +248,7 @@ def main() -> None:
     run.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
     run.add_argument("--work", type=Path, default=Path("training/bench"))
     run.add_argument("--quick", action="store_true")
+    run.add_argument("--dataset", choices=["dwie", "redocred"], default="dwie")
     fit = sub.add_parser("train-reasoner", help="Add a logic_reasoner to a trained backbone pipeline and train it")
     fit.add_argument("backbone", type=Path, help="Pipeline with the backbone (e.g. .../model-best)")
     fit.add_argument("train", type=Path, help="Training DocBin")
@@ -243,7 +258,7 @@ def main() -> None:
     ev.add_argument("pipeline", type=Path)
     ev.add_argument("dev", type=Path)
     ev.add_argument("train", type=Path, help="Training DocBin (facts for Ign F1)")
-    ev.add_argument("rules", type=Path, help="dwie/rules/dwie.grules.txt")
+    ev.add_argument("rules", type=Path, nargs="?", help="dwie/rules/dwie.grules.txt (none: no logic score)")
     ev.add_argument("--output", type=Path, required=True, help="Metrics JSON")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -254,11 +269,12 @@ def main() -> None:
     elif args.command == "evaluate":
         nlp = spacy.load(args.pipeline)
         train_facts = collect_train_facts(data.read(args.train, nlp.vocab), spans_key=SPANS_KEY)
-        figures = compare(nlp, data.read(args.dev, nlp.vocab), train_facts, read_logic_rules(args.rules))
+        rules = read_logic_rules(args.rules) if args.rules else []
+        figures = compare(nlp, data.read(args.dev, nlp.vocab), train_facts, rules)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf8")
     elif args.command == "run":
-        figures = bench(args.corpus_dir, args.work, args.quick)
+        figures = (bench_redocred if args.dataset == "redocred" else bench)(args.corpus_dir, args.work, args.quick)
     else:
         parser.error("give a command: run, train-reasoner or evaluate")
     print(json.dumps(figures, indent=2, default=str))

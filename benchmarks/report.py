@@ -31,6 +31,8 @@ PAPER = {
     "diagnose": "TACRED micro-F1, BERT: 68.3 / 68.6 / 57.0 / 46.6 / 27.7 (the paper's Table 1)",
     "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
     "logic_score": "DWIE test logic: ATLOP 82.76 -> +LogiRE 86.07 (METHODS.md 4.5)",
+    "logic_docred": "DocRED test F1 / Ign F1: ATLOP 61.13 / 59.14 -> +LogiRE 61.45 / 59.48 (METHODS.md 4.5; "
+                    "no Re-DocRED figure published)",
 }
 # SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
 PAPER_RE2 = {"RE2 (full)": "87.2", "no mask": "SuRE-base (no rationale) 86.3", "w/o continuity": "86.8",
@@ -300,6 +302,9 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
                      "Rel F per entity representation", values, f"{rec['mode']} ({f['steps']} steps)",
                      f"spaCy tok2vec from scratch; {hw_ours}, {rec['date']}", PAPER["diagnose"], "`diagnose_semeval`"])
     rows.extend(logic_accuracy_rows(records.get("accuracy_logic_dwie"), hw_ours))
+    if "accuracy_logic_redocred" in records:
+        rows.extend(logic_accuracy_rows(records["accuracy_logic_redocred"], hw_ours, "Re-DocRED",
+                                        "accuracy_logic_redocred"))
     return rows
 
 
@@ -324,22 +329,25 @@ def clm_ablation_tables(ablations: List[dict]) -> str:
     return f"\nMean over seeds {', '.join(map(str, seeds))}:\n\n{mean_table}\n\nEach run:\n\n{runs}"
 
 
-def logic_accuracy_rows(rec: Optional[dict], hardware: str) -> List[list]:
+def logic_accuracy_rows(rec: Optional[dict], hardware: str, dataset: str = "DWIE",
+                        name: str = "accuracy_logic_dwie") -> List[list]:
     """The logic_reasoner row: backbone alone -> backbone + reasoner, same backbone, same run."""
+    paper = f"{PAPER['logic']}; {PAPER['logic_score']}" if dataset == "DWIE" else PAPER["logic_docred"]
     if rec is None:
-        return [["logic_reasoner", "DWIE dev", "F1 / Ign F1 / logic", "not measured", "-", "-", PAPER["logic"], "-"]]
+        return [["logic_reasoner", f"{dataset} dev", "F1 / Ign F1 / logic", "not measured", "-", "-", paper, "-"]]
     f = rec["figures"]
-    keys = ("f", "ign_f", "logic")
+    keys = ("f", "ign_f", "logic") if dataset == "DWIE" else ("f", "ign_f")
     scores = {system: " / ".join(num(100 * sc[k], 1) for k in keys) for system, sc in f["scores"].items()}
     result = f"{scores['backbone']} -> {scores['backbone+logic_reasoner']} (backbone -> + logic_reasoner"
     tuned = scores.get("backbone, threshold tuned on train")
     result += f"; backbone at the threshold tuned as the reasoner's: {tuned})" if tuned else ")"
     training = (f"{rec['mode']}: backbone {f['backbone_steps']} steps, reasoner on {f['reasoner_train_docs']} "
                 f"train docs, EM iterations {f['reasoner_settings']['em_iterations']}")
-    return [["logic_reasoner", f"DWIE dev ({f['dev_docs']} docs, gold entities)", "F1 / Ign F1 (official) / logic",
-             result, training,
-             f"rationale_masker backbone, CPU tok2vec; {hardware}, {rec['date']}",
-             f"{PAPER['logic']}; {PAPER['logic_score']}", "`accuracy_logic_dwie`"]]
+    split = "" if dataset == "DWIE" else " (seeded split of its dev set)"
+    return [["logic_reasoner", f"{dataset} dev{split} ({f['dev_docs']} docs, gold entities)",
+             "F1 / Ign F1 (official)" + (" / logic" if dataset == "DWIE" else ""), result, training,
+             f"rationale_masker backbone, CPU tok2vec; {hardware}, {rec['date']}", paper,
+             f"`{name}`"]]
 
 
 def details(records: Dict[str, dict], notes: Path) -> str:
@@ -357,11 +365,13 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                              sum(r["skipped"].values()), spread(seconds, 2), num(docs_s, 0)])
             body.append(table(["format", "input", "docs", "sentences", "entities", "relations", "skipped",
                                "s (median, min-max)", "docs/s"], rows))
-        elif name == "accuracy_logic_dwie":
+        elif name in ("accuracy_logic_dwie", "accuracy_logic_redocred"):
             systems = list(f["scores"].items())
             body.append(table(["system", "P", "R", "F1", "Ign F1", "logic", "rules fired", "relations"],
-                              [[system, *(num(100 * sc[k], 1) for k in ("p", "r", "f", "ign_f", "logic")),
-                                sc["logic_rules_fired"], sc["relations"]] for system, sc in systems]))
+                              [[system, *(num(100 * sc[k], 1) if sc[k] is not None else "-"
+                                          for k in ("p", "r", "f", "ign_f", "logic")),
+                                sc["logic_rules_fired"] if sc["logic_rules_fired"] is not None else "-",
+                                sc["relations"]] for system, sc in systems]))
             buckets = list(systems[0][1]["f_by_distance"])
             body.append("\nF1 by entity-pair distance (tokens between the nearest mentions; gold facts):\n")
             body.append(table(["system", *buckets],
