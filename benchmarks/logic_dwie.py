@@ -6,6 +6,7 @@ backbone, same run (issue 6's headline figure).
     python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick] [--dataset redocred]
     python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N]
     python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
+    python benchmarks/run.py [--quick] --only memory_logic_dwie --corpus-dir ../shared/corpus  (after the above)
 
 The reasoner is trained by its `initialize` (EM on the backbone's scores of the training
 documents), not by `spacy train`: `train-reasoner` is that step on its own.
@@ -35,7 +36,9 @@ documents), not by `spacy train`: `train-reasoner` is that step on its own.
 """
 import argparse
 import dataclasses
+import gc
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,9 +48,10 @@ import spacy
 import torch
 from spacy.cli.train import train
 from spacy.language import Language
-from spacy.tokens import Doc
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
+from spacy_relext.pipeline.logic_reasoner import load_reasoners
 from spacy_relext.relations import get_relations, set_relations
 from spacy_relext.scorer import (
     collect_train_facts,
@@ -61,6 +65,7 @@ from spacy_relext.scorer import (
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402
 from logic_rules_dwie import gold_rules_recovered  # noqa: E402
+from timing import current_rss_mb, peak_rss_since_reset_mb, reset_peak_rss  # noqa: E402
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 BACKBONE = "rationale_masker"
@@ -241,6 +246,50 @@ def bench_redocred(corpus_dir: Path, work: Path, quick: bool) -> dict:
     return {"data": paths["split"], "figures": logic_benchmark(paths, out, quick, None)}
 
 
+def reasoner_memory(pipeline: Path, docbin: Path) -> dict:
+    """Load only the logic_reasoner of `pipeline` and run it on the Doc in `docbin`
+    (which carries the backbone's candidate scores): the RSS before and the peak RSS
+    while it runs (run in a fresh process by `largest_doc_memory`)."""
+    torch.set_num_threads(1)
+    [(_, reasoner)] = load_reasoners(pipeline)
+    [doc] = data.read(docbin, reasoner.vocab)
+    gc.collect()
+    rss_before, exact = current_rss_mb(), reset_peak_rss()
+    started = time.perf_counter()
+    out = reasoner(doc)
+    return {"reasoner_s": round(time.perf_counter() - started, 2), "rss_before_mb": round(rss_before),
+            "peak_mb": round(peak_rss_since_reset_mb()), "peak_measured_from_start_of_run": exact,
+            "relations_written": len(get_relations(out))}
+
+
+def largest_doc_memory(pipeline: Path, dev: Path, work: Path) -> dict:
+    """The reasoner's peak memory on the dev document with the most entities: the
+    backbone writes its candidate scores here, then a fresh process loads only the
+    reasoner and runs it on that Doc (`reasoner_memory`)."""
+    nlp = spacy.load(pipeline)
+    docs = data.read(dev, nlp.vocab)
+    n_entities = [len({span.id_ for span in doc.spans[SPANS_KEY]}) for doc in docs]
+    largest = max(range(len(docs)), key=lambda i: n_entities[i])
+    [scored] = backbone_scores(nlp, [data.entity_only(docs[largest], nlp.vocab, SPANS_KEY)], True)
+    docbin = work / "largest_dev_doc.spacy"
+    DocBin(docs=[scored], store_user_data=True).to_disk(docbin)
+    command = [sys.executable, __file__, "reasoner-memory", str(pipeline), str(docbin)]
+    child = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    return {"doc_index": largest, "entities": n_entities[largest], "tokens": len(docs[largest]),
+            "backbone_candidates": len(get_relations(scored)), **child,
+            "reasoner_increase_mb": child["peak_mb"] - child["rss_before_mb"]}
+
+
+def bench_memory(corpus_dir: Path, work: Path, quick: bool) -> dict:
+    """The harness's entry point (memory_logic_dwie): the reasoner trained by
+    accuracy_logic_dwie (run that first, in the same mode) on the largest dev document."""
+    paths = data.dataset("dwie", corpus_dir, work)
+    pipeline = work / f"accuracy_logic_dwie_{'quick' if quick else 'full'}" / "backbone_logic"
+    if not pipeline.exists():
+        raise FileNotFoundError(f"{pipeline} is missing: run accuracy_logic_dwie first (same mode)")
+    return {"data": paths["split"], "figures": largest_doc_memory(pipeline, paths["dev"], work)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command")
@@ -260,8 +309,14 @@ def main() -> None:
     ev.add_argument("train", type=Path, help="Training DocBin (facts for Ign F1)")
     ev.add_argument("rules", type=Path, nargs="?", help="dwie/rules/dwie.grules.txt (none: no logic score)")
     ev.add_argument("--output", type=Path, required=True, help="Metrics JSON")
+    mem = sub.add_parser("reasoner-memory", help="Peak memory of a pipeline's logic_reasoner on one Doc (a DocBin)")
+    mem.add_argument("pipeline", type=Path)
+    mem.add_argument("docbin", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.command == "reasoner-memory":
+        print(json.dumps(reasoner_memory(args.pipeline, args.docbin)))
+        return
     if args.command == "train-reasoner":
         nlp = spacy.load(args.backbone)
         figures = train_reasoner(nlp, data.read(args.train, nlp.vocab), args.docs, SETTINGS["full"]["reasoner"])

@@ -164,7 +164,8 @@ def memory_section(records: Dict[str, dict], notes: Path) -> str:
         raised = "yes" if f["doc_raised_peak"] else "no (the figure is an upper bound: init set the peak)"
         docs.append([f["component"], f["entities"], f["entities_per_sentence"], f["tokens"], num(f["rss_before_mb"], 0),
                      num(f["peak_after_mb"], 0), num(f["doc_increase_mb"], 0), raised, f["relations_written"]])
-    if not (peaks or docs):
+    largest = records.get("memory_logic_dwie")
+    if not (peaks or docs or largest):
         return ""
     parts = ["## Memory (peak resident set size)\n", note(notes, "memory")]
     if peaks:
@@ -174,6 +175,16 @@ def memory_section(records: Dict[str, dict], notes: Path) -> str:
         parts += ["### One document with 200 entities\n",
                   table(["component", "entities", "entities / sentence", "tokens", "RSS before MiB", "peak after MiB",
                          "peak - RSS before MiB", "document raised the peak", "relations written"], docs), ""]
+    if largest:
+        f = largest["figures"]
+        parts += ["### logic_reasoner on the largest DWIE dev document (`memory_logic_dwie`)\n",
+                  f"The reasoner trained by `accuracy_logic_dwie` ({mode_label(largest)}), loaded alone in a fresh "
+                  f"process and run on dev document {f['doc_index']} ({f['entities']} entities, {f['tokens']} tokens, "
+                  f"{f['backbone_candidates']} backbone candidate scores): RSS {num(f['rss_before_mb'], 0)} MiB "
+                  "before, "
+                  f"peak {num(f['peak_mb'], 0)} MiB while it ran (+{num(f['reasoner_increase_mb'], 0)} MiB"
+                  + ("" if f["peak_measured_from_start_of_run"] else "; lifetime peak, an upper bound")
+                  + f"), {f['reasoner_s']} s on one thread, {f['relations_written']} relations written.\n"]
     return "\n".join(parts)
 
 

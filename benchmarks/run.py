@@ -53,6 +53,7 @@ BENCHMARKS = {
     "accuracy_rationale_k_sweep": ("accuracy", "bench_rationale_k_sweep", True),
     "accuracy_logic_dwie": ("logic_dwie", "bench", False),
     "accuracy_logic_redocred": ("logic_dwie", "bench_redocred", False),
+    "memory_logic_dwie": ("logic_dwie", "bench_memory", False),
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
     "diagnose_semeval": ("diagnose_semeval", "bench", False),

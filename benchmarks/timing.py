@@ -72,3 +72,26 @@ def current_rss_mb() -> float:
         return pages * resource.getpagesize() / 2**20
     except OSError:
         return peak_rss_mb()
+
+
+def reset_peak_rss() -> bool:
+    """Reset this process's peak-RSS mark (Linux: VmHWM, via /proc/self/clear_refs), so
+    `peak_rss_since_reset_mb` reads the peak from now on. False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss_since_reset_mb() -> float:
+    """Peak RSS since `reset_peak_rss` (Linux VmHWM), in MiB; the lifetime peak elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
+    return peak_rss_mb()

@@ -139,3 +139,43 @@ def test_report_renders_rationale_variants_against_their_references(tmp_path):
     assert "| w/o continuity | 40.0 | 35.0 | 0.600 | 7.25 | 60.0 |" in text  # the coherence column
     summary = report.readme_summary(records)
     assert "accuracy_rationale_ablation" in summary and "accuracy_rationale_k_sweep" not in summary
+
+
+def test_peak_since_reset_measures_from_the_reset():
+    if not timing.reset_peak_rss():
+        pytest.skip("this system cannot reset the peak RSS mark")
+    big = b"x" * (200 * 2**20)  # written, so resident
+    with_big = timing.peak_rss_since_reset_mb()
+    del big
+    assert timing.reset_peak_rss()
+    assert timing.peak_rss_since_reset_mb() < with_big - 100
+
+
+def logic_scores(f, ign_f, logic):
+    return {"p": 0.5, "r": 0.5, "f": f, "ign_f": ign_f, "logic": logic, "logic_rules_fired": 3 if logic else None,
+            "relations": 10, "f_by_distance": {"0-99": {"f": f, "gold": 20, "pred": 10}}}
+
+
+def test_report_renders_logic_reasoner_runs(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    common = {"mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores", "data": "d"}
+    for name, logic in (("accuracy_logic_dwie", 0.3), ("accuracy_logic_redocred", None)):
+        (results / f"{name}.json").write_text(json.dumps({**common, "name": name, "command": f"run {name}", "figures": {
+            "backbone_steps": 2400, "reasoner_train_docs": 400, "reasoner_settings": {"em_iterations": 2},
+            "dev_docs": 100, "scores": {"backbone": logic_scores(0.15, 0.13, logic),
+                                        "backbone, threshold tuned on train": logic_scores(0.24, 0.18, logic),
+                                        "backbone+logic_reasoner": logic_scores(0.3, 0.25, logic)}}}))
+    (results / "memory_logic_dwie.json").write_text(json.dumps({**common, "name": "memory_logic_dwie",
+        "command": "run memory", "figures": {
+            "doc_index": 7, "entities": 88, "tokens": 1348, "backbone_candidates": 900, "reasoner_s": 1.5,
+            "rss_before_mb": 500, "peak_mb": 560, "peak_measured_from_start_of_run": True, "relations_written": 40,
+            "reasoner_increase_mb": 60}}))
+    text = report.render(report.load(results), notes)
+    assert ("15.0 / 13.0 / 30.0 -> 30.0 / 25.0 / 30.0 (backbone -> + logic_reasoner; backbone at the threshold "
+            "tuned as the reasoner's: 24.0 / 18.0 / 30.0)") in text
+    assert "| Re-DocRED dev (seeded split of its dev set) (100 docs, gold entities) | F1 / Ign F1 (official) |" in text
+    assert "15.0 / 13.0 -> 30.0 / 25.0" in text and "`accuracy_logic_redocred`" in text
+    assert "| backbone | 50.0 | 50.0 | 15.0 | 13.0 | - | - | 10 |" in text  # no logic score without gold rules
+    assert "dev document 7 (88 entities, 1348 tokens" in text and "peak 560 MiB while it ran (+60 MiB)" in text
