@@ -55,8 +55,8 @@ from spacy_relext.pipeline.logic_reasoner import load_reasoners
 from spacy_relext.relations import get_relations, set_relations
 from spacy_relext.scorer import (
     collect_train_facts,
-    read_logic_rules,
     doc_relation_threshold_scan,
+    read_logic_rules,
     score_doc_relations,
     score_doc_relations_by_distance,
     score_logic,
@@ -331,7 +331,7 @@ def main() -> None:
     elif args.command == "run":
         figures = (bench_redocred if args.dataset == "redocred" else bench)(args.corpus_dir, args.work, args.quick)
     else:
-        parser.error("give a command: run, train-reasoner or evaluate")
+        parser.error("give a command: run, train-reasoner, evaluate or reasoner-memory")
     print(json.dumps(figures, indent=2, default=str))
 
 
