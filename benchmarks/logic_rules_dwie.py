@@ -113,9 +113,9 @@ def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -
         "dev_predict_ms_per_doc": round(1000 * predict_s / max(1, len(dev)), 1),
         "largest_dev_doc_entities": len(reasoner._entities(dev[0])) if dev else 0,
         "largest_dev_doc_s": round(largest_s, 2),
-        # Peak memory is not reported: the process's max RSS is already set by initialize
-        # (rule sampling), so it cannot isolate the largest document. One max-plus step is
-        # bounded by max_elements floats (16 MiB by default).
+        # Peak memory is not reported here: this process's max RSS is already set by
+        # initialize (rule sampling). memory_logic_dwie measures the trained reasoner on the
+        # largest dev document in a fresh process.
         "rules": recovery["rules"],
     }
 
