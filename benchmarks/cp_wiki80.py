@@ -31,9 +31,9 @@ from spacy.tokens import DocBin  # noqa: E402
 
 from spacy_relext.convert import convert, split_docbin  # noqa: E402
 from spacy_relext.encoders import installed_encoder  # noqa: E402
-from spacy_relext.pair_classifier import PairTrainSettings, diagnose, train_pair_classifier  # noqa: E402
-from spacy_relext.pretrain.cp_train import CPSettings, pretrain_cp  # noqa: E402
-from spacy_relext.sentence_pairs import doc_pairs, read_docs, read_pairs, sentence_key  # noqa: E402
+from spacy_relext.cp.pair_classifier import PairTrainSettings, diagnose, train_pair_classifier  # noqa: E402
+from spacy_relext.cp.pretrain import CPSettings, pretrain_cp  # noqa: E402
+from spacy_relext.cp.sentence_pairs import doc_pairs, read_docs, read_pairs, sentence_key  # noqa: E402
 
 
 SUBSETS = ("train_0.01", "train_0.1")

@@ -6,7 +6,7 @@ The model is the one `accuracy_clm_semeval` trains (configs/clm_cpu_gold.cfg, go
 entities, seed 0) in the same `--work` directory; when it is not there it is trained
 here the same way (`accuracy.train_and_score`), or `--model` names another pipeline. Its
 relation component then reads the SemEval dev split (gold entities) rewritten under C+M,
-C+T, OnlyC, OnlyM and OnlyT (`spacy_relext.diagnose`), scored as relation micro-F1
+C+T, OnlyC, OnlyM and OnlyT (`spacy_relext.cp.diagnose`), scored as relation micro-F1
 (both arguments, label and direction; "Other" is no relation), the `rel_f` of the
 accuracy benchmark.
 """
@@ -24,8 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 import accuracy  # noqa: E402
 import data  # noqa: E402
 
-from spacy_relext.diagnose import diagnose_pipeline, relation_component  # noqa: E402
-from spacy_relext.sentence_pairs import read_docs  # noqa: E402
+from spacy_relext.cp.diagnose import diagnose_pipeline, relation_component  # noqa: E402
+from spacy_relext.cp.sentence_pairs import read_docs  # noqa: E402
 
 
 def diagnose_semeval(corpus_dir: Path, work: Path, quick: bool, model: Optional[Path] = None) -> dict:

@@ -51,16 +51,15 @@ from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
-from spacy_relext.pipeline.logic_reasoner import load_reasoners
-from spacy_relext.relations import get_relations, set_relations
-from spacy_relext.scorer import (
-    collect_train_facts,
+from spacy_relext.logic.evaluation import (
     doc_relation_threshold_scan,
     read_logic_rules,
-    score_doc_relations,
     score_doc_relations_by_distance,
     score_logic,
 )
+from spacy_relext.logic.logic_reasoner import load_reasoners
+from spacy_relext.relations import get_relations, set_relations
+from spacy_relext.scorer import collect_train_facts, score_doc_relations
 
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402

@@ -11,7 +11,7 @@ import spacy
 from spacy.training import Example
 
 from semeval_eval import write_report
-from spacy_relext.ml.rationale_solver import mask_segments
+from spacy_relext.rationale.solver import mask_segments
 from spacy_relext.readers import create_gold_ents_corpus
 from spacy_relext.scorer import score_semeval
 

@@ -24,7 +24,7 @@ import torch
 from spacy.tokens import Doc, Span
 from thinc.api import Config, fix_random_seed
 
-from spacy_relext.ml.rationale_solver import budget_sizes, budgeted_viterbi, rationale_mask
+from spacy_relext.rationale.solver import budget_sizes, budgeted_viterbi, rationale_mask
 
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import alternate  # noqa: E402

@@ -84,7 +84,7 @@ def _run_demo(args: argparse.Namespace) -> None:
 
 
 def _run_rules(args: argparse.Namespace) -> None:
-    from .pipeline.logic_reasoner import load_reasoners
+    from .logic.logic_reasoner import load_reasoners
 
     for name, reasoner in load_reasoners(args.pipeline):
         print(f"# {name} (backbone: {reasoner.cfg['backbone']})")
@@ -162,7 +162,7 @@ def _default_encoder(value: Optional[str]) -> str:
 
 
 def _run_pretrain_cp(args: argparse.Namespace) -> None:
-    from .pretrain.cp_train import load_settings, pretrain_cp
+    from .cp.pretrain import load_settings, pretrain_cp
 
     names = ("batch_pairs", "epochs", "max_steps", "learning_rate", "warmup_steps", "p_blank", "max_length",
              "checkpoint_every", "temperature", "seed", "static_blanking")
@@ -180,8 +180,8 @@ def _run_pretrain_cp(args: argparse.Namespace) -> None:
 
 
 def _run_train_pair(args: argparse.Namespace) -> None:
-    from .pair_classifier import PairTrainSettings, train_pair_classifier
-    from .sentence_pairs import read_pairs
+    from .cp.pair_classifier import PairTrainSettings, train_pair_classifier
+    from .cp.sentence_pairs import read_pairs
 
     settings = PairTrainSettings(representation=args.representation, epochs=args.epochs, batch_size=args.batch_size,
                                  learning_rate=args.learning_rate, negative_label=args.negative_label, seed=args.seed)
@@ -194,7 +194,7 @@ def _run_train_pair(args: argparse.Namespace) -> None:
 
 
 def _run_diagnose(args: argparse.Namespace) -> None:
-    from .diagnose import PAIR_CLASSIFIER, model_kind
+    from .cp.diagnose import PAIR_CLASSIFIER, model_kind
 
     if model_kind(args.model) == PAIR_CLASSIFIER:
         _diagnose_pair_classifier(args.model, args.dev)
@@ -203,9 +203,9 @@ def _run_diagnose(args: argparse.Namespace) -> None:
 
 
 def _diagnose_pair_classifier(path: Path, dev: Path) -> None:
+    from .cp.pair_classifier import PairClassifier, diagnose
+    from .cp.sentence_pairs import read_pairs
     from .errors import Errors
-    from .pair_classifier import PairClassifier, diagnose
-    from .sentence_pairs import read_pairs
 
     classifier = PairClassifier.from_disk(path)
     negative = classifier.settings.negative_label
@@ -220,9 +220,9 @@ def _diagnose_pair_classifier(path: Path, dev: Path) -> None:
 def _diagnose_pipeline(path: Path, dev: Path) -> None:
     import spacy
 
-    from .diagnose import diagnose_pipeline, relation_component
+    from .cp.diagnose import diagnose_pipeline, relation_component
+    from .cp.sentence_pairs import read_docs
     from .errors import Errors
-    from .sentence_pairs import read_docs
 
     nlp = spacy.load(path)
     name = relation_component(nlp).name

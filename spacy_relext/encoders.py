@@ -1,7 +1,7 @@
 """Where encoder weights come from: installed packages or local directories, never a hub."""
 import importlib
 from pathlib import Path
-from typing import Union
+from typing import Any, List, Union
 
 from spacy.util import registry
 
@@ -33,3 +33,15 @@ def check_encoder_dir(path: Union[str, Path]) -> Path:
     if not (path / "config.json").is_file():
         raise ValueError(Errors.E302.format(path=path))
     return path
+
+
+def wordpieces(tokenizer: Any, words: List[str]) -> List[List[int]]:
+    """Wordpiece ids of each word (no special tokens); empty words get `[UNK]`."""
+    if not words:
+        return []
+    encoded = tokenizer(words, is_split_into_words=True, add_special_tokens=False)
+    pieces: List[List[int]] = [[] for _ in words]
+    for piece, word in zip(encoded["input_ids"], encoded.word_ids()):
+        if word is not None:
+            pieces[word].append(piece)
+    return [p or [tokenizer.unk_token_id] for p in pieces]

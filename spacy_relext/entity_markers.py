@@ -26,6 +26,7 @@ from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import registry
 
+from .encoders import wordpieces
 from .entities import sentence_index, sentence_starts
 from .errors import Errors
 from .relations import Relation, get_relations, set_relations
@@ -289,8 +290,6 @@ def encode_pair(tokenizer: Any, ids: MarkerIds, pieces: Sequence[Piece], max_len
     max_length (int): Most wordpieces, [CLS] and [SEP] included (>= 8).
     RETURNS (EncodedPair): The ids and the positions of E1 and E2.
     """
-    from .ml.pytorch_marker_encoder import wordpieces
-
     words = [p.text for p in pieces if not p.special]
     word_pieces = iter(wordpieces(tokenizer, words))
     body: List[int] = []

@@ -9,17 +9,13 @@ Duplicated predictions count once.
 All scorers take `examples` and `**kwargs`, because `Pipe.score` merges the component's
 `cfg` (labels, threshold, ...) into the scorer's keyword arguments; unknown keys are
 ignored. They share one counting path: relations become hashable keys
-`(label, head, tail)` (`_relation_keys`) and `_count` compares the gold and predicted key
+`(label, head, tail)` (`relation_keys`) and `count_keys` compares the gold and predicted key
 sets of each example with spaCy's `PRFScore`, micro and per label.
 """
-import ast
-import bisect
 import functools
 from collections import defaultdict
-from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
-import torch
 from spacy.scorer import PRFScore
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -56,7 +52,7 @@ def _mention_index(doc: Doc, spans_key: Optional[str]) -> Dict[Offsets, Span]:
     return {_offsets(span): span for span in get_entities(doc, spans_key)}
 
 
-def _relation_keys(
+def relation_keys(
     relations: Iterable[Relation],
     arg_key: ArgKey,
     *,
@@ -83,7 +79,7 @@ def _relation_keys(
     return keys
 
 
-def _count(key_sets: Iterable[Tuple[Set[RelKey], Set[RelKey]]]) -> Tuple[PRFScore, Dict[str, PRFScore]]:
+def count_keys(key_sets: Iterable[Tuple[Set[RelKey], Set[RelKey]]]) -> Tuple[PRFScore, Dict[str, PRFScore]]:
     """Count true/false positives and false negatives over gold ∪ predicted.
 
     key_sets (Iterable[Tuple[Set, Set]]): (gold keys, predicted keys) per example; the
@@ -146,16 +142,16 @@ def score_relations(
     for eg in examples:
         gold_rels, pred_rels = get_relations(eg.reference), get_relations(eg.predicted)
         typed_gold, typed_pred = _typed_arg(eg.reference, spans_key), _typed_arg(eg.predicted, spans_key)
-        gold = _relation_keys(gold_rels, _offsets, **options)
-        boundary_sets.append((gold, _relation_keys(pred_rels, _offsets, **options)))
+        gold = relation_keys(gold_rels, _offsets, **options)
+        boundary_sets.append((gold, relation_keys(pred_rels, _offsets, **options)))
         strict_sets.append(
-            (_relation_keys(gold_rels, typed_gold, **options), _relation_keys(pred_rels, typed_pred, **options))
+            (relation_keys(gold_rels, typed_gold, **options), relation_keys(pred_rels, typed_pred, **options))
         )
         mentions = _mention_index(eg.predicted, spans_key)
         if mentions:
             unreachable += sum(1 for _, head, tail in gold if head not in mentions or tail not in mentions)
-    micro, per_label = _count(boundary_sets)
-    strict, _ = _count(strict_sets)
+    micro, per_label = count_keys(boundary_sets)
+    strict, _ = count_keys(strict_sets)
     f_scores = [score.fscore for score in per_label.values()]
     return {
         **_prf("rel", micro),
@@ -238,7 +234,7 @@ def score_semeval(examples: Iterable[Example], *, negative_label: str = "Other",
         n_docs += 1
         n_correct += gold_label == pred_label
         key_sets.append(({gold_label} - {None}, {pred_label} - {None}))
-    micro, per_relation = _count(key_sets)
+    micro, per_relation = count_keys(key_sets)
     # Macro over the relations of the key, as the Perl scorer's `sort keys %allLabelsAnswer`.
     in_key = [per_relation[label] for label in sorted({g[0] for gold, _ in key_sets for g in gold})]
     n_key = len(in_key) or 1
@@ -306,10 +302,10 @@ def score_triples(
     examples = list(examples)
     scores = {}
     for mode, arg_key in (("exact", _offsets), ("partial", _last_token_offsets)):
-        micro, _ = _count(
+        micro, _ = count_keys(
             (
-                _relation_keys(get_relations(eg.reference), arg_key, negative_label=negative_label),
-                _relation_keys(get_relations(eg.predicted), arg_key, negative_label=negative_label),
+                relation_keys(get_relations(eg.reference), arg_key, negative_label=negative_label),
+                relation_keys(get_relations(eg.predicted), arg_key, negative_label=negative_label),
             )
             for eg in examples
         )
@@ -355,7 +351,7 @@ def score_relation_detection(examples: Iterable[Example], **kwargs: Any) -> Dict
             end = max(rel.head.end_char, rel.tail.end_char)
             gold.update((rel.label, _offsets(s)) for s in sents if s.start_char <= start and end <= s.end_char)
         key_sets.append((gold, pred))
-    micro, per_label = _count(key_sets)
+    micro, per_label = count_keys(key_sets)
     scores: Dict[str, Any] = _prf("rel_detect", micro)
     scores["rel_detect_per_type"] = {label: score.to_dict() for label, score in sorted(per_label.items())}
     return scores
@@ -414,11 +410,11 @@ def score_doc_relations(
     key_sets = []
     correct_in_train = 0
     for eg in examples:
-        gold, pred = _entity_facts(eg, spans_key, negative_label)
+        gold, pred = entity_facts(eg, spans_key, negative_label)
         key_sets.append((gold, pred))
         text = eg.reference.text
         correct_in_train += sum(1 for fact in gold & pred if _mention_facts(text, fact) & train_facts)
-    micro, _ = _count(key_sets)
+    micro, _ = count_keys(key_sets)
     n_pred = micro.tp + micro.fp
     ign_p = (micro.tp - correct_in_train) / (n_pred - correct_in_train) if n_pred > correct_in_train else 0.0
     recall = micro.recall
@@ -428,16 +424,16 @@ def score_doc_relations(
     }
 
 
-def _entity_facts(eg: Example, spans_key: Optional[str], negative_label: Optional[str]) -> Tuple[Set[RelKey], Set[RelKey]]:
+def entity_facts(eg: Example, spans_key: Optional[str], negative_label: Optional[str]) -> Tuple[Set[RelKey], Set[RelKey]]:
     """The gold and predicted facts `(label, head cluster, tail cluster)` of an example,
     with the argument matching of `score_doc_relations`."""
-    gold_key, pred_key = _entity_arg_keys(eg, spans_key)
-    gold = _relation_keys(get_relations(eg.reference), gold_key, negative_label=negative_label)
-    pred = _relation_keys(get_relations(eg.predicted), pred_key, negative_label=negative_label)
+    gold_key, pred_key = entity_arg_keys(eg, spans_key)
+    gold = relation_keys(get_relations(eg.reference), gold_key, negative_label=negative_label)
+    pred = relation_keys(get_relations(eg.predicted), pred_key, negative_label=negative_label)
     return gold, pred
 
 
-def _entity_arg_keys(eg: Example, spans_key: Optional[str]) -> Tuple[ArgKey, ArgKey]:
+def entity_arg_keys(eg: Example, spans_key: Optional[str]) -> Tuple[ArgKey, ArgKey]:
     """The entity of a gold argument (its reference cluster) and of a predicted one (its
     cluster among the predicted mentions, else the reference cluster with the same
     offsets, else its own offsets)."""
@@ -447,64 +443,6 @@ def _entity_arg_keys(eg: Example, spans_key: Optional[str]) -> Tuple[ArgKey, Arg
         _gold_cluster_of(eg.reference, gold_clusters, spans_key),
         lambda span: pred_clusters.get(_offsets(span), (_offsets(span),)),
     )
-
-
-def best_f1_threshold(scores: Sequence[float], correct: Sequence[bool], n_gold: int) -> Dict[str, Optional[float]]:
-    """The threshold that maximises F1 when everything scored at or above it is
-    predicted: LogiRE's scan over the sorted scores (METHODS.md 4.4). Equal scores are
-    kept or dropped together; of equally good cuts the highest wins, and the threshold
-    lies midway between the last score kept and the next one (a margin on both sides,
-    for scores of other documents).
-
-    scores (Sequence[float]): Score per prediction (a list or a 1d tensor).
-    correct (Sequence[bool]): Whether each prediction is correct.
-    n_gold (int): Number of gold facts (found or not).
-    RETURNS (Dict[str, Optional[float]]): `threshold` (None when no prediction is
-        correct) and the `f`, `p`, `r` it gives.
-    """
-    scores = torch.as_tensor(scores, dtype=torch.float64).reshape(-1)
-    hits = torch.as_tensor(correct, dtype=torch.float64).reshape(-1)
-    order = torch.argsort(scores, descending=True, stable=True)
-    scores, hits = scores[order], hits[order]
-    found = torch.cumsum(hits, 0)
-    p = found / torch.arange(1, len(scores) + 1, dtype=torch.float64)
-    r = found / max(1, n_gold)
-    f = torch.where(found > 0, 2 * p * r / (p + r).clamp(min=1e-12), torch.zeros_like(p))
-    f[:-1][scores[1:] == scores[:-1]] = -1.0  # a cut between equal scores is not a threshold
-    if not len(f) or float(f.max()) <= 0:
-        return {"threshold": None, "f": 0.0, "p": 0.0, "r": 0.0}
-    i = int(torch.argmax(f))
-    threshold = float(scores[i] + scores[i + 1]) / 2 if i + 1 < len(scores) else float(scores[i])
-    return {"threshold": threshold, "f": float(f[i]), "p": float(p[i]), "r": float(r[i])}
-
-
-def doc_relation_threshold_scan(
-    examples: Iterable[Example], *, spans_key: Optional[str] = None, negative_label: Optional[str] = None
-) -> Dict[str, Optional[float]]:
-    """The best score threshold for document-level relations and its F1, facts matched
-    as in `score_doc_relations`: a fact's score is the highest score of the relations
-    stating it. LogiRE picks its one global threshold this way on dev.
-
-    examples (Iterable[Example]): Examples with gold and (scored) predicted relations.
-    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
-    negative_label (Optional[str]): "No relation" label, ignored.
-    RETURNS (Dict[str, Optional[float]]): See `best_f1_threshold`.
-    """
-    scores: List[float] = []
-    correct: List[bool] = []
-    n_gold = 0
-    for eg in examples:
-        gold_key, pred_key = _entity_arg_keys(eg, spans_key)
-        gold = _relation_keys(get_relations(eg.reference), gold_key, negative_label=negative_label)
-        facts: Dict[RelKey, float] = {}
-        for rel in get_relations(eg.predicted):
-            if rel.label != negative_label:
-                key = (rel.label, pred_key(rel.head), pred_key(rel.tail))
-                facts[key] = max(rel.score, facts.get(key, rel.score))
-        n_gold += len(gold)
-        scores.extend(facts.values())
-        correct.extend(key in gold for key in facts)
-    return best_f1_threshold(scores, correct, n_gold)
 
 
 def _cluster_keys(doc: Doc, spans_key: Optional[str]) -> Dict[Offsets, ClusterKey]:
@@ -546,7 +484,7 @@ def collect_train_facts(docs: Iterable[Doc], *, spans_key: Optional[str] = None)
     facts: Set[Fact] = set()
     for doc in docs:
         clusters = _cluster_keys(doc, spans_key)
-        for fact in _relation_keys(get_relations(doc), _gold_cluster_of(doc, clusters, spans_key)):
+        for fact in relation_keys(get_relations(doc), _gold_cluster_of(doc, clusters, spans_key)):
             facts |= _mention_facts(doc.text, fact)
     return facts
 
@@ -572,153 +510,3 @@ def make_doc_relation_scorer(train_path: Optional[str] = None, spans_key: Option
         if not train_facts:
             raise ValueError(Errors.E202.format(path=train_path))
     return _with_defaults(score_doc_relations, train_facts=train_facts)
-
-
-# ---------------------------------------------------------------------------
-# Logic score and distance buckets (LogiRE's DWIE evaluation)
-# ---------------------------------------------------------------------------
-
-LogicRule = Tuple[Tuple[str, ...], str]  # (body atoms, "~rel" = inverse; head relation)
-# Figure 4 of the LogiRE paper groups DWIE entity pairs by distance into four buckets;
-# the text names the 100- and 400-token marks, so the groups read as below (tokens).
-DISTANCE_BUCKETS = ((0, 99), (100, 199), (200, 399), (400, None))
-
-
-def read_logic_rules(path: Union[str, Path]) -> List[LogicRule]:
-    """Read gold logic rules in LogiRE's `dwie.grules.txt` format: one rule per line,
-    `<number> [<body atom>, ...] <head relation>`, e.g. `25 ['in2', 'in0'] in0` for
-    `in0(x, y) <- in2(x, z) ^ in0(z, y)`; an atom `~rel` is the inverse of `rel`.
-
-    path (Union[str, Path]): The rule file.
-    RETURNS (List[Tuple[Tuple[str, ...], str]]): (body atoms, head relation) per rule.
-    """
-    rules = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            body_text, head = line.split(" ", 1)[1].rsplit("]", 1)
-            body = ast.literal_eval(body_text + "]")
-        except (IndexError, ValueError, SyntaxError) as e:
-            raise ValueError(Errors.E205.format(path=path, line=number, text=line)) from e
-        if not body or not head.strip() or not all(isinstance(atom, str) for atom in body):
-            raise ValueError(Errors.E205.format(path=path, line=number, text=line))
-        rules.append((tuple(body), head.strip()))
-    return rules
-
-
-def score_logic(
-    examples: Iterable[Example],
-    rules: Sequence[LogicRule],
-    *,
-    spans_key: Optional[str] = None,
-    negative_label: Optional[str] = None,
-    **kwargs: Any,
-) -> Dict[str, Any]:
-    """LogiRE's "logic" score: the mean precision of gold rules applied to the
-    predicted facts, as the authors' `evaluation.py` (`Evaluator.check_rules`)
-    computes it, read from its source.
-
-    Per document, a rule's body holds for an entity pair (x, y) when some chain of
-    predicted facts `b1(x, z1), b2(z1, z2), ..., bL(zL-1, y)` exists (an inverse atom
-    follows a fact backwards); x = y is not excluded, as there. The rule's support is
-    the number of such pairs, and its correct count those that also have the head fact
-    predicted. Both are summed over the documents; a rule's precision is correct /
-    support, and the score is the mean over the rules with support > 0 (rules that
-    never fire are left out, as the NaN filtering there does).
-
-    examples (Iterable[Example]): Examples with predicted relations (the gold ones are
-        only read for the entity clusters, as in `score_doc_relations`).
-    rules (Sequence[Tuple[Tuple[str, ...], str]]): The rules (see `read_logic_rules`).
-    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
-    negative_label (Optional[str]): "No relation" label, ignored.
-    RETURNS (Dict[str, Any]): `logic` (0.0 when no rule fires), `logic_rules_fired`
-        and `logic_per_rule` ({"head <- body": {"correct", "support"}}).
-    """
-    correct = [0] * len(rules)
-    support = [0] * len(rules)
-    for eg in examples:
-        _, pred = _entity_facts(eg, spans_key, negative_label)
-        edges: Dict[str, Set[Tuple[ClusterKey, ClusterKey]]] = defaultdict(set)
-        for label, head, tail in pred:
-            edges[label].add((head, tail))
-            edges["~" + label].add((tail, head))
-        for i, (body, head_label) in enumerate(rules):
-            pairs = edges.get(body[0], set())
-            for atom in body[1:]:
-                step: Dict[ClusterKey, List[ClusterKey]] = defaultdict(list)
-                for a, b in edges.get(atom, ()):
-                    step[a].append(b)
-                pairs = {(x, y) for x, z in pairs for y in step.get(z, ())}
-            support[i] += len(pairs)
-            correct[i] += sum(1 for x, y in pairs if (head_label, x, y) in pred)
-    fired = [c / s for c, s in zip(correct, support) if s]
-    return {
-        "logic": sum(fired) / len(fired) if fired else 0.0,
-        "logic_rules_fired": len(fired),
-        "logic_per_rule": {
-            f"{head} <- {' ^ '.join(body)}": {"correct": c, "support": s}
-            for (body, head), c, s in zip(rules, correct, support)
-        },
-    }
-
-
-def score_doc_relations_by_distance(
-    examples: Iterable[Example],
-    *,
-    buckets: Sequence[Tuple[int, Optional[int]]] = DISTANCE_BUCKETS,
-    spans_key: Optional[str] = None,
-    negative_label: Optional[str] = None,
-    **kwargs: Any,
-) -> Dict[str, Any]:
-    """Document-level P/R/F1 per entity-pair distance bucket (LogiRE's Figure 4).
-
-    The distance of an entity pair is, as the LogiRE paper defines it, "the number of
-    tokens in between the nearest mentions of an entity pair": the minimum over the
-    mention pairs of the two entities of the number of tokens of the reference Doc
-    that start at or after the end of the earlier mention and before the start of the
-    later one (0 for adjacent or overlapping mentions). Every gold and predicted fact
-    falls in the bucket of its pair's distance; facts are matched as in
-    `score_doc_relations`.
-
-    examples (Iterable[Example]): Examples with gold and predicted relations.
-    buckets (Sequence[Tuple[int, Optional[int]]]): Inclusive (low, high) distances,
-        high None for no upper bound.
-    spans_key (Optional[str]): Span group holding the mentions (default doc.ents).
-    negative_label (Optional[str]): "No relation" label, ignored.
-    RETURNS (Dict[str, Any]): `docre_distance`: {"low-high" or ">=low": {"p", "r", "f",
-        "gold", "pred"}} for every bucket.
-    """
-    names = [f"{low}-{high}" if high is not None else f">={low}" for low, high in buckets]
-    key_sets: Dict[str, List[Tuple[Set[RelKey], Set[RelKey]]]] = {name: [] for name in names}
-    for eg in examples:
-        gold, pred = _entity_facts(eg, spans_key, negative_label)
-        starts = [token.idx for token in eg.reference]
-        split: Dict[str, Tuple[Set[RelKey], Set[RelKey]]] = {name: (set(), set()) for name in names}
-        for side, facts in enumerate((gold, pred)):
-            for fact in facts:
-                distance = _entity_distance(starts, fact[1], fact[2])
-                for name, (low, high) in zip(names, buckets):
-                    if low <= distance and (high is None or distance <= high):
-                        split[name][side].add(fact)
-        for name in names:
-            key_sets[name].append(split[name])
-    out = {}
-    for name in names:
-        micro, _ = _count(key_sets[name])
-        out[name] = {
-            "p": micro.precision, "r": micro.recall, "f": micro.fscore,
-            "gold": micro.tp + micro.fn, "pred": micro.tp + micro.fp,
-        }
-    return {"docre_distance": out}
-
-
-def _entity_distance(token_starts: List[int], head: ClusterKey, tail: ClusterKey) -> int:
-    """Tokens between the nearest mentions of two entities (mentions as char offsets)."""
-    best = None
-    for a in head:
-        for b in tail:
-            first, second = sorted((a, b))
-            gap = max(0, bisect.bisect_left(token_starts, second[0]) - bisect.bisect_left(token_starts, first[1]))
-            best = gap if best is None else min(best, gap)
-    return best or 0

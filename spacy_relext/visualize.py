@@ -6,18 +6,19 @@ Each Doc is one displaCy dependency figure in manual mode: entity mentions are t
 plain word, and each relation is an arc from head to tail labelled "label score".
 Under it, every selected relation gets a displaCy span view of its sentences with the
 head, the tail and the rationale segments highlighted, followed by the logic rules
-that inferred it (`Relation.rules`).
+that inferred it (`Relation.rules`). On the console, `render_rationale` shows a
+relation's rationale in its text with brackets (`render_rationale_html`: marks).
 """
 import html
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from spacy import displacy
 from spacy.displacy.templates import TPL_PAGE
 from spacy.tokens import Doc, Span
 from spacy.util import is_in_jupyter
 
+from .entities import sentence_index, sentence_starts
 from .errors import Errors
-from .rationales import relation_window
 from .relations import Relation, get_relations
 
 DEFAULT_OPTIONS: Dict[str, Any] = {
@@ -157,3 +158,72 @@ def visualize_texts(pipeline: str, texts: Sequence[str], options: Optional[Dict[
     docs = list(nlp.pipe(texts))
     page = render(docs, page=True, jupyter=False, options=options)
     return page, sum(len(get_relations(doc)) for doc in docs)
+
+
+def relation_window(rel: Relation) -> Span:
+    """The sentences holding a relation's arguments and rationale, as one Span.
+
+    rel (Relation): The relation.
+    RETURNS (Span): From the first sentence's start to the last sentence's end.
+    """
+    doc = rel.doc
+    spans = [rel.head, rel.tail, *rel.rationale]
+    starts = sentence_starts(doc)
+    first = starts[sentence_index(starts, min(span.start for span in spans))]
+    last = sentence_index(starts, max(span.end for span in spans) - 1)
+    return doc[first : starts[last + 1] if last + 1 < len(starts) else len(doc)]
+
+
+def render_rationale(
+    rel: Relation,
+    *,
+    open_mark: str = "[",
+    close_mark: str = "]",
+    head_marks: Tuple[str, str] = ("<e1>", "</e1>"),
+    tail_marks: Tuple[str, str] = ("<e2>", "</e2>"),
+    escape: Callable[[str], str] = str,
+) -> str:
+    """The sentences holding a relation's arguments and rationale, with every rationale
+    segment between `open_mark` and `close_mark` and the arguments marked.
+
+    rel (Relation): The relation (its `rationale` may be empty).
+    open_mark (str): Inserted before each rationale segment.
+    close_mark (str): Inserted after each rationale segment.
+    head_marks (Tuple[str, str]): Around the head; ("", "") for none.
+    tail_marks (Tuple[str, str]): Around the tail; ("", "") for none.
+    escape (Callable[[str], str]): Applied to the text between marks (html.escape for HTML).
+    RETURNS (str): The marked text.
+
+    EXAMPLE: "[<e1>Alice</e1> works for] <e2>Acme</e2> ."
+    """
+    doc = rel.doc
+    window = relation_window(rel)
+    before: List[List[str]] = [[] for _ in range(len(doc) + 1)]
+    after: List[List[str]] = [[] for _ in range(len(doc) + 1)]
+    # Outer marks first: rationale segments enclose the argument marks they contain.
+    for span in rel.rationale:
+        before[span.start].append(open_mark)
+        after[span.end - 1].append(close_mark)
+    for span, (left, right) in ((rel.head, head_marks), (rel.tail, tail_marks)):
+        before[span.start].append(left)
+        after[span.end - 1].insert(0, right)
+    pieces = []
+    for token in window:
+        pieces.append("".join(before[token.i]) + escape(token.text) + "".join(after[token.i]) + token.whitespace_)
+    return "".join(pieces).strip()
+
+
+def render_rationale_html(rel: Relation) -> str:
+    """`render_rationale` as HTML: rationale segments in `<mark>`, arguments in `<b>`.
+
+    rel (Relation): The relation.
+    RETURNS (str): An HTML fragment.
+    """
+    return render_rationale(
+        rel,
+        open_mark="<mark>",
+        close_mark="</mark>",
+        head_marks=("<b>", "</b>"),
+        tail_marks=("<b>", "</b>"),
+        escape=html.escape,
+    )

@@ -1,0 +1,609 @@
+"""`logic_reasoner`: document-level relation extraction with learned logic rules
+(LogiRE, METHODS.md section 4 and section 6).
+
+It runs last, on whole documents. It reads the entity clusters and the relations a
+frozen backbone component wrote (`doc._.relations` with `source == backbone`), turns
+them into entity-pair logits `[N, N, R]` (max over mention pairs; pairs the backbone
+never scored get `UNSEEN`, so only rules can add them), scores every type-valid
+candidate with learned rules `r(e0, eL) <- r1(e0, e1) ^ ... ^ rL(eL-1, eL)` and writes
+the refined relations, each with the rules and grounding paths that support it.
+
+Training is LogiRE's EM, run by `initialize` on the training examples: the upstream
+components run first (unless the docs already carry the backbone's relations).
+`update` fine-tunes the rule weights on a batch with the current rule set.
+"""
+import math
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+import spacy
+import torch
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example, validate_get_examples
+from spacy.util import load_config
+from spacy.vocab import Vocab
+from thinc.api import Model
+from thinc.types import Floats1d, Floats2d, Ints1d
+
+from ..entities import get_entity_clusters
+from ..errors import Errors
+from ..relation_pipe import RelationPipe
+from ..relations import Relation, get_relations, set_relations
+from .architectures import rule_model
+from .pytorch_logic_rules import UNSEEN, LogicRuleModule, RuleExtractor, RuleGenerator, best_path, transitions
+from .rules_em import EMSettings, Instances, Progress, RuleDoc, instances, signature_table, train_rule_model
+
+UNKNOWN_TYPE = "<unknown>"  # type id 0: entities of a type never seen in training (no signature)
+MIN_PROB = 1e-6
+DEFAULT_DOC_SCORER = {"@scorers": "spacy-relext.doc_relation_scorer.v1"}
+Entity = List[Span]  # the mentions of one entity
+MentionPairs = Dict[Tuple[int, int, int], Tuple[Span, Span]]
+
+
+@dataclass
+class DocPrediction:
+    """The reasoner's scores for one Doc (`predict` output).
+
+    entities (List[List[Span]]): The entities (mention clusters).
+    instances (Optional[Instances]): The type-valid candidates, None when there are none.
+    probs (Optional[Tensor]): Probability per candidate.
+    logits (Optional[Tensor]): The backbone logits `[N, N, R]`.
+    mentions (Dict[Tuple[int, int, int], Tuple[Span, Span]]): The backbone's best
+        mention pair per scored `(h, t, r)`.
+    """
+
+    entities: List[Entity]
+    instances: Optional[Instances] = None
+    probs: Optional[torch.Tensor] = None
+    logits: Optional[torch.Tensor] = None
+    mentions: Optional[MentionPairs] = None
+
+
+@Language.factory(
+    "logic_reasoner",
+    assigns=["doc._.relations"],
+    requires=["doc._.relations"],
+    default_config={
+        "backbone": "clm_classifier",
+        "spans_key": None,
+        "threshold": 0.5,
+        "tune_threshold": True,
+        "keep_backbone_relations": False,
+        "max_explanations": 3,
+        "n_rules": 50,
+        "rule_length": 3,
+        "em_iterations": 2,
+        "generator_pretrain_steps": 1000,
+        "generator_em_steps": 200,
+        "generator_lr": 0.001,
+        "generator_width": 256,
+        "generator_depth": 2,
+        "generator_heads": 4,
+        "generator_ffn_width": 2048,
+        "extractor_epochs": 50,
+        "extractor_lr": 0.005,
+        "max_elements": 4194304,
+        "seed": 0,
+        "train_on_gold_entities": True,
+        "scorer": DEFAULT_DOC_SCORER,
+    },
+    default_score_weights={"docre_f": 1.0, "docre_p": 0.0, "docre_r": 0.0, "docre_ign_f": 0.0},
+)
+def make_logic_reasoner(
+    nlp: Language,
+    name: str,
+    backbone: str,
+    spans_key: Optional[str],
+    threshold: float,
+    tune_threshold: bool,
+    keep_backbone_relations: bool,
+    max_explanations: int,
+    n_rules: int,
+    rule_length: int,
+    em_iterations: int,
+    generator_pretrain_steps: int,
+    generator_em_steps: int,
+    generator_lr: float,
+    generator_width: int,
+    generator_depth: int,
+    generator_heads: int,
+    generator_ffn_width: int,
+    extractor_epochs: int,
+    extractor_lr: float,
+    max_elements: int,
+    seed: int,
+    train_on_gold_entities: bool,
+    scorer: Optional[Callable],
+) -> "LogicReasoner":
+    """Create a `logic_reasoner` component.
+
+    backbone (str): Name of the earlier component whose scored relations are read. It
+        should write low-scored candidates too (e.g. a threshold of 0), since the
+        reasoner only sees what it writes.
+    spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
+    threshold (float): Relations whose probability is below it are not written.
+    tune_threshold (bool): At the end of `initialize`, replace `threshold` by the one
+        with the best F1 on the training documents' candidates. LogiRE scans the dev
+        scores for its one threshold, and a probability fitted with BCE on a few positives
+        among many candidates is F1-best far below 0.5; a pipe sees no dev set in
+        `initialize`, so the training documents stand in (`spacy find-threshold` tunes
+        it on dev afterwards).
+    keep_backbone_relations (bool): Keep the backbone's relations on the Doc (default:
+        replace them by the refined ones).
+    max_explanations (int): Most rule explanations per relation.
+    n_rules (int): Rule bodies sampled per signature (deduplicated).
+    rule_length (int): Body length (shorter rules are padded with the identity).
+    em_iterations (int): EM iterations after the initial fit.
+    generator_pretrain_steps (int): Generator steps on the gold-path distribution.
+    generator_em_steps (int): Generator steps per M-step.
+    generator_lr (float): Learning rate of the generator (Adam).
+    generator_width (int): Generator width.
+    generator_depth (int): Generator encoder and decoder layers (each).
+    generator_heads (int): Generator attention heads.
+    generator_ffn_width (int): Generator feed-forward width.
+    extractor_epochs (int): Epochs of each (fresh) relation-extractor fit.
+    extractor_lr (float): Learning rate of the extractor.
+    max_elements (int): Memory bound (elements) of one max-plus step.
+    seed (int): Random seed of the whole training.
+    train_on_gold_entities (bool): Use the gold mentions (aligned to the predicted
+        tokens) as entities in training.
+    scorer (Optional[Callable]): The scoring method.
+    """
+    return LogicReasoner(
+        nlp.vocab,
+        name,
+        nlp=nlp,
+        backbone=backbone,
+        spans_key=spans_key,
+        threshold=threshold,
+        tune_threshold=tune_threshold,
+        keep_backbone_relations=keep_backbone_relations,
+        max_explanations=max_explanations,
+        settings=EMSettings(
+            n_rules=n_rules,
+            em_iterations=em_iterations,
+            generator_pretrain_steps=generator_pretrain_steps,
+            generator_em_steps=generator_em_steps,
+            generator_lr=generator_lr,
+            extractor_epochs=extractor_epochs,
+            extractor_lr=extractor_lr,
+            max_elements=max_elements,
+            seed=seed,
+        ),
+        rule_length=rule_length,
+        generator_width=generator_width,
+        generator_depth=generator_depth,
+        generator_heads=generator_heads,
+        generator_ffn_width=generator_ffn_width,
+        train_on_gold_entities=train_on_gold_entities,
+        scorer=scorer,
+    )
+
+
+class PipelineRef:
+    """A weak reference to the pipeline (None when unset) that pickles as an unset one:
+    nlp.pipe(n_process=2) under the spawn start method pickles each component, and in
+    the worker the upstream components run before this one anyway."""
+
+    def __init__(self, nlp: Optional[Language]) -> None:
+        self._ref = weakref.ref(nlp) if nlp is not None else None
+
+    def __call__(self) -> Optional[Language]:
+        return self._ref() if self._ref is not None else None
+
+    def __reduce__(self) -> Tuple[type, Tuple[None]]:
+        return (PipelineRef, (None,))
+
+
+class LogicReasoner(RelationPipe):
+    """Refine a backbone's document-level relations with learned logic rules."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        name: str = "logic_reasoner",
+        *,
+        nlp: Optional[Language] = None,
+        backbone: str,
+        spans_key: Optional[str] = None,
+        threshold: float = 0.5,
+        tune_threshold: bool = True,
+        keep_backbone_relations: bool = False,
+        max_explanations: int = 3,
+        settings: Optional[EMSettings] = None,
+        rule_length: int = 3,
+        generator_width: int = 256,
+        generator_depth: int = 2,
+        generator_heads: int = 4,
+        generator_ffn_width: int = 2048,
+        train_on_gold_entities: bool = True,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        """Initialize the component; see `make_logic_reasoner` for the arguments."""
+        settings = settings or EMSettings()
+        if min(settings.n_rules, rule_length, generator_width, generator_depth, generator_heads) < 1 or (
+            generator_width % generator_heads
+        ):
+            raise ValueError(
+                Errors.E701.format(
+                    n_rules=settings.n_rules, length=rule_length, width=generator_width, heads=generator_heads,
+                    depth=generator_depth,
+                )
+            )
+        super().__init__(
+            vocab,
+            _empty_model(),
+            name,
+            candidates=None,
+            spans_key=spans_key,
+            threshold=threshold,
+            train_on_gold_entities=train_on_gold_entities,
+            scorer=scorer,
+            backbone=backbone,
+            tune_threshold=tune_threshold,
+            types=[],
+            signatures=[],
+            rule_length=rule_length,
+            n_rules=settings.n_rules,
+            generator_width=generator_width,
+            generator_depth=generator_depth,
+            generator_heads=generator_heads,
+            generator_ffn_width=generator_ffn_width,
+        )
+        self.keep_backbone_relations = keep_backbone_relations
+        self.max_explanations = max_explanations
+        self.settings = settings
+        self._nlp = PipelineRef(nlp)
+        self._table: Optional[torch.Tensor] = None
+
+    # -- model ---------------------------------------------------------------------
+
+    @property
+    def is_initialized(self) -> bool:
+        return bool(self.cfg["signatures"])
+
+    @property
+    def module(self) -> LogicRuleModule:
+        """RETURNS (LogicRuleModule): The torch generator and extractor."""
+        return self.model.shims[0]._model
+
+    @property
+    def table(self) -> torch.Tensor:
+        """RETURNS (Tensor): The signature table (type mask) `[types, R, types]`."""
+        if self._table is None:
+            self._table = signature_table(
+                [tuple(sig) for sig in self.cfg["signatures"]], len(self.cfg["types"]), len(self.labels)
+            )
+        return self._table
+
+    def _allow_extra_label(self) -> None:
+        if self.is_initialized:
+            raise ValueError(Errors.E401.format(name=self.name))
+
+    def restore_model_shape(self) -> None:
+        """Build the torch modules from `cfg` (labels, types, signatures), so saved
+        weights can be loaded into a pipe rebuilt from config."""
+        cfg = self.cfg
+        generator = RuleGenerator(
+            max(1, len(cfg["types"])),
+            max(1, len(self.labels)),
+            length=cfg["rule_length"],
+            width=cfg["generator_width"],
+            depth=cfg["generator_depth"],
+            n_heads=cfg["generator_heads"],
+            ffn_width=cfg["generator_ffn_width"],
+        )
+        extractor = RuleExtractor(len(cfg["signatures"]), cfg["n_rules"], cfg["rule_length"])
+        self.model = rule_model(LogicRuleModule(generator, extractor))
+        self.module.eval()
+        self._table = None
+
+    # -- documents -----------------------------------------------------------------
+
+    def _upstream(self) -> List[Tuple[str, Callable[[Doc], Doc]]]:
+        """The components before this one, in pipeline order (disabled ones included)."""
+        nlp = self._nlp()
+        if nlp is None or self.name not in nlp.component_names:
+            return []
+        names = nlp.component_names
+        return [(name, nlp.get_pipe(name)) for name in names[: names.index(self.name)]]
+
+    def _check_backbone(self) -> None:
+        names = [name for name, _ in self._upstream()]
+        if self._nlp() is not None and self.cfg["backbone"] not in names:
+            raise ValueError(Errors.E700.format(name=self.name, backbone=self.cfg["backbone"], upstream=names))
+
+    def _with_backbone_scores(self, docs: List[Doc]) -> List[Doc]:
+        """Run the upstream components on copies of the Docs that carry none of the
+        backbone's relations (a frozen backbone: no gradients, its own settings)."""
+        backbone = self.cfg["backbone"]
+        todo = [i for i, doc in enumerate(docs) if not any(r.source == backbone for r in get_relations(doc))]
+        if not todo:
+            return docs
+        docs = list(docs)
+        processed = [docs[i].copy() for i in todo]
+        for _, proc in self._upstream():
+            if hasattr(proc, "pipe"):
+                processed = list(proc.pipe(processed))
+            else:
+                processed = [proc(doc) for doc in processed]
+        for i, doc in zip(todo, processed):
+            docs[i] = doc
+        return docs
+
+    def _entities(self, doc: Doc) -> List[Entity]:
+        if len(doc) == 0:
+            return []
+        return list(get_entity_clusters(doc, self.spans_key).values())
+
+    def _rule_doc(
+        self, doc: Doc, entities: List[Entity], gold: Optional[List[Relation]] = None
+    ) -> Tuple[RuleDoc, MentionPairs]:
+        """The backbone logits, entity types and (optionally) gold facts of a Doc, and
+        the best-scored mention pair of each backbone-scored `(h, t, r)`."""
+        labels = {label: i for i, label in enumerate(self.labels)}
+        type_ids = {label: i for i, label in enumerate(self.cfg["types"])}
+        entity_of = {(m.start, m.end): i for i, mentions in enumerate(entities) for m in mentions}
+        n = len(entities)
+        logits = torch.full((n, n, max(1, len(labels))), UNSEEN)
+        mentions: MentionPairs = {}
+        for rel in get_relations(doc):
+            if rel.source != self.cfg["backbone"] or rel.label not in labels:
+                continue
+            h, t = entity_of.get((rel.head.start, rel.head.end)), entity_of.get((rel.tail.start, rel.tail.end))
+            if h is None or t is None or h == t:
+                continue
+            p = min(max(rel.score, MIN_PROB), 1 - MIN_PROB)
+            logit = float(torch.logit(torch.tensor(p, dtype=torch.float64)))
+            r = labels[rel.label]
+            if logit > logits[h, t, r]:
+                logits[h, t, r] = logit
+                mentions[(h, t, r)] = (rel.head, rel.tail)
+        types = torch.tensor([type_ids.get(_entity_type(mentions_), 0) for mentions_ in entities], dtype=torch.long)
+        facts = None
+        if gold is not None:
+            facts = torch.zeros((n, n, max(1, len(labels))), dtype=torch.bool)
+            for rel in gold:
+                h, t = entity_of.get((rel.head.start, rel.head.end)), entity_of.get((rel.tail.start, rel.tail.end))
+                if h is not None and t is not None and h != t and rel.label in labels:
+                    facts[h, t, labels[rel.label]] = True
+        return RuleDoc(logits, types, facts), mentions
+
+    def training_rule_docs(self, docs: List[Doc], gold: List[List[Relation]]) -> List[RuleDoc]:
+        """Training Docs as `RuleDoc`s: their entities, the backbone's scores (the
+        upstream components run where they are missing) and the gold facts.
+
+        docs (List[Doc]): The training Docs (see `training_docs`).
+        gold (List[List[Relation]]): Their gold relations (see `gold_relations`).
+        RETURNS (List[RuleDoc]): The documents.
+        """
+        docs = self._with_backbone_scores(docs)
+        return [self._rule_doc(doc, self._entities(doc), rels)[0] for doc, rels in zip(docs, gold)]
+
+    # -- training --------------------------------------------------------------------
+
+    def initialize(
+        self,
+        get_examples: Callable[[], Iterable[Example]],
+        *,
+        nlp: Optional[Language] = None,
+        labels: Optional[Sequence[str]] = None,
+        progress: Progress = None,
+    ) -> None:
+        """Learn the label set, entity types and signatures from the gold data, then
+        train rules and weights with EM on the backbone's scores (and, with
+        `tune_threshold`, set the threshold that is F1-best on the training documents).
+
+        get_examples (Callable[[], Iterable[Example]]): Training examples with gold
+            relations and entity clusters.
+        nlp (Optional[Language]): The pipeline (holds the backbone).
+        labels (Optional[Sequence[str]]): The relation labels; read from the data when None.
+        progress (Optional[Callable[[str], None]]): Receives a line per EM stage.
+        """
+        validate_get_examples(get_examples, "LogicReasoner.initialize")
+        if nlp is not None:
+            self._nlp = PipelineRef(nlp)
+        self._check_backbone()
+        super().initialize(get_examples, nlp=nlp, labels=labels)
+        examples = list(get_examples())
+        docs, gold = self.training_docs(examples), self.gold_relations(examples)
+        self._learn_signatures(docs, gold)
+        self.restore_model_shape()
+        module = self.module
+        history = train_rule_model(
+            module.generator,
+            module.extractor,
+            [tuple(sig) for sig in self.cfg["signatures"]],
+            self.training_rule_docs(docs, gold),
+            self.settings,
+            progress=progress,
+        )
+        module.eval()
+        if self.cfg["tune_threshold"] and history[-1]["threshold"] is not None:
+            self.cfg["threshold"] = history[-1]["threshold"]
+
+    def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
+        """Nothing to size before the signatures are known (see `initialize`)."""
+
+    def _learn_signatures(self, docs: List[Doc], gold: List[List[Relation]]) -> None:
+        """Entity types and the `(type_h, relation, type_t)` seen in the gold relations."""
+        types, signatures = set(), set()
+        for doc, rels in zip(docs, gold):
+            entities = self._entities(doc)
+            type_of = {(m.start, m.end): _entity_type(mentions) for mentions in entities for m in mentions}
+            types.update(type_of.values())
+            for rel in rels:
+                key_h, key_t = (rel.head.start, rel.head.end), (rel.tail.start, rel.tail.end)
+                if key_h in type_of and key_t in type_of:
+                    signatures.add((type_of[key_h], rel.label, type_of[key_t]))
+        if not signatures:
+            raise ValueError(Errors.E702.format(name=self.name))
+        self.cfg["types"] = [UNKNOWN_TYPE] + sorted(types - {UNKNOWN_TYPE})
+        type_ids = {t: i for i, t in enumerate(self.cfg["types"])}
+        label_ids = {label: i for i, label in enumerate(self.labels)}
+        self.cfg["signatures"] = sorted([type_ids[th], label_ids[r], type_ids[tt]] for th, r, tt in signatures)
+
+    def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[Floats2d, Ints1d], Floats1d]]:
+        """Rule features, signatures and gold labels of every type-valid candidate of
+        the batch, with the current rules; the backbone runs where its scores are
+        missing (frozen). `update` (RelationPipe's) fine-tunes the rule weights on them.
+        """
+        if not self.is_initialized:
+            raise ValueError(Errors.E703.format(name=self.name))
+        rule_docs = self.training_rule_docs(self.training_docs(examples), self.gold_relations(examples))
+        extractor = self.module.extractor
+        data = [instances(doc, self.table, extractor, max_elements=self.settings.max_elements) for doc in rule_docs]
+        data = [inst for inst in data if inst.labels is not None and inst.labels.numel()]
+        if not data:
+            return None
+        ops = self.model.ops
+        feats = ops.asarray2f(torch.cat([inst.feats for inst in data]).numpy())
+        signatures = ops.asarray1i(torch.cat([inst.signatures for inst in data]).numpy())
+        return (feats, signatures), ops.asarray1f(torch.cat([inst.labels for inst in data]).numpy())
+
+    def get_loss(self, examples: Iterable[Example], scores: Tuple[Floats1d, Floats1d]) -> Tuple[float, Floats1d]:
+        """Mean BCE over the candidates of a batch.
+
+        scores (Tuple[Floats1d, Floats1d]): Gold labels (0/1) and logits.
+        RETURNS (Tuple[float, Floats1d]): The loss and its gradient.
+        """
+        truths, logits = scores
+        xp = self.model.ops.xp
+        probs = 1 / (1 + xp.exp(-logits))
+        loss = -(truths * xp.log(probs + 1e-12) + (1 - truths) * xp.log(1 - probs + 1e-12)).mean()
+        return float(loss), (probs - truths) / len(truths)
+
+    # -- inference -------------------------------------------------------------------
+
+    def predict(self, docs: Iterable[Doc]) -> List[DocPrediction]:
+        """Score every type-valid candidate of each Doc with the rules.
+
+        docs (Iterable[Doc]): The documents (processed by the backbone).
+        RETURNS (List[DocPrediction]): The scores per Doc.
+        """
+        out: List[DocPrediction] = []
+        extractor = self.module.extractor
+        for doc in docs:
+            entities = self._entities(doc)
+            if not self.is_initialized or len(entities) < 2:
+                out.append(DocPrediction(entities))
+                continue
+            rule_doc, mentions = self._rule_doc(doc, entities)
+            inst = instances(rule_doc, self.table, extractor, max_elements=self.settings.max_elements)
+            with torch.no_grad():
+                probs = torch.sigmoid(extractor(inst.feats, inst.signatures))
+            out.append(DocPrediction(entities, inst, probs, rule_doc.logits, mentions))
+        return out
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: List[DocPrediction]) -> None:
+        """Write the relations above the threshold, each with its rule explanations;
+        the backbone's relations are removed unless `keep_backbone_relations`."""
+        docs = list(docs)
+        found: List[List[Relation]] = []
+        for pred in predictions:
+            rels: List[Relation] = []
+            if pred.instances is not None and pred.probs is not None and pred.logits is not None:
+                inst, mentions = pred.instances, pred.mentions or {}
+                trans = transitions(pred.logits)
+                for i in (pred.probs >= self.threshold).nonzero()[:, 0].tolist():
+                    h, t, r = int(inst.heads[i]), int(inst.tails[i]), int(inst.relations[i])
+                    head, tail = mentions.get((h, t, r), (pred.entities[h][0], pred.entities[t][0]))
+                    rels.append(
+                        Relation(
+                            head=head, tail=tail, label=self.labels[r], score=float(pred.probs[i]),
+                            source=self.name, rules=self.explain(trans, pred.entities, inst, i),
+                        )
+                    )
+            found.append(rels)
+        if not self.keep_backbone_relations:
+            for doc in docs:
+                set_relations(doc, [rel for rel in get_relations(doc) if rel.source != self.cfg["backbone"]])
+        self.write_relations(docs, found)
+
+    def explain(self, trans: torch.Tensor, entities: List[Entity], inst: Instances, i: int) -> Tuple[str, ...]:
+        """The rules that contribute most to candidate `i`, each with its best grounding
+        path and the path's score, e.g.
+        `royalty_of(Kate, UK) <- spouse_of(Kate, William) ^ royalty_of(William, UK)  [0.83]`.
+        """
+        extractor = self.module.extractor
+        q = int(inst.signatures[i])
+        contributions = (extractor.weight[q] * inst.feats[i]).detach().masked_fill(~extractor.rule_mask[q], 0.0)
+        order = torch.argsort(contributions, descending=True, stable=True).tolist()
+        names = [_entity_name(mentions) for mentions in entities]
+        h, t, r = int(inst.heads[i]), int(inst.tails[i]), int(inst.relations[i])
+        out = []
+        for k in order[: self.max_explanations]:
+            if contributions[k] <= 0:
+                break
+            body = extractor.bodies[q, k].tolist()
+            log_score, path = best_path(trans, body, h, t)
+            atoms = [self.atom(c, names[a], names[b]) for c, a, b in zip(body, path, path[1:])]
+            head = f"{self.labels[r]}({names[h]}, {names[t]})"
+            out.append(f"{head} <- {' ^ '.join(a for a in atoms if a)}  [{math.exp(log_score):.2f}]")
+        return tuple(out)
+
+    def atom(self, channel: int, a: str, b: str) -> str:
+        """One body step as text: `r(a, b)`, an inverse step as `r(b, a)`, and "" for
+        the identity."""
+        n = len(self.labels)
+        if channel < n:
+            return f"{self.labels[channel]}({a}, {b})"
+        if channel < 2 * n:
+            return f"{self.labels[channel - n]}({b}, {a})"
+        return ""
+
+    def body_text(self, body: Sequence[int]) -> str:
+        """A rule body with variables, e.g. `parent_of(x, z1) ^ parent_of(z1, y)`."""
+        steps = [c for c in body if c != 2 * len(self.labels)]
+        names = ["x"] + [f"z{k}" for k in range(1, len(steps))] + ["y"]
+        return " ^ ".join(self.atom(c, a, b) for c, a, b in zip(steps, names, names[1:]))
+
+    def learned_rules(self) -> List[Tuple[str, str, str, float, List[Tuple[str, float]]]]:
+        """The learned rules per signature, strongest first.
+
+        RETURNS (List[Tuple[str, str, str, float, List[Tuple[str, float]]]]): Per
+            signature: relation, head type, tail type, bias and `(body, weight)` pairs.
+        """
+        if not self.is_initialized:
+            return []
+        extractor = self.module.extractor
+        weight, bias = extractor.weight.detach(), extractor.bias.detach()
+        out = []
+        for q, (th, r, tt) in enumerate(self.cfg["signatures"]):
+            rules = [
+                (self.body_text(extractor.bodies[q, k].tolist()), float(weight[q, k]))
+                for k in extractor.rule_mask[q].nonzero()[:, 0].tolist()
+            ]
+            rules.sort(key=lambda rule: -rule[1])
+            out.append((self.labels[r], self.cfg["types"][th], self.cfg["types"][tt], float(bias[q]), rules))
+        return out
+
+
+def load_reasoners(path: Union[str, Path]) -> List[Tuple[str, "LogicReasoner"]]:
+    """Load only the `logic_reasoner` components of a saved pipeline (the others,
+    e.g. a backbone whose code is not importable here, are excluded).
+
+    path (Union[str, Path]): The pipeline directory.
+    RETURNS (List[Tuple[str, LogicReasoner]]): (name, component) pairs.
+    """
+    path = Path(path)
+    config = load_config(path / "config.cfg")
+    names = [name for name, cfg in config["components"].items() if cfg.get("factory") == "logic_reasoner"]
+    others = [name for name in config["nlp"]["pipeline"] if name not in names]
+    nlp = spacy.load(path, exclude=others)
+    return [(name, nlp.get_pipe(name)) for name in names]
+
+
+def _empty_model() -> Model:
+    return rule_model(LogicRuleModule(RuleGenerator(1, 1, width=8, n_heads=2, ffn_width=8, depth=1), RuleExtractor(0, 1, 1)))
+
+
+def _entity_type(mentions: Entity) -> str:
+    return next((m.label_ for m in mentions if m.label_), UNKNOWN_TYPE)
+
+
+def _entity_name(mentions: Entity) -> str:
+    return max(mentions, key=lambda m: (len(m.text), -m.start)).text

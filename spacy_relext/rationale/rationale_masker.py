@@ -1,0 +1,341 @@
+"""`rationale_masker`: relation classification through continuous, sparse rationales (RE2,
+METHODS.md section 1).
+
+For each candidate pair the model selects a binary mask over the tokens of the pair's
+region (the sentence or sentences holding both arguments), scored by importance
+`s_i = h_i . (h_e1 + h_e2) / sqrt(D)`, a continuity reward between adjacent selected tokens
+and a budget `K = ceil(k_ratio * L)`; it then classifies the pair from the masked tokens
+and the entity vectors. Training relaxes the mask (perturb-and-MAP marginals, annealed
+temperature); inference takes the exact budgeted MAP mask, which is written with the
+relation as its `rationale`: the selected contiguous token segments.
+
+With `pair_level = "cluster"` the pairs are document-level entities (mentions grouped by
+`ent_id_` / span `id_`): the argument vectors pool all mentions of each cluster, the
+maskable region is the shortest sentence span holding a mention of each (where the two
+entities are closest; the solver's cost grows with the square of the region, so a region
+over the whole document would be infeasible), and the relation is written between the
+first mentions of the two clusters.
+"""
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from spacy.language import Language
+from spacy.tokens import Doc, Span
+from spacy.training import Example
+from spacy.vocab import Vocab
+from thinc.api import Config, Model
+from thinc.types import Floats2d
+
+from ..candidates import PairGenerator
+from ..entities import cluster_id, get_entities, get_entity_clusters, sentence_index, sentence_starts
+from ..errors import Errors
+from ..relation_pipe import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_SCORER,
+    DEFAULT_TOK2VEC_CONFIG,
+    RelationPipe,
+    softmax_cross_entropy,
+)
+from ..relations import Relation
+from .architectures import PairRegion, PairRegions, build_masker
+from .solver import mask_segments
+
+PAIR_LEVELS = ("mention", "cluster")
+Pair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
+
+DEFAULT_RATIONALE_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-relext.RationaleMasker.v1"
+k_ratio = 0.6
+continuity = true
+token_continuity = false
+sparsity = true
+add_entities = true
+masking = true
+hidden_width = null
+dropout = 0.1
+bisection_iters = 20
+implicit_gradient = false
+perturb = true
+straight_through = false
+"""
+DEFAULT_RATIONALE_MODEL = Config().from_str(DEFAULT_RATIONALE_MODEL_CONFIG + DEFAULT_TOK2VEC_CONFIG)["model"]
+
+
+@Language.factory(
+    "rationale_masker",
+    assigns=["doc._.relations"],
+    requires=["doc.ents"],
+    default_config={
+        "model": DEFAULT_RATIONALE_MODEL,
+        "candidates": DEFAULT_CANDIDATES,
+        "spans_key": None,
+        "threshold": 0.0,
+        "pair_level": "mention",
+        "keep_candidates": False,
+        "candidate_floor": 0.0,
+        "temperature_start": 1.0,
+        "temperature_end": 0.1,
+        "anneal_steps": 1000,
+        "train_on_gold_entities": True,
+        "scorer": DEFAULT_SCORER,
+    },
+    default_score_weights={"rel_f": 1.0, "rel_p": 0.0, "rel_r": 0.0, "rel_macro_f": None, "rel_per_type": None},
+)
+def make_rationale_masker(
+    nlp: Language,
+    name: str,
+    model: Model,
+    candidates: PairGenerator,
+    spans_key: Optional[str],
+    threshold: float,
+    pair_level: str,
+    keep_candidates: bool,
+    candidate_floor: float,
+    temperature_start: float,
+    temperature_end: float,
+    anneal_steps: int,
+    train_on_gold_entities: bool,
+    scorer: Optional[Callable],
+) -> "RationaleMasker":
+    """Create a `rationale_masker` component.
+
+    model (Model): A `spacy-relext.RationaleMasker.v1` model.
+    candidates (PairGenerator): Which ordered mention pairs to classify.
+    spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
+    threshold (float): Relations whose probability is below it are not written. The
+        decision is the argmax over the labels and the negative class.
+    pair_level (str): "mention" (pairs of mentions) or "cluster" (pairs of entity
+        clusters, for document-level relations).
+    keep_candidates (bool): Write every label of every candidate pair with its
+        probability, below the threshold and for pairs decided negative too (the
+        scores a `logic_reasoner` backbone needs). Evaluation then counts them all.
+    candidate_floor (float): With `keep_candidates`, labels whose probability is below
+        it are not written (0 writes all). A document-level backbone has dozens of labels
+        per entity pair, and a `logic_reasoner` reads an unwritten label as very unlikely,
+        so a floor such as 0.01 saves most of the time and memory at little cost.
+    temperature_start (float): Relaxation temperature at the first update.
+    temperature_end (float): Temperature reached after `anneal_steps` updates.
+    anneal_steps (int): Updates of the geometric annealing (0: always `temperature_end`).
+    train_on_gold_entities (bool): Pair the gold mentions in training.
+    scorer (Optional[Callable]): The scoring method.
+    """
+    return RationaleMasker(
+        nlp.vocab,
+        model,
+        name,
+        candidates=candidates,
+        spans_key=spans_key,
+        threshold=threshold,
+        pair_level=pair_level,
+        keep_candidates=keep_candidates,
+        candidate_floor=candidate_floor,
+        temperature_start=temperature_start,
+        temperature_end=temperature_end,
+        anneal_steps=anneal_steps,
+        train_on_gold_entities=train_on_gold_entities,
+        scorer=scorer,
+    )
+
+
+class RationaleMasker(RelationPipe):
+    """Classify candidate pairs from sparse, contiguous rationales and write them."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str = "rationale_masker",
+        *,
+        candidates: PairGenerator,
+        spans_key: Optional[str] = None,
+        threshold: float = 0.0,
+        pair_level: str = "mention",
+        keep_candidates: bool = False,
+        candidate_floor: float = 0.0,
+        temperature_start: float = 1.0,
+        temperature_end: float = 0.1,
+        anneal_steps: int = 1000,
+        train_on_gold_entities: bool = True,
+        scorer: Optional[Callable] = None,
+    ) -> None:
+        """Initialize the component; see `make_rationale_masker` for the arguments."""
+        if pair_level not in PAIR_LEVELS:
+            raise ValueError(Errors.E501.format(options=PAIR_LEVELS, value=pair_level))
+        if not 0.0 <= candidate_floor < 1.0:
+            raise ValueError(Errors.E503.format(value=candidate_floor))
+        if min(temperature_start, temperature_end) <= 0 or anneal_steps < 0:
+            raise ValueError(Errors.E502.format(start=temperature_start, end=temperature_end, steps=anneal_steps))
+        super().__init__(
+            vocab,
+            model,
+            name,
+            candidates=candidates,
+            spans_key=spans_key,
+            threshold=threshold,
+            train_on_gold_entities=train_on_gold_entities,
+            scorer=scorer,
+            pair_level=pair_level,
+            keep_candidates=keep_candidates,
+            candidate_floor=candidate_floor,
+        )
+        self.temperature_start = temperature_start
+        self.temperature_end = temperature_end
+        self.anneal_steps = anneal_steps
+
+    @property
+    def n_classes(self) -> int:
+        """RETURNS (int): The labels plus the negative class (class 0)."""
+        return len(self.labels) + 1
+
+    @property
+    def temperature(self) -> float:
+        """RETURNS (float): The relaxation temperature of the next update."""
+        if self.anneal_steps == 0:
+            return self.temperature_end
+        progress = min(self.n_updates, self.anneal_steps) / self.anneal_steps
+        return self.temperature_start * (self.temperature_end / self.temperature_start) ** progress
+
+    def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
+        """Size the output for the labels and the negative class, then initialize."""
+        self.model.set_dim("nO", self.n_classes)
+        docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
+        self.model.initialize(X=(docs, PairRegions()))
+        self.cfg["nI"] = self.model.get_dim("nI")
+
+    def restore_model_shape(self) -> None:
+        """Build the PyTorch layer from `cfg` so saved weights can be loaded."""
+        if self.cfg.get("nI") is None:
+            return
+        if not self.model.has_dim("nI"):
+            self.model.set_dim("nI", self.cfg["nI"])
+        if not self.model.has_dim("nO"):
+            self.model.set_dim("nO", self.n_classes)
+        build_masker(self.model)
+
+    def make_pairs(self, docs: List[Doc]) -> Tuple[PairRegions, List[Pair]]:
+        """The candidate pairs of the Docs with their mentions and maskable regions.
+
+        RETURNS (Tuple[PairRegions, List[Pair]]): The model input besides the Docs, and
+            the pairs (doc index, head, tail, region start) in the model's row order.
+        """
+        regions, pairs = [], []
+        for i, doc in enumerate(docs):
+            starts = sentence_starts(doc)
+            for heads, tails in self._argument_pairs(doc):
+                region = min(
+                    (_sentence_region(starts, len(doc), head, tail) for head in heads for tail in tails),
+                    key=lambda span: (span[1] - span[0], span[0]),
+                )
+                offsets = [[(m.start, m.end) for m in group] for group in (heads, tails)]
+                regions.append(PairRegion(i, offsets[0], offsets[1], region))
+                pairs.append((i, heads[0], tails[0], region[0]))
+        return PairRegions(regions, temperature=self.temperature), pairs
+
+    def _argument_pairs(self, doc: Doc) -> List[Tuple[List[Span], List[Span]]]:
+        """(head mentions, tail mentions) per candidate: one mention each, or every
+        mention of the two clusters for `pair_level = "cluster"`."""
+        mention_pairs = self.get_pairs(doc)
+        if self.cfg["pair_level"] == "mention":
+            return [([head], [tail]) for head, tail in mention_pairs]
+        clusters = get_entity_clusters(doc, self.spans_key)
+        seen: Dict[Tuple[str, str], None] = {}
+        for head, tail in mention_pairs:
+            key = (cluster_id(head), cluster_id(tail))
+            if key[0] != key[1]:
+                seen.setdefault(key, None)
+        return [(clusters[h], clusters[t]) for h, t in seen]
+
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[Pair], Floats2d, Floats2d]:
+        """Score every candidate pair with its MAP rationale (no noise).
+
+        docs (Iterable[Doc]): The documents.
+        RETURNS (Tuple[List[Pair], Floats2d, Floats2d]): The pairs, their logits and
+            their rationale masks over their regions.
+        """
+        docs = list(docs)
+        regions, pairs = self.make_pairs(docs)
+        if not pairs:
+            ops = self.model.ops
+            return pairs, ops.alloc2f(0, self.n_classes), ops.alloc2f(0, 0)
+        logits, masks = self.model.predict((docs, regions))
+        return pairs, logits, masks
+
+    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[Pair], Floats2d, Floats2d]) -> None:
+        """Write the decided relations, each with its rationale segments as Spans."""
+        docs = list(docs)
+        pairs, logits, masks = predictions
+        ops = self.model.ops
+        probs = ops.to_numpy(ops.softmax(logits)) if len(pairs) else logits
+        masks = ops.to_numpy(masks)
+        found: List[List[Relation]] = [[] for _ in docs]
+        for p, (i, head, tail, start) in enumerate(pairs):
+            doc = docs[i]
+            rationale = tuple(doc[start + a : start + b] for a, b in mask_segments(masks[p].tolist()))
+            best = int(probs[p].argmax())
+            if self.cfg["keep_candidates"]:
+                floor = self.cfg.get("candidate_floor", 0.0)
+                decided = [c for c in range(1, self.n_classes) if probs[p, c] >= floor]
+            elif best > 0 and probs[p, best] >= self.threshold:
+                decided = [best]
+            else:
+                decided = []
+            for c in decided:
+                found[i].append(
+                    Relation(
+                        head=head,
+                        tail=tail,
+                        label=self.labels[c - 1],
+                        score=float(probs[p, c]),
+                        source=self.name,
+                        rationale=rationale,
+                    )
+                )
+        self.write_relations(docs, found)
+
+    def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[List[Doc], PairRegions], Any]]:
+        """The candidate pairs (on the gold mentions by default) and their gold classes."""
+        docs = self.training_docs(examples)
+        regions, pairs = self.make_pairs(docs)
+        self.n_updates += 1
+        if not pairs:
+            return None
+        # Arguments are keyed by offsets, or by the cluster of the training Doc's mention
+        # at those offsets (aligned gold spans carry no cluster id of their own).
+        keys = [self._argument_keys(doc) for doc in docs]
+        gold: Dict[Tuple, int] = {}
+        for i, rels in enumerate(self.gold_relations(examples)):
+            for rel in rels:
+                if rel.label in self.labels:
+                    key = (i, keys[i](rel.head), keys[i](rel.tail))
+                    gold.setdefault(key, self.labels.index(rel.label) + 1)
+        truths = [gold.get((i, keys[i](head), keys[i](tail)), 0) for i, head, tail, _ in pairs]
+        X = ([eg.predicted for eg in examples], regions)
+        return X, self.model.ops.asarray1i(truths)
+
+    def _argument_keys(self, doc: Doc) -> Callable[[Span], Any]:
+        """How a relation argument is identified for the pair level: by its offsets, or
+        by the cluster of the Doc's mention at its offsets."""
+        if self.cfg["pair_level"] == "mention":
+            return lambda span: (span.start, span.end)
+        clusters = {(m.start, m.end): cluster_id(m) for m in get_entities(doc, self.spans_key)}
+        return lambda span: clusters.get((span.start, span.end), cluster_id(span))
+
+    def get_loss(
+        self, examples: Iterable[Example], scores: Tuple[Any, Tuple[Floats2d, Floats2d]]
+    ) -> Tuple[float, Floats2d]:
+        """Mean cross-entropy of the pairs' classes (the only loss: sparsity and
+        continuity are structural).
+
+        scores (Tuple[Ints1d, Tuple[Floats2d, Floats2d]]): Gold classes, and the logits
+            and masks.
+        RETURNS (Tuple[float, Floats2d]): The loss and its gradient for the logits.
+        """
+        truths, (logits, _) = scores
+        return softmax_cross_entropy(self.model.ops, logits, truths)
+
+
+def _sentence_region(starts: List[int], length: int, head: Span, tail: Span) -> Tuple[int, int]:
+    """Token offsets of the sentences from the first to the last one holding `head` or `tail`."""
+    first = sentence_index(starts, min(head.start, tail.start))
+    last = sentence_index(starts, max(head.end, tail.end) - 1)
+    return starts[first], starts[last + 1] if last + 1 < len(starts) else length

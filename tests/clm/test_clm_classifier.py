@@ -1,0 +1,516 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy  # noqa: E402
+import pytest  # noqa: E402
+import spacy  # noqa: E402
+import torch  # noqa: E402
+from spacy.tokens import Doc, Span  # noqa: E402
+from spacy.training import Example  # noqa: E402
+from spacy.util import load_model_from_config  # noqa: E402
+from thinc.api import Config, fix_random_seed  # noqa: E402
+
+from spacy_relext import Relation  # noqa: E402
+from spacy_relext.clm.clm_classifier import candidate_label_markers, chunk_objects  # noqa: E402
+from spacy_relext.clm.label_scheme import (  # noqa: E402
+    DirectionalLabels,
+    decode_pairs,
+    learn_symmetric_labels,
+)
+from spacy_relext.clm.levitated_marker import (  # noqa: E402
+    PackedPairs,
+    PairGroup,
+    context_window,
+    group_focus,
+    make_layout,
+    marker_attention_mask,
+)
+from spacy_relext.clm.pytorch_marker_attention import MarkerAttention  # noqa: E402
+
+# text, entities (start, end, label), relations (head start, tail start, label)
+TRAIN_DATA = [
+    (
+        "Alice works for Acme in Paris .",
+        [(0, 1, "PER"), (3, 4, "ORG"), (5, 6, "LOC")],
+        [(0, 3, "Work_For"), (3, 5, "OrgBased_In")],
+    ),
+    (
+        "Bob lives in London and knows Carol .",
+        [(0, 1, "PER"), (3, 4, "LOC"), (6, 7, "PER")],
+        [(0, 3, "Live_In"), (0, 6, "Knows"), (6, 0, "Knows")],
+    ),
+    (
+        "Paris is home to Dana , who runs Zeta .",
+        [(0, 1, "LOC"), (4, 5, "PER"), (8, 9, "ORG")],
+        [(4, 0, "Live_In"), (4, 8, "Work_For")],
+    ),
+]
+LABELS = ["Work_For", "OrgBased_In", "Live_In", "Knows"]
+
+# fmt: off
+# Rows/columns: t0 t1 | S /S | O1 O2 | /O1 /O2 | C1 C2 (one CLM per object)
+MASK_MDOS = numpy.array([
+    [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    [1, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+    [1, 1, 1, 1, 0, 0, 0, 0, 1, 1],
+    [1, 1, 1, 1, 0, 0, 0, 0, 1, 1],
+    [1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+    [1, 1, 1, 1, 1, 1, 1, 1, 0, 1],
+    [1, 1, 1, 1, 1, 1, 1, 1, 1, 0],
+    [1, 1, 1, 1, 1, 1, 1, 1, 0, 1],
+    [1, 1, 1, 1, 1, 0, 1, 0, 1, 0],
+    [1, 1, 1, 1, 0, 1, 0, 1, 0, 1],
+], dtype=bool)
+# fmt: on
+# Without M-DOS an object's markers no longer see the other object's markers.
+MASK_NO_MDOS = MASK_MDOS.copy()
+MASK_NO_MDOS[[4, 6], 5] = MASK_NO_MDOS[[4, 6], 7] = False  # O1, /O1 -> O2, /O2
+MASK_NO_MDOS[[5, 7], 4] = MASK_NO_MDOS[[5, 7], 6] = False  # O2, /O2 -> O1, /O1
+
+LISTENER_CONFIG = """
+[nlp]
+lang = "en"
+pipeline = ["tok2vec","clm_classifier"]
+
+[components]
+
+[components.tok2vec]
+factory = "tok2vec"
+
+[components.tok2vec.model]
+@architectures = "spacy.HashEmbedCNN.v2"
+pretrained_vectors = null
+width = 32
+depth = 1
+embed_size = 500
+window_size = 1
+maxout_pieces = 2
+subword_features = true
+
+[components.clm_classifier]
+factory = "clm_classifier"
+
+[components.clm_classifier.model]
+@architectures = "spacy-relext.LevitatedMarkerClassifier.v1"
+hidden_width = 32
+n_heads = 2
+
+[components.clm_classifier.model.tok2vec]
+@architectures = "spacy.Tok2VecListener.v1"
+width = 32
+upstream = "tok2vec"
+"""
+
+
+def make_doc(nlp, text, ents, *, rels=()):
+    doc = nlp.make_doc(text)
+    spans = {start: Span(doc, start, end, label=label) for start, end, label in ents}
+    doc.ents = list(spans.values())
+    doc._.relations = [Relation(head=spans[h], tail=spans[t], label=label) for h, t, label in rels]
+    return doc
+
+
+def make_examples(nlp, data=TRAIN_DATA):
+    """Gold entities on both sides, as when training with gold mentions."""
+    return [Example(make_doc(nlp, text, ents), make_doc(nlp, text, ents, rels=rels)) for text, ents, rels in data]
+
+
+def relation_keys(doc):
+    return sorted(rel.key for rel in doc._.relations)
+
+
+def unseen_docs(nlp):
+    return [make_doc(nlp, text, ents) for text, ents, _ in TRAIN_DATA]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("clm_classifier")
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    losses = {}
+    for _ in range(40):
+        losses = {}
+        nlp.update(examples, sgd=optimizer, losses=losses)
+    return nlp, examples, losses
+
+
+# --- attention mask and layout ---------------------------------------------
+
+
+@pytest.mark.parametrize("mutual,expected", [(True, MASK_MDOS), (False, MASK_NO_MDOS)])
+def test_mask_cells(mutual, expected):
+    mask = marker_attention_mask(2, 2, text_width=2, object_width=2, clm_width=1, mutual=mutual)
+    assert mask.shape == expected.shape
+    assert numpy.array_equal(mask, expected), numpy.argwhere(mask != expected)
+
+
+def test_mask_without_clms_is_the_leading_block():
+    mask = marker_attention_mask(2, 2, text_width=2, object_width=2, clm_width=0)
+    assert numpy.array_equal(mask, MASK_MDOS[:8, :8])
+
+
+def test_mask_solid_objects():
+    mask = marker_attention_mask(2, 2, text_width=2, object_width=2, clm_width=1, solid_objects=True)
+    expected = MASK_MDOS.copy()
+    expected[2:4, 4:8] = True  # the subject markers also see the (solid) object markers
+    assert numpy.array_equal(mask, expected)
+
+
+def test_pair_packing_trains():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"packing": "pair"})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    packed, pairs = clm.pack([eg.predicted for eg in examples])
+    assert packed.solid_objects and len(packed.groups) == len(pairs) == 18
+    losses = [nlp.update(examples, sgd=optimizer)["clm_classifier"] for _ in range(25)]
+    assert losses[-1] < losses[0] / 5
+
+
+def test_mask_padding_rows_see_only_themselves():
+    # 2 real text rows of 3, 1 real object of 2, 2 CLMs per object
+    mask = marker_attention_mask(2, 1, text_width=3, object_width=2, clm_width=2)
+    pad_rows = [2, 6, 8, 11, 12]  # text pad, O2, /O2, CLMs of O2
+    for row in pad_rows:
+        assert mask[row].nonzero()[0].tolist() == [row]
+        others = [r for r in range(mask.shape[0]) if r != row]
+        assert not mask[others, row].any()
+    # the real object's markers see neither padding nor the other slot
+    assert mask[5].nonzero()[0].tolist() == [0, 1, 3, 4, 5, 7, 9, 10]
+
+
+def test_layout_positions_and_sources():
+    nlp = spacy.blank("en")
+    doc = nlp("a b c d e f")
+    packed = PackedPairs([PairGroup(0, (1, 3), [(4, 5), (0, 1)])], clm_ids=numpy.array([[2, 7], [0, 1]]))
+    layout = make_layout([doc], packed, max_length=10, mutual=True)
+    # text 0..5 | S /S | O1 O2 | /O1 /O2 | CLMs (2 per object)
+    assert layout.sources[0].tolist() == [0, 1, 2, 3, 4, 5, 1, 2, 4, 0, 4, 0, -1, -1, -1, -1]
+    assert layout.positions[0].tolist() == [0, 1, 2, 3, 4, 5, 1, 2, 4, 0, 4, 0, 10, 11, 10, 11]
+    assert layout.clm_ids[0].tolist() == [0] * 12 + [3, 8, 1, 2]
+    assert layout.pair_rows.tolist() == [[0, 6, 7, 8, 10], [0, 6, 7, 9, 11]]
+
+
+def test_context_window_widens_by_sentences():
+    words = "a b . c d . e f g h i j .".split()
+    sent_starts = [True, False, False, True, False, False, True] + [False] * 6
+    doc = Doc(spacy.blank("en").vocab, words=words, sent_starts=sent_starts)
+    assert context_window(doc, (3, 4), 6) == (0, 6)
+    assert context_window(doc, (3, 4), 13) == (0, 13)
+    assert context_window(doc, (3, 4), 3) == (3, 6)
+    assert context_window(doc, (8, 9), 4) == (6, 10)  # sentence longer than the window
+
+
+def _hidden(module, vectors, doc, packed, mutual=True):
+    layout = make_layout([doc], packed, max_length=16, mutual=mutual)
+    X = numpy.where(layout.sources[..., None] >= 0, vectors[layout.sources], 0.0).astype("float32")
+    args = [torch.from_numpy(a) for a in (X, layout.row_types, layout.positions, layout.clm_ids, layout.mask)]
+    with torch.no_grad():
+        return module.hidden(*args).numpy()
+
+
+def test_text_states_unchanged_by_markers():
+    torch.manual_seed(0)
+    module = MarkerAttention(8, 16, 5, depth=2, n_heads=2, n_positions=32, n_clm_tokens=10, dropout=0.0).eval()
+    doc = spacy.blank("en")("a b c d e f")
+    vectors = numpy.random.default_rng(0).normal(size=(6, 8)).astype("float32")
+    one = PackedPairs([PairGroup(0, (0, 1), [(2, 3)])])
+    many = PackedPairs([PairGroup(0, (1, 2), [(2, 3), (4, 6), (0, 1)])], clm_ids=numpy.array([[1, 9], [2, 3], [4, 0]]))
+    text_one = _hidden(module, vectors, doc, one)[0, :6]
+    text_many = _hidden(module, vectors, doc, many)[0, :6]
+    numpy.testing.assert_allclose(text_one, text_many, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mutual", [True, False])
+def test_mdos_lets_objects_see_each_other(mutual):
+    torch.manual_seed(0)
+    module = MarkerAttention(8, 16, 5, depth=1, n_heads=2, n_positions=32, n_clm_tokens=10, dropout=0.0).eval()
+    doc = spacy.blank("en")("a b c d e f")
+    vectors = numpy.random.default_rng(0).normal(size=(6, 8)).astype("float32")
+    alone = _hidden(module, vectors, doc, PackedPairs([PairGroup(0, (0, 1), [(2, 3), (3, 4)])]), mutual)
+    changed = _hidden(module, vectors, doc, PackedPairs([PairGroup(0, (0, 1), [(2, 3), (4, 6)])]), mutual)
+    # rows: 6 text, S, /S, O1, O2, /O1, /O2: O1 (row 8) differs only through O2
+    same = numpy.allclose(alone[0, 8], changed[0, 8], atol=1e-6)
+    assert same != mutual
+    numpy.testing.assert_allclose(alone[0, 6:8], changed[0, 6:8], atol=1e-6)  # subject markers
+
+
+# --- label directions and decoding ------------------------------------------
+
+
+def test_directional_labels():
+    scheme = DirectionalLabels(["A", "S", "B"], ["S"])
+    assert scheme.n_classes == 1 + 1 + 2 * 2
+    assert scheme.encode(None) == 0
+    assert scheme.encode("S") == scheme.encode("S", reverse=True) == 1
+    assert (scheme.encode("A"), scheme.encode("B")) == (2, 3)
+    assert (scheme.encode("A", reverse=True), scheme.encode("B", reverse=True)) == (4, 5)
+    assert scheme.reverse.tolist() == [0, 1, 4, 5, 2, 3]
+    assert [scheme.decode(c) for c in range(6)] == [
+        (None, False), ("S", False), ("A", False), ("B", False), ("A", True), ("B", True)
+    ]
+    assert scheme.is_symmetric(1) and not scheme.is_symmetric(0) and not scheme.is_symmetric(2)
+    forward, backward = numpy.arange(6.0), numpy.arange(6.0) * 10
+    assert scheme.combine(forward, backward).tolist() == [0, 11, 42, 53, 24, 35]
+    assert scheme.combine(forward, None) is forward
+
+
+def test_learn_symmetric_labels():
+    triples = [("a", "b", "S"), ("b", "a", "S"), ("a", "c", "A"), ("c", "a", "A"), ("b", "c", "A")]
+    assert learn_symmetric_labels(triples) == ["S"]
+
+
+def _log_probs(rows, n_classes):
+    out = numpy.full((len(rows), n_classes), numpy.log(0.01))
+    for i, c in enumerate(rows):
+        out[i, c] = numpy.log(0.9)
+    return out
+
+
+def test_decode_flips_symmetric_and_drops_overlaps():
+    doc = spacy.blank("en")("w x y z v")
+    a, b, c, c2 = doc[0:1], doc[1:2], doc[2:4], doc[2:3]
+    scheme = DirectionalLabels(["A", "S"], ["S"])  # NIL, S, A, A-reversed
+    pairs = [(0, a, b), (0, b, a), (0, a, c), (0, c, a), (0, b, c), (0, a, c2)]
+    # (a,b) and (b,a) both say "b -> a" for A; (a,c)/(c,a) say S; (b,c) NIL; (a,c2) A weaker
+    log_probs = _log_probs([3, 2, 1, 1, 0, 2], scheme.n_classes)
+    log_probs[5] = numpy.log([0.1, 0.1, 0.7, 0.1])
+    found = decode_pairs(pairs, log_probs, scheme)
+    keys = [(h.start, t.start, label) for _, h, t, label, _ in found]
+    assert keys[:3] == [(1, 0, "A"), (0, 2, "S"), (2, 0, "S")]
+    assert (0, 2, "A") in keys  # (a, c2) alone: A, no overlap with another A
+    assert found[0][4] == pytest.approx(0.9)
+    # a second, weaker A between overlapping arguments is dropped
+    pairs.append((0, doc[1:3], a))
+    log_probs = numpy.vstack([log_probs, numpy.log([[0.1, 0.1, 0.7, 0.1]])])
+    keys = [(h.start, h.end, t.start, label) for _, h, t, label, _ in decode_pairs(pairs, log_probs, scheme)]
+    assert (1, 2, 0, "A") in keys and (1, 3, 0, "A") not in keys
+
+
+@pytest.mark.parametrize(
+    "token_scheme,expected", [("separate", [[2, 0, 5, 7], [3, 1, 4, 6]]), ("code", [[2, 0, 1, 2], [3, 1, 0, 3]])]
+)
+def test_candidate_label_markers(token_scheme, expected):
+    scheme = DirectionalLabels(["A", "S"], ["S"])  # NIL, S, A, A-rev; reverse = [0, 1, 3, 2]
+    logits = numpy.array([[0.5, 0.1, 3.0, 0.0], [0.4, 1.0, -1.0, 2.0]])
+    ids = candidate_label_markers(logits, scheme, n=2, m=2, token_scheme=token_scheme)
+    assert ids.tolist() == expected
+
+
+def test_candidate_label_markers_clip_to_classes():
+    scheme = DirectionalLabels(["A"], ["A"])  # NIL, A
+    ids = candidate_label_markers(numpy.array([[0.0, 1.0]]), scheme, n=2, m=4, token_scheme="separate")
+    assert ids.tolist() == [[1, 0]]
+
+
+# --- the component ---------------------------------------------------------
+
+
+def test_add_pipe_alone_and_labels():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier")
+    assert clm.add_label("Work_For") == 1 and clm.add_label("Work_For") == 0
+    nlp.initialize()
+    assert clm.labels == ("Work_For",)
+    with pytest.raises(ValueError, match="E401"):
+        clm.add_label("Other")
+
+
+def test_no_label():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("clm_classifier")
+    with pytest.raises(ValueError, match="E400"):
+        nlp.initialize()
+
+
+def test_explicit_labels_and_symmetric_config():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"symmetric_labels": ["Knows"]})
+    clm.initialize(lambda: make_examples(nlp), nlp=nlp, labels=["Knows", "Live_In"])
+    assert clm.labels == ("Knows", "Live_In")
+    assert clm.label_scheme.n_classes == 1 + 1 + 2
+
+
+def test_bad_settings():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match="E402"):
+        nlp.add_pipe("clm_classifier", config={"clm_token_scheme": "other"})
+    with pytest.raises(ValueError, match="E403"):
+        nlp.add_pipe("clm_classifier", name="x", config={"model": {"hidden_width": 10, "n_heads": 4}})
+
+
+def test_learned_symmetric_labels(trained):
+    nlp, _, _ = trained
+    assert nlp.get_pipe("clm_classifier").cfg["symmetric_labels"] == ["Knows"]
+
+
+def test_clm_warmup_schedule():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"clm_warmup_steps": 1, "clm_top_n": 1, "clm_bottom_m": 2})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    first, _ = clm.make_training_input(examples)
+    second, truths = clm.make_training_input(examples)
+    assert first[1].clm_ids is None
+    assert second[1].clm_ids.shape == (second[1].n_pairs, 3)
+    assert len(truths) == second[1].n_pairs == 18
+    # inference packs no CLMs
+    assert clm.pack(unseen_docs(nlp))[0].clm_ids is None
+
+
+def test_clm_random_order_shuffles_the_same_markers():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"clm_order": "random", "clm_top_n": 2, "clm_bottom_m": 4})
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    clm.n_updates = 3
+    fix_random_seed(0)
+    shuffled = clm.make_training_input(examples)[0][1].clm_ids
+    clm.n_updates, clm.clm_order = 3, "score"
+    fix_random_seed(0)
+    ranked = clm.make_training_input(examples)[0][1].clm_ids
+    assert shuffled.shape == ranked.shape == (18, 6)
+    assert (numpy.sort(shuffled, axis=1) == numpy.sort(ranked, axis=1)).all()
+    assert (shuffled != ranked).any()
+    with pytest.raises(ValueError, match="E402.*clm_order"):
+        nlp.add_pipe("clm_classifier", name="bad", config={"clm_order": "alphabetical"})
+
+
+def test_update_count_is_saved(trained):
+    """Resuming from a saved pipeline continues the CLM warm-up schedule."""
+    nlp, _, _ = trained
+    clm = nlp.get_pipe("clm_classifier")
+    assert clm.n_updates == 40
+    loaded = spacy.blank("en").add_pipe("clm_classifier")
+    loaded.from_bytes(clm.to_bytes())
+    assert loaded.n_updates == 40
+
+
+def test_overfitting(trained):
+    nlp, examples, losses = trained
+    assert losses["clm_classifier"] < 0.05
+    for eg, doc in zip(examples, nlp.pipe(unseen_docs(nlp))):
+        assert relation_keys(doc) == relation_keys(eg.reference)
+        assert all(rel.source == "clm_classifier" for rel in doc._.relations)
+
+
+def test_evaluate(trained):
+    nlp, examples, _ = trained
+    scores = nlp.evaluate(examples)
+    assert scores["rel_p"] == scores["rel_r"] == scores["rel_f"] == 1.0
+
+
+def test_keeps_other_components_relations(trained):
+    nlp, _, _ = trained
+    doc = unseen_docs(nlp)[0]
+    other = Relation(head=doc[0:1], tail=doc[5:6], label="Mine", source="user")
+    doc._.relations = [other]
+    doc = nlp(doc)
+    doc = nlp(doc)  # a second run replaces, not duplicates, its own relations
+    assert [rel.label for rel in doc._.relations].count("Work_For") == 1
+    assert doc._.relations[0].label == "Mine"
+
+
+def test_serialization(trained, tmp_path):
+    nlp, _, _ = trained
+    expected = [[(rel.key, round(rel.score, 5)) for rel in doc._.relations] for doc in nlp.pipe(unseen_docs(nlp))]
+    nlp.to_disk(tmp_path)
+    from_disk = spacy.load(tmp_path)
+    from_bytes = spacy.blank("en")
+    from_bytes.add_pipe("clm_classifier")
+    from_bytes.from_bytes(nlp.to_bytes())
+    for loaded in (from_disk, from_bytes):
+        got = [[(rel.key, round(rel.score, 5)) for rel in doc._.relations] for doc in loaded.pipe(unseen_docs(loaded))]
+        assert got == expected
+
+
+def test_multiprocessing(trained):
+    nlp, examples, _ = trained
+    docs = list(nlp.pipe(unseen_docs(nlp), n_process=2, batch_size=1))
+    assert [relation_keys(doc) for doc in docs] == [relation_keys(eg.reference) for eg in examples]
+
+
+def test_edge_docs(trained):
+    nlp, _, _ = trained
+    long_text = " ".join(["Alice works for Acme in Paris ."] * 150)
+    long_ents = [(7 * i + s, 7 * i + e, label) for i in range(150) for s, e, label in TRAIN_DATA[0][1]]
+    docs = [
+        nlp.make_doc(""),
+        make_doc(nlp, "No entities here .", []),
+        make_doc(nlp, "Only Alice here .", [(1, 2, "PER")]),
+        make_doc(nlp, long_text, long_ents),
+    ]
+    for i, token in enumerate(docs[3]):
+        token.is_sent_start = i % 7 == 0
+    docs = list(nlp.pipe(docs, batch_size=4))
+    assert [len(doc._.relations) for doc in docs[:3]] == [0, 0, 0]
+    assert len(docs[3]) == 1050 and len(docs[3]._.relations) > 0
+
+
+def test_update_without_candidates():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier")
+    clm.add_label("Work_For")
+    optimizer = nlp.initialize()
+    data = [("No entities here .", [], []), ("Only Alice here .", [(1, 2, "PER")], [])]
+    losses = nlp.update(make_examples(nlp, data), sgd=optimizer)
+    assert losses["clm_classifier"] == 0.0
+    assert clm.update([], sgd=optimizer)["clm_classifier"] == 0.0
+
+
+def test_listener_and_replace_listeners(tmp_path):
+    fix_random_seed(0)
+    nlp = load_model_from_config(Config().from_str(LISTENER_CONFIG), auto_fill=True, validate=True)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(5):
+        nlp.update(examples, sgd=optimizer)
+    expected = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in nlp.pipe(unseen_docs(nlp))]
+    nlp.replace_listeners("tok2vec", "clm_classifier", ["model.tok2vec"])
+    assert nlp.get_pipe("clm_classifier").model.get_ref("tok2vec").name != "tok2vec-listener"
+    got = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in nlp.pipe(unseen_docs(nlp))]
+    assert got == expected
+    nlp.to_disk(tmp_path)
+    reloaded = spacy.load(tmp_path)
+    got = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in reloaded.pipe(unseen_docs(reloaded))]
+    assert got == expected
+
+
+def test_context_window_holds_every_argument_of_a_group():
+    """A 300-token sentence: the window of a group is centred on its arguments, not on
+    the subject alone, so an object 100 tokens away is read in context; arguments in
+    two sentences get both sentences."""
+    nlp = spacy.blank("en")
+    doc = Doc(nlp.vocab, words=["w"] * 300)
+    group = PairGroup(0, (10, 11), [(110, 112)])
+    assert group_focus(group, 128) == (10, 112)
+    start, end = context_window(doc, group_focus(group, 128), 128)
+    assert end - start == 128 and start <= 10 and 112 <= end
+    layout = make_layout([doc], PackedPairs([group]), max_length=128, mutual=True)
+    assert layout.sources[0, : end - start].tolist() == list(range(start, end))  # the text rows
+    assert layout.positions[0, layout.pair_rows[0, 3]] == 110 - start  # the object marker is not clipped
+    far = PairGroup(0, (10, 11), [(200, 201)])
+    assert group_focus(far, 128) == (10, 11)  # too far for one window: centred on the subject
+    two = Doc(nlp.vocab, words=["w"] * 20, sent_starts=[i in (0, 10) for i in range(20)])
+    assert context_window(two, (2, 15), 20) == (0, 20)
+    assert context_window(two, (2, 15), 16) == (0, 16)  # both sentences do not fit: centred on the focus
+
+
+def test_far_pairs_get_their_own_group_and_a_warning(trained):
+    nlp, _, _ = trained
+    words = ["Alice", "works", "for", "Acme"] + ["and"] * 60 + ["Paris"] + ["and"] * 100 + ["Berlin", "."]
+    doc = Doc(nlp.vocab, words=words)
+    doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 3, 4, label="ORG"), Span(doc, 64, 65, label="LOC"),
+                Span(doc, 165, 166, label="LOC")]
+    assert [[(t.start, t.end) for t in c] for c in chunk_objects((0, 1), list(doc.ents[1:]), 16, 128)] == [
+        [(3, 4), (64, 65)], [(165, 166)]]
+    with pytest.warns(UserWarning, match=r"\[W004\] 4 candidate pair\(s\) of 'clm_classifier' have arguments more "
+                                         r"than max_length=128 tokens apart, e.g. \(Alice, Berlin\)"):
+        packed, pairs = nlp.get_pipe("clm_classifier").pack([doc])
+    assert len(pairs) == 12 and all(len(g.objects) <= 2 for g in packed.groups)

@@ -1,0 +1,97 @@
+"""Faithful mode of clm_classifier: own MiniLM encoder, solid + levitated markers."""
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import numpy  # noqa: E402
+import pytest  # noqa: E402
+import spacy  # noqa: E402
+import torch  # noqa: E402
+from test_clm_classifier import make_examples, unseen_docs  # noqa: E402
+from thinc.api import fix_random_seed  # noqa: E402
+
+from spacy_relext.clm.levitated_marker import PackedPairs, PairGroup  # noqa: E402
+from spacy_relext.clm.levitated_marker_transformer import make_solid_layout  # noqa: E402
+
+TRF_MODEL = {
+    "@architectures": "spacy-relext.LevitatedMarkerTransformer.v1",
+    "encoder": {"@misc": "spacy-relext.installed_encoder.v1"},
+    "max_length": 32,
+}
+SPECIAL = {"cls": 101, "sep": 102, "pad": 0, "markers": (1, 2, 3, 4), "clms": numpy.arange(500, 520)}
+
+
+@pytest.fixture(scope="module")
+def trf_nlp():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe("clm_classifier", config={"model": TRF_MODEL})
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    nlp.update(examples, sgd=optimizer)
+    return nlp
+
+
+def test_solid_layout():
+    doc = spacy.blank("en")("a b c d")
+    pieces = [[[10], [11, 12], [13], [14]]]  # "b" has two wordpieces
+    packed = PackedPairs([PairGroup(0, (2, 3), [(1, 2), (3, 4)])], clm_ids=numpy.array([[0, 5], [1, 2]]))
+    layout = make_solid_layout(pieces, packed, docs=[doc], max_length=32, mutual=True, special=SPECIAL)
+    # [CLS] a b1 b2 [S] c [/S] d [SEP] | O1 O2 | /O1 /O2 | 2 CLMs per object
+    assert layout["input_ids"][0].tolist() == [101, 10, 11, 12, 1, 13, 2, 14, 102, 3, 3, 4, 4, 500, 505, 501, 502]
+    assert layout["positions"][0].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 2, 7, 3, 7, 32, 33, 32, 33]
+    assert layout["pair_rows"].tolist() == [[0, 4, 6, 9, 11], [0, 4, 6, 10, 12]]
+    mask = layout["mask"][0].astype(bool)
+    assert not mask[numpy.r_[0:4, 5, 7, 8], 9:].any()
+    assert mask[[4, 6], 13:].all() and not mask[[4, 6], 9:13].any()
+    assert mask[9].nonzero()[0].tolist() == list(range(9)) + [9, 10, 11, 12, 13, 14]  # O1: text, M-DOS, own CLMs
+    assert mask[13].nonzero()[0].tolist() == list(range(9)) + [9, 11, 13, 14]  # CLM of O1
+
+
+def test_text_states_unchanged_by_markers(trf_nlp):
+    module = trf_nlp.get_pipe("clm_classifier").model.get_ref("encoder").shims[0]._model.eval()
+    special = {
+        "cls": module.tokenizer.cls_token_id,
+        "sep": module.tokenizer.sep_token_id,
+        "pad": module.tokenizer.pad_token_id,
+        "markers": module.marker_ids,
+        "clms": numpy.asarray(module.clm_token_ids),
+    }
+    doc = spacy.blank("en")("Alice works for Acme in Paris .")
+    pieces = [[module.tokenizer.convert_tokens_to_ids(module.tokenizer.tokenize(t.text)) for t in doc]]
+
+    def text_states(packed):
+        layout = make_solid_layout(pieces, packed, docs=[doc], max_length=32, mutual=True, special=special)
+        args = [torch.from_numpy(layout[k]) for k in ("input_ids", "positions", "mask")]
+        with torch.no_grad():
+            return module.hidden(*args)[0, :10].numpy()  # [CLS] 7 words, [S] [/S] [SEP]: 10 rows
+
+    one = text_states(PackedPairs([PairGroup(0, (0, 1), [(3, 4)])]))
+    many = text_states(PackedPairs([PairGroup(0, (0, 1), [(3, 4), (5, 6), (1, 2)])]))
+    numpy.testing.assert_allclose(one, many, atol=1e-5)
+
+
+def test_serialization_without_source_dir(trf_nlp):
+    expected = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in trf_nlp.pipe(unseen_docs(trf_nlp))]
+    data = trf_nlp.to_bytes()
+    nlp = spacy.blank("en")
+    # an encoder path that does not exist: loading must not need it
+    nlp.add_pipe("clm_classifier", config={"model": {**TRF_MODEL, "encoder": "/nonexistent"}})
+    nlp.from_bytes(data)
+    got = [[(r.key, round(r.score, 5)) for r in doc._.relations] for doc in nlp.pipe(unseen_docs(nlp))]
+    assert got == expected
+
+
+def test_solid_layout_pair_packing():
+    doc = spacy.blank("en")("a b c d")
+    pieces = [[[10], [11, 12], [13], [14]]]
+    packed = PackedPairs([PairGroup(0, (2, 3), [(1, 2)])], clm_ids=numpy.array([[0, 5]]), solid_objects=True)
+    layout = make_solid_layout(pieces, packed, docs=[doc], max_length=32, mutual=True, special=SPECIAL)
+    # [CLS] a [O] b1 b2 [/O] [S] c [/S] d [SEP] | 2 CLMs
+    assert layout["input_ids"][0].tolist() == [101, 10, 3, 11, 12, 4, 1, 13, 2, 14, 102, 500, 505]
+    assert layout["positions"][0].tolist() == list(range(11)) + [32, 33]
+    assert layout["pair_rows"].tolist() == [[0, 6, 8, 2, 5]]
+    mask = layout["mask"][0].astype(bool)
+    assert mask[[2, 5, 6, 8], 11:].all() and not mask[numpy.r_[0:2, 3, 4, 7, 9, 10], 11:].any()
+    assert mask[11].nonzero()[0].tolist() == list(range(11)) + [11, 12]

@@ -1,0 +1,181 @@
+"""The benchmark harness's shared timing method and the BENCHMARKS.md generator
+(no real benchmark runs here)."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+import report  # noqa: E402
+import timing  # noqa: E402
+
+
+class FakeClock:
+    """perf_counter that only advances when a timed function says how long it took."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.calls = []
+
+    def __call__(self):
+        return self.now
+
+    def work(self, name, seconds):
+        def fn():
+            self.calls.append(name)
+            self.now += seconds.pop(0)
+        return fn
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(timing.time, "perf_counter", fake)
+    return fake
+
+
+def test_measure_warms_up_then_reports_median_min_max(clock):
+    fn = clock.work("f", [100.0, 3.0, 1.0, 2.0, 5.0])
+    result = timing.measure(fn, repeats=4)
+    assert clock.calls == ["f"] * 5  # one warm-up (100 s, not counted) and 4 repeats
+    assert result == {"median": 2.5, "min": 1.0, "max": 5.0, "n": 4}
+
+
+def test_measure_never_uses_fewer_than_three_repeats(clock):
+    result = timing.measure(clock.work("f", [1.0, 1.0, 2.0, 3.0]), repeats=1)
+    assert result["n"] == 3 and result["median"] == 2.0
+
+
+def test_alternate_runs_in_turns_and_takes_ratio_per_round(clock):
+    a = clock.work("a", [9.0, 1.0, 2.0, 1.0])
+    b = clock.work("b", [9.0, 3.0, 2.0, 4.0])
+    result = timing.alternate(a, b, repeats=3)
+    assert clock.calls == ["a", "b"] * 4
+    assert result["a"]["median"] == 1.0 and result["b"]["median"] == 3.0
+    # rounds: 3/1, 2/2, 4/1
+    assert result["ratio"] == {"median": 3.0, "min": 1.0, "max": 4.0, "n": 3}
+
+
+def test_rate_inverts_the_time_range():
+    assert timing.rate(10, {"median": 2.0, "min": 1.0, "max": 5.0, "n": 3}) == {
+        "median": 5.0, "min": 2.0, "max": 10.0, "n": 3}
+
+
+def test_peak_rss_is_at_least_the_current_rss():
+    assert timing.peak_rss_mb() >= timing.current_rss_mb() * 0.99 > 0
+
+
+RECORD = {
+    "name": "clm_packing",
+    "mode": "quick",
+    "date": "2030-01-02 03:04 UTC",
+    "command": "python benchmarks/run.py --quick --only clm_packing --corpus-dir ../shared/corpus",
+    "machine": {"cpu": "Test CPU 9000", "cores": 2, "memory_gb": 8.0, "python": "3.11", "spacy": "3.8.0",
+                "torch": "2.13.0+cpu", "device": "cpu", "date": "2030-01-02", "load_average_1min": 0.25},
+    "data": "conll04 dev, first 40 sentences",
+    "peak_rss_mb": 512.0,
+    "figures": {"rows": [{"mode": "listener", "docs": 40, "sentences": 40, "pairs": 472,
+                          "packed_sents_per_s": {"median": 80.0, "min": 70.0, "max": 90.0, "n": 3},
+                          "per_pair_sents_per_s": {"median": 40.0, "min": 35.0, "max": 45.0, "n": 3},
+                          "speedup": {"median": 2.0, "min": 1.9, "max": 2.1, "n": 3}}]},
+}
+
+
+def test_report_renders_machine_command_date_and_figures(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    (results / "clm_packing.json").write_text(json.dumps(RECORD))
+    (notes / "clm_packing.md").write_text("What packing means.\n")
+    (results / "transcribed_x.json").write_text(json.dumps({
+        "name": "transcribed_x", "mode": "transcribed", "date": "2026-11-21", "command": "python old.py",
+        "provenance": "transcribed from BENCHMARKS.md at commit dadeaf3", "machine": "2 old cores", "data": "d",
+        "figures": {"tables": [{"title": "T", "columns": ["a", "b"], "rows": [["1", "x|y"]]}],
+                    "accuracy": [{"component": "clm_classifier", "dataset": "CoNLL04 dev", "metric": "Rel F",
+                                  "value": "41.1", "training": "1500 steps", "encoder": "tok2vec"}]}}))
+    text = report.render(report.load(results), notes)
+    assert "generated" in text.splitlines()[3].lower()
+    assert "Test CPU 9000, 2 cores, 8.0 GB, torch 2.13.0+cpu" in text
+    assert RECORD["command"] in text and "2030-01-02 03:04 UTC" in text
+    assert "2.00 (1.90-2.10)x" in text and ">= 3x" in text  # the ratio next to its target
+    assert "What packing means." in text
+    assert "transcribed from BENCHMARKS.md at commit dadeaf3" in text and "| 41.1 |" in text
+    assert "x\\|y" in text  # a pipe inside a cell does not break the table
+
+
+def test_readme_block_is_replaced_only_between_markers(tmp_path):
+    records = {"clm_packing": RECORD}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{report.START}\nOLD-BLOCK\n{report.END}\noutro\n")
+    assert report.update_readme(readme, records)
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith(f"{report.END}\noutro\n")
+    assert "OLD-BLOCK" not in text and "2.00 (1.90-2.10)x" in text
+    readme.write_text("no markers\n")
+    assert not report.update_readme(readme, records)
+    assert readme.read_text() == "no markers\n"
+
+
+def test_report_renders_rationale_variants_against_their_references(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    rows = [{"variant": variant, "overrides": {}, "scores": {"semeval_micro_f": micro}, "train_seconds": 60.0,
+             "eval": {"semeval_micro_f": micro, "semeval_macro_f": micro - 0.05, "mean_fraction_selected": 0.6,
+                      "mean_segments_per_rationale": segments}}
+            for variant, micro, segments in (("RE2 (full)", 0.5, 2.5), ("w/o continuity", 0.4, 7.25))]
+    for name in report.RE2_VARIANT_RUNS:
+        (results / f"{name}.json").write_text(json.dumps({
+            "name": name, "mode": "full", "date": "2030-01-02 03:04 UTC", "command": f"python run.py --only {name}",
+            "machine": "2 test cores", "data": "semeval seeded split",
+            "figures": {"component": name, "config": "configs/rationale_cpu.cfg", "steps": 800, "train_seconds": 120.0,
+                        "model": "m", "headline": "semeval_micro_f", "scores": rows[0]["scores"], "encoder": "tok2vec",
+                        "ablations": rows}}))
+    records = report.load(results)
+    text = report.render(records, notes)
+    assert "| rationale_masker (RE2): w/o continuity | SemEval dev (seeded split) |" in text
+    assert "| 40.0 / 35.0 | full (800 steps) |" in text and "| 86.8 |" in text  # ours next to the paper's
+    assert "| w/o continuity | 40.0 | 35.0 | 0.600 | 7.25 | 60.0 |" in text  # the coherence column
+    summary = report.readme_summary(records)
+    assert "accuracy_rationale_ablation" in summary and "accuracy_rationale_k_sweep" not in summary
+
+
+def test_peak_since_reset_measures_from_the_reset():
+    if not timing.reset_peak_rss():
+        pytest.skip("this system cannot reset the peak RSS mark")
+    big = b"x" * (200 * 2**20)  # written, so resident
+    with_big = timing.peak_rss_since_reset_mb()
+    del big
+    assert timing.reset_peak_rss()
+    assert timing.peak_rss_since_reset_mb() < with_big - 100
+
+
+def logic_scores(f, ign_f, logic):
+    return {"p": 0.5, "r": 0.5, "f": f, "ign_f": ign_f, "logic": logic, "logic_rules_fired": 3 if logic else None,
+            "relations": 10, "f_by_distance": {"0-99": {"f": f, "gold": 20, "pred": 10}}}
+
+
+def test_report_renders_logic_reasoner_runs(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    common = {"mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores", "data": "d"}
+    for name, logic in (("accuracy_logic_dwie", 0.3), ("accuracy_logic_redocred", None)):
+        (results / f"{name}.json").write_text(json.dumps({**common, "name": name, "command": f"run {name}", "figures": {
+            "backbone_steps": 2400, "reasoner_train_docs": 400, "reasoner_settings": {"em_iterations": 2},
+            "dev_docs": 100, "scores": {"backbone": logic_scores(0.15, 0.13, logic),
+                                        "backbone, threshold tuned on train": logic_scores(0.24, 0.18, logic),
+                                        "backbone+logic_reasoner": logic_scores(0.3, 0.25, logic)}}}))
+    (results / "memory_logic_dwie.json").write_text(json.dumps({**common, "name": "memory_logic_dwie",
+        "command": "run memory", "figures": {
+            "doc_index": 7, "entities": 88, "tokens": 1348, "backbone_candidates": 900, "reasoner_s": 1.5,
+            "rss_before_mb": 500, "peak_mb": 560, "peak_measured_from_start_of_run": True, "relations_written": 40,
+            "reasoner_increase_mb": 60}}))
+    text = report.render(report.load(results), notes)
+    assert ("15.0 / 13.0 / 30.0 -> 30.0 / 25.0 / 30.0 (backbone -> + logic_reasoner; backbone at the threshold "
+            "tuned as the reasoner's: 24.0 / 18.0 / 30.0)") in text
+    assert "| Re-DocRED dev (seeded split of its dev set) (100 docs, gold entities) | F1 / Ign F1 (official) |" in text
+    assert "15.0 / 13.0 -> 30.0 / 25.0" in text and "`accuracy_logic_redocred`" in text
+    assert "| backbone | 50.0 | 50.0 | 15.0 | 13.0 | - | - | 10 |" in text  # no logic score without gold rules
+    assert "dev document 7 (88 entities, 1348 tokens" in text and "peak 560 MiB while it ran (+60 MiB)" in text

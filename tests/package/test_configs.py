@@ -1,0 +1,92 @@
+"""Every committed config builds; the transformer config loads MiniLM offline; the config
+that sources its entity recognizer trains the classifier and scores end to end."""
+from pathlib import Path
+
+import pytest
+import spacy
+from spacy.tokens import Doc, DocBin, Span
+from spacy.training import Example
+from spacy.training.initialize import init_nlp
+
+from spacy_relext.relations import Relation
+
+CONFIG_DIR = Path(__file__).parents[2] / "configs"
+CONFIGS = sorted(CONFIG_DIR.glob("*.cfg"))
+
+
+WORDS = ["Alice", "works", "for", "Acme", "."]
+
+
+def gold_doc(vocab, relation=True):
+    doc = Doc(vocab, words=WORDS, sent_starts=[True] + [False] * 4)
+    doc.ents = [Span(doc, 0, 1, label="PER"), Span(doc, 3, 4, label="ORG")]
+    if relation:
+        doc._.relations = [Relation(head=doc[0:1], tail=doc[3:4], label="Work_For")]
+    return doc
+
+
+@pytest.fixture(scope="module")
+def ner_pipeline(tmp_path_factory):
+    """A pipeline from configs/ner_cpu.cfg taught one sentence: the source of a sourced ner."""
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "ner_cpu.cfg"), auto_fill=True)
+    examples = [Example(Doc(nlp.vocab, words=WORDS), gold_doc(nlp.vocab, relation=False))]
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(30):
+        nlp.update(examples, sgd=optimizer)
+    path = tmp_path_factory.mktemp("ner") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+def load(path, ner_pipeline):
+    overrides = {"paths.ner_model": str(ner_pipeline)} if "ner_model" in spacy.util.load_config(path)["paths"] else {}
+    return spacy.util.load_config(path, overrides=overrides)
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_config_builds(path, ner_pipeline):
+    config = load(path, ner_pipeline)
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
+    assert nlp.pipe_names == config["nlp"]["pipeline"]
+
+
+def test_sourced_ner_is_frozen_and_predicts_the_entities(ner_pipeline, tmp_path):
+    """configs/clm_trf.cfg, initialised as `spacy train` does: the sourced ner keeps the
+    source's weights through training and supplies the entities the classifier scores at
+    evaluation (end to end)."""
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[gold_doc(vocab)], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    config = load(CONFIG_DIR / "clm_trf.cfg", ner_pipeline)
+    config["paths"]["train"] = config["paths"]["dev"] = str(tmp_path / "train.spacy")
+    nlp = init_nlp(config)
+    source = spacy.load(ner_pipeline).get_pipe("ner").model.get_ref("upper").get_param("W")
+    examples = [Example(Doc(nlp.vocab, words=WORDS), gold_doc(nlp.vocab))]
+    optimizer = nlp.create_optimizer()
+    losses = {}
+    for _ in range(2):
+        nlp.update(examples, sgd=optimizer, losses=losses, exclude=config["training"]["frozen_components"])
+    assert set(losses) == {"clm_classifier"}
+    assert (nlp.get_pipe("ner").model.get_ref("upper").get_param("W") == source).all()
+    doc = nlp("Alice works for Acme .")
+    assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Acme", "ORG")]
+    assert "rel_f" in nlp.evaluate(examples)
+
+
+def test_no_absolute_paths_or_hub_names_in_configs():
+    for path in CONFIGS:
+        text = path.read_text()
+        assert "/home/" not in text and "/root/" not in text and "/work/" not in text, path
+        assert "roberta-base" not in text and "bert-base" not in text, path
+
+
+def test_transformer_config_runs_offline_on_minilm(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "ner_trf.cfg"), auto_fill=True)
+    doc = Doc(nlp.vocab, words=["Alice", "works", "for", "Acme", "."])
+    ref = Doc(nlp.vocab, words=["Alice", "works", "for", "Acme", "."])
+    ref.ents = [Span(ref, 0, 1, label="PER"), Span(ref, 3, 4, label="ORG")]
+    nlp.initialize(lambda: [Example(doc, ref)])
+    out = nlp("Bob visited Paris.")
+    hidden = out._.trf_data.tensors[0]
+    assert hidden.shape[-1] == 384  # MiniLM-L6 width: the packaged weights were used
