@@ -1,7 +1,11 @@
-"""Where encoder weights come from: installed packages or local directories, never a hub."""
+"""Where encoder weights come from: installed packages or local directories, never a hub.
+
+`load_encoder` is the one way a component reads a Hugging Face encoder (and its
+tokenizer) from such a directory.
+"""
 import importlib
 from pathlib import Path
-from typing import Any, List, Union
+from typing import Any, List, Tuple, Union
 
 from spacy.util import registry
 
@@ -33,6 +37,30 @@ def check_encoder_dir(path: Union[str, Path]) -> Path:
     if not (path / "config.json").is_file():
         raise ValueError(Errors.E302.format(path=path))
     return path
+
+
+def load_encoder(
+    path: Union[str, Path], *, masked_lm: bool = False, eager_attention: bool = False, pooling_layer: bool = False
+) -> Tuple[Any, Any]:
+    """The fast tokenizer and the model of a local Hugging Face directory, offline.
+
+    path (Union[str, Path]): The model directory (E302 when it holds no model).
+    masked_lm (bool): Load the masked-LM model (a missing MLM head is initialized, as
+        `transformers` does) instead of the bare encoder (no pooling layer).
+    eager_attention (bool): Use the eager attention implementation, which applies a
+        custom 3-D attention mask exactly as given.
+    pooling_layer (bool): Keep the bare encoder's pooling layer (unused by every
+        component; RERE's query extractor has it in its saved weights).
+    RETURNS (Tuple[Any, Any]): The tokenizer and the model.
+    """
+    from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+    path = str(check_encoder_dir(path))
+    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
+    options = {"attn_implementation": "eager"} if eager_attention else {}
+    if masked_lm:
+        return tokenizer, AutoModelForMaskedLM.from_pretrained(path, local_files_only=True, **options)
+    return tokenizer, AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=pooling_layer, **options)
 
 
 def wordpieces(tokenizer: Any, words: List[str]) -> List[List[int]]:

@@ -55,11 +55,25 @@ def copy_gold_entities(eg: Example, spans_key: Optional[str]) -> None:
     if eg.reference.has_annotation("SENT_START") and not predicted.has_annotation("SENT_START"):
         for token, is_start in zip(predicted, eg.get_aligned_sent_starts()):
             token.is_sent_start = is_start
-    predicted.ents = aligned_spans(eg, eg.reference.ents)
+    set_aligned_mentions(eg, predicted, None, eg.reference.ents)
     if spans_key and spans_key in eg.reference.spans:
-        group = eg.reference.spans[spans_key]
-        spans = aligned_spans(eg, group)
-        predicted.spans[spans_key] = SpanGroup(predicted, name=spans_key, attrs=dict(group.attrs), spans=spans)
+        set_aligned_mentions(eg, predicted, spans_key, eg.reference.spans[spans_key])
+
+
+def set_aligned_mentions(eg: Example, doc: Doc, spans_key: Optional[str], mentions: Iterable[Span]) -> None:
+    """Put reference mentions, aligned to the tokens of `eg.predicted`, on `doc` (that Doc
+    or a copy of it): as `doc.ents` when `spans_key` is None, else as the span group
+    `spans_key` (with the reference group's attrs). Mentions that do not align are left
+    out; labels, KB ids and ids (entity clusters) are kept.
+    """
+    spans = [Span(doc, s.start, s.end, label=s.label_, kb_id=s.kb_id_, span_id=s.id_)
+             for s in aligned_spans(eg, mentions)]
+    if spans_key is None:
+        doc.ents = spans
+    else:
+        group = eg.reference.spans.get(spans_key)
+        attrs = dict(group.attrs) if group is not None else {}
+        doc.spans[spans_key] = SpanGroup(doc, name=spans_key, attrs=attrs, spans=spans)
 
 
 def aligned_spans(eg: Example, spans: Iterable[Span]) -> List[Span]:

@@ -22,7 +22,8 @@ from thinc.types import Floats2d, Ints1d
 from .candidates import PairGenerator
 from .entities import get_entities
 from .errors import Errors, Warnings
-from .relations import Relation, align_relations, align_span, get_relations, install_extensions, set_relations
+from .readers import set_aligned_mentions
+from .relations import Relation, align_relations, get_relations, install_extensions, set_relations
 
 DEFAULT_SCORER = {"@scorers": "spacy-relext.relation_scorer.v1"}
 # The small tok2vec every factory's default model owns, so `nlp.add_pipe(name)` works
@@ -200,13 +201,7 @@ class RelationPipe(TrainablePipe):
         docs = []
         for eg in examples:
             doc = eg.predicted.copy()
-            # align_span keeps each mention's label and id_, so entity clusters survive
-            aligned = [align_span(eg, span) for span in get_entities(eg.reference, self.spans_key)]
-            spans = [Span(doc, s.start, s.end, label=s.label_, span_id=s.id_) for s in aligned if s is not None]
-            if self.spans_key is None:
-                doc.ents = spans
-            else:
-                doc.spans[self.spans_key] = spans
+            set_aligned_mentions(eg, doc, self.spans_key, get_entities(eg.reference, self.spans_key))
             docs.append(doc)
         return docs
 

@@ -79,11 +79,11 @@ def build_levitated_marker_transformer(
 
 
 def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
-    from .pytorch_marker_encoder import load_encoder
+    from .pytorch_marker_encoder import load_marker_encoder
 
     if Y is not None and not model.has_dim("nO"):
         model.set_dim("nO", Y.shape[1])
-    module = load_encoder(model.attrs["encoder_path"], model.get_dim("nO"), model.attrs["dropout"])
+    module = load_marker_encoder(model.attrs["encoder_path"], model.get_dim("nO"), model.attrs["dropout"])
     n_positions = module.encoder.config.max_position_embeddings
     if model.attrs["max_length"] + N_CLM_POSITIONS > n_positions:
         raise ValueError(Errors.E406.format(max_length=model.attrs["max_length"], n=n_positions - N_CLM_POSITIONS))

@@ -14,7 +14,7 @@ import srsly
 import torch
 from torch import nn
 
-from ..encoders import check_encoder_dir
+from ..encoders import load_encoder
 from ..entity_markers import FALLBACK_TOKENS, SPECIAL_TOKENS
 from ..torch_io import load_state
 from .pytorch_marker_attention import pair_features
@@ -69,13 +69,10 @@ def marker_token_ids(encoder: nn.Module, tokenizer: Any, n_clm_tokens: int) -> A
     return ids[:4], ids[4:]
 
 
-def load_encoder(path: str, n_classes: int, dropout: float) -> LevitatedMarkerEncoder:
-    """Build the module from a local Hugging Face model directory."""
-    from transformers import AutoModel, AutoTokenizer
-
-    check_encoder_dir(path)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
-    encoder = AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="eager", add_pooling_layer=False)
+def load_marker_encoder(path: str, n_classes: int, dropout: float) -> LevitatedMarkerEncoder:
+    """Build the module from a local Hugging Face model directory (eager attention, for
+    the 3-D mask)."""
+    tokenizer, encoder = load_encoder(path, eager_attention=True)
     return LevitatedMarkerEncoder(encoder, tokenizer, n_classes, dropout)
 
 

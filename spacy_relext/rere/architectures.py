@@ -40,7 +40,7 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
-from ..encoders import check_encoder_dir
+from ..encoders import load_encoder
 from ..entities import sentence_spans
 from ..torch_io import deserialize_weights_only
 
@@ -228,13 +228,11 @@ def build_query_span_extractor(
     RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): Same input and output as
         `spacy-relext.SpanExtractor.v1`.
     """
-    from transformers import AutoTokenizer
-
     from .pytorch_query_pointer import QueryPointerModule
 
-    tokenizer = AutoTokenizer.from_pretrained(check_encoder_dir(encoder), local_files_only=True)
+    tokenizer, encoder_module = load_encoder(encoder, pooling_layer=True)
     module = PyTorchWrapper_v3(
-        QueryPointerModule(encoder, frozen_layers, dropout),
+        QueryPointerModule(encoder_module, frozen_layers, dropout),
         convert_inputs=_no_input_grads,
         deserialize_model=deserialize_weights_only,
     )

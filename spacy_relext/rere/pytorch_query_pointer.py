@@ -2,7 +2,6 @@
 `[CLS] relation [SEP] sentence [SEP]` and a linear layer to four pointer logits."""
 import torch
 from torch import nn
-from transformers import AutoModel
 
 # Logit given to sentence tokens that have no wordpiece in the encoder input (truncated,
 # or whitespace tokens): a sigmoid of about 2e-9, so they never become a pointer.
@@ -12,15 +11,15 @@ ABSENT_LOGIT = -20.0
 class QueryPointerModule(nn.Module):
     """Encoder + pointer layer; reads the first wordpiece of each sentence token.
 
-    encoder_path (str): Local Hugging Face model directory.
+    encoder (nn.Module): A BERT-like `transformers` encoder.
     frozen_layers (int): The embeddings and the first `frozen_layers` transformer layers
         get no updates (the released code freezes 3 for the extractor).
     dropout (float): Dropout before the pointer layer.
     """
 
-    def __init__(self, encoder_path: str, frozen_layers: int, dropout: float) -> None:
+    def __init__(self, encoder: nn.Module, frozen_layers: int, dropout: float) -> None:
         super().__init__()
-        self.encoder = AutoModel.from_pretrained(encoder_path)
+        self.encoder = encoder
         frozen = [self.encoder.embeddings] + list(self.encoder.encoder.layer[:frozen_layers])
         for part in frozen:
             for param in part.parameters():
