@@ -57,14 +57,14 @@ RUNS = {
     "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
     "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
-# SURE's ablations (METHODS.md 2): each variant changes one setting of the full model.
+# SURE's ablations (Feng et al., 2025, Table 4): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
     "full model": {},
     "no CLMs": {"components.clm_classifier.use_clms": False},
     "no M-DOS": {"components.clm_classifier.model.mutual_object_attention": False},
     "random CLM order": {"components.clm_classifier.clm_order": "random"},
 }
-# RE2's ablations (METHODS.md 1.5) and the same classifier without any mask.
+# RE2's ablations (RE2 paper, Table 1) and the same classifier without any mask.
 RE2 = "components.rationale_masker.model."
 RATIONALE_ABLATIONS = {
     "RE2 (full)": {},

@@ -18,32 +18,36 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 START, END = "<!-- bench-summary:start -->", "<!-- bench-summary:end -->"
 
-# Published figures to set ours against (METHODS.md sections named), per accuracy row key.
+# Published figures to set ours against (paper and table named), per accuracy row key.
 PAPER = {
-    "rere": "no CoNLL04 / WebNLG figure; RERE exact F1 NYT10-HRL 73.4, NYT11-HRL 55.47 (BERT-base; METHODS.md 5.6)",
-    "clm": "no CoNLL04 figure; SciERC Rel / Rel+ 56.9 / 44.3 (SciBERT, HGERE NER; METHODS.md 2.6)",
-    "rationale": "SemEval micro-F1 w/o Other 87.2 (BERT-base, full data, test, 5 runs; METHODS.md 1.5)",
+    "rere": "no CoNLL04 / WebNLG figure; RERE exact F1 NYT10-HRL 73.4, NYT11-HRL 55.47 "
+            "(BERT-base; Xie et al., 2021, Table 3)",
+    "clm": "no CoNLL04 figure; SciERC Rel / Rel+ 56.9 / 44.3 (SciBERT, HGERE NER; Feng et al., 2025, Table 7)",
+    "rationale": "SemEval micro-F1 w/o Other 87.2 (BERT-base, full data, test, 5 runs; RE2 paper, Table 1)",
     "clm_semeval": "SemEval official macro-F1 about 87-89 with BERT-base (issue 3)",
-    "clm_ablation_scierc": "SciERC (SciBERT, PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8 Rel / Rel+; M-DOS about +1.1, random CLM order -0.6 (METHODS.md 2.6)",
-    "clm_ablation": "no CoNLL04 ablation published; SciERC (PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS 54.4 / 42.8, M-DOS about +1.1 (METHODS.md 2.6)",
-    "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; METHODS.md 3.5)",
-    "cp10": "Wiki80 10%: no figure published; 1% 55.9 -> 82.7, 100% 91.3 -> 92.2 (BERT -> CP; METHODS.md 3.5)",
+    "clm_ablation_scierc": "SciERC (SciBERT, PL-Marker NER): PL-Marker 53.2 / 41.8 -> with CLMs and M-DOS "
+                           "54.4 / 42.8 Rel / Rel+; M-DOS about +1.1, random CLM order -0.6 "
+                           "(Feng et al., 2025, Tables 4 and 5)",
+    "clm_ablation": "no CoNLL04 ablation published; SciERC (PL-Marker NER): PL-Marker 53.2 / 41.8 -> with "
+                    "CLMs and M-DOS 54.4 / 42.8, M-DOS about +1.1 (Feng et al., 2025, Tables 4 and 5)",
+    "cp": "Wiki80 1%: BERT 55.9 -> CP 82.7 accuracy (BERT-base; Peng et al., 2020, Table 5)",
+    "cp10": "Wiki80 10%: BERT 82.9 -> CP 89.3 accuracy (BERT-base; Peng et al., 2020, Table 5)",
     "diagnose": "TACRED micro-F1, BERT: 68.3 / 68.6 / 57.0 / 46.6 / 27.7 (the paper's Table 1)",
-    "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (METHODS.md 4.5)",
-    "logic_score": "DWIE test logic: ATLOP 82.76 -> +LogiRE 86.07 (METHODS.md 4.5)",
-    "logic_docred": "DocRED test F1 / Ign F1: ATLOP 61.13 / 59.14 -> +LogiRE 61.45 / 59.48 (METHODS.md 4.5; "
+    "logic": "DWIE test F1 / Ign F1: ATLOP 69.94 / 62.09 -> +LogiRE 71.78 / 64.11 (Ru et al., 2021, Table 2)",
+    "logic_score": "DWIE test logic: ATLOP 82.76 -> +LogiRE 86.07 (Ru et al., 2021, Table 2)",
+    "logic_docred": "DocRED test F1 / Ign F1: ATLOP 61.13 / 59.14 -> +LogiRE 61.45 / 59.48 (Ru et al., 2021, Table 3; "
                     "no Re-DocRED figure published)",
 }
-# SemEval references per RE2 variant (METHODS.md 1.5: BERT-base, full data, test micro-F1 w/o Other).
+# SemEval references per RE2 variant (RE2 paper, Table 1: BERT-base, full data, test micro-F1 w/o Other).
 PAPER_RE2 = {"RE2 (full)": "87.2", "no mask": "SuRE-base (no rationale) 86.3", "w/o continuity": "86.8",
              "w/o sparsity": "86.6", "w/o entities": "87.1"}
 RE2_VARIANT_RUNS = ("accuracy_rationale_ablation", "accuracy_rationale_k_sweep")
-# The targets of the component issues, as recorded in today's BENCHMARKS.md and METHODS.md.
+# The targets of the component issues, as recorded in today's BENCHMARKS.md.
 TARGETS = {
     "packed": ">= 3x (issue 3; the paper reports 2.3x)",
     "relation_first": "not stated as a number; the paper argues it grows with the number of relation types",
     "solver": "solver <= 0.1 of the classifier's forward at L = 128 (issue 4; assumes a BERT-base forward)",
-    "reasoner": "not stated as a number in BENCHMARKS.md or METHODS.md",
+    "reasoner": "not stated as a number in BENCHMARKS.md or the LogiRE paper",
 }
 
 
@@ -280,7 +284,7 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         rec = records.get(name)
         for a in rec["figures"]["ablations"] if rec else []:
             e, f = a["eval"], rec["figures"]
-            paper = PAPER_RE2.get(a["variant"], "F1 peaks at K = 60% (METHODS.md 1.5)")
+            paper = PAPER_RE2.get(a["variant"], "F1 peaks at K = 60% (RE2 paper, Figure 3)")
             rows.append([f"rationale_masker (RE2): {a['variant']}", "SemEval dev (seeded split)",
                          "micro-F1 w/o Other / official macro-F1",
                          f"{num(100 * e['semeval_micro_f'])} / {num(100 * e['semeval_macro_f'])}",

@@ -1,5 +1,5 @@
 """`clm_classifier`: packed levitated-marker pair classifier with M-DOS and Candidate
-Label Markers (SURE on PL-Marker, METHODS.md section 2).
+Label Markers (SURE, Feng et al., 2025, section 3; on PL-Marker, Ye et al., 2022).
 
 Every candidate ordered pair of mentions gets a directional class (label_scheme.py). Pairs are
 packed one sequence per subject and group of at most `max_pair_length` objects. In
@@ -340,7 +340,7 @@ class ClmClassifier(RelationPipe):
 
 def candidate_label_markers(logits: numpy.ndarray, scheme: DirectionalLabels, *, n: int, m: int, token_scheme: str) -> numpy.ndarray:
     """CLM token ids per pair: the top-`n` then bottom-`m` classes, in descending score
-    order (METHODS.md 2.4).
+    order (Feng et al., 2025, section 3.2).
 
     logits (numpy.ndarray): (P, C) stage-1 scores.
     scheme (DirectionalLabels): The label space.

@@ -1,4 +1,5 @@
-"""Directional label space for pair classifiers (SURE / PL-Marker, METHODS.md 2.3).
+"""Directional label space for pair classifiers (SURE / PL-Marker; the authors' code,
+Hiaa1/SURE: run_sure.py, `ACEDataset`).
 
 An ordered pair (s, o) gets one class out of `C = 1 + |sym| + 2 * |asym|`:
 NIL (0), each symmetric label, each asymmetric label read forward (s -> o) and each
@@ -85,7 +86,8 @@ def learn_symmetric_labels(triples: Iterable[Tuple[object, object, str]]) -> Lis
 def decode_pairs(
     pairs: Sequence[Tuple[int, Any, Any]], log_probs: numpy.ndarray, scheme: DirectionalLabels
 ) -> List[Tuple[int, Any, Any, str, float]]:
-    """Decode scored ordered pairs into directed relations (METHODS.md 2.5).
+    """Decode scored ordered pairs into directed relations (the authors' code, Hiaa1/SURE:
+    run_sure.py, `evaluate`).
 
     Both orders of a pair vote: the argmax (NIL included) of the summed log-scores is
     taken, a reverse class flips the direction and a symmetric label gives both

@@ -1,7 +1,8 @@
 """Listener-mode levitated-marker pair classifier (PL-Marker packing, M-DOS, CLMs).
 
 The model reads token vectors from `tok2vec` and packs one sequence per subject and
-group of objects (METHODS.md 2.2), in rows laid out as
+group of objects (Feng et al., 2025, sections 3.1-3.2; the authors' code, Hiaa1/SURE:
+run_sure.py, `ACEDataset.__getitem__`), in rows laid out as
 
     text (window of the subject's sentence) | S /S | O_1..O_K | /O_1../O_K | CLMs of O_1, .., O_K
 

@@ -5,7 +5,8 @@
 Solid subject markers are wordpieces of the text; levitated object markers share the
 position ids of the object's first / last wordpiece; CLMs get positions after the text.
 The 3-D attention mask is `marker_attention_mask` with the subject marker rows moved
-into the text (METHODS.md 2.2 and 2.4). Same input and output as the listener mode.
+into the text (Feng et al., 2025, Appendix A.1 and Figure 3; the authors' code, Hiaa1/SURE:
+run_sure.py). Same input and output as the listener mode.
 """
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -265,7 +266,7 @@ def make_solid_layout(
             mutual=mutual,
         )
         group_mask = full[numpy.ix_(keep, keep)]
-        # solid markers are text rows; they see every object's CLMs (METHODS.md 2.4)
+        # solid markers are text rows; they see every object's CLMs (Hiaa1/SURE: run_sure.py, `train`)
         solid_rows = [row for rows in marker_rows[g] for row in rows]
         group_mask[solid_rows, clms : clms + len(group.objects) * clm_width] = True
         mask[g] = group_mask

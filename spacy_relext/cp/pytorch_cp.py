@@ -1,8 +1,9 @@
 """PyTorch side of contrastive pre-training: NT-Xent, MLM masking, the CP model.
 
 The relation representation is `[h(E1); h(E2)]`, the last-layer states of the two
-start markers (METHODS.md 3.2). One corrupted forward pass gives both the MLM loss and
-the marker states for the contrastive loss (3.3).
+start markers (Peng et al., 2020, section 3.2, Eq. 1). One corrupted forward pass gives both
+the MLM loss and the marker states for the contrastive loss (the authors' code,
+thunlp/RE-Context-or-Names: pretrain/code/model.py, class `CP`).
 """
 from typing import Any, Collection, Optional, Sequence, Tuple
 

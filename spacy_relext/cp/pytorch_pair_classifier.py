@@ -1,7 +1,8 @@
 """PyTorch side of the sentence-level pair classifier: CP's fine-tuning model.
 
 A Hugging Face encoder reads one marked sentence per pair (`entity_markers`) and a
-linear layer maps `[h(E1); h(E2)]` to relation logits (METHODS.md 3.4, fine-tuning).
+linear layer maps `[h(E1); h(E2)]` to relation logits (the authors' fine-tuning code,
+thunlp/RE-Context-or-Names: finetune/supervisedRE/code/model.py).
 """
 from typing import Any
 

@@ -17,7 +17,8 @@ from ..scorer import ClusterKey, RelKey, count_keys, entity_arg_keys, entity_fac
 
 def best_f1_threshold(scores: Sequence[float], correct: Sequence[bool], n_gold: int) -> Dict[str, Optional[float]]:
     """The threshold that maximises F1 when everything scored at or above it is
-    predicted: LogiRE's scan over the sorted scores (METHODS.md 4.4). Equal scores are
+    predicted: LogiRE's scan over the sorted scores (the authors' code, rudongyu/LogiRE:
+    evaluation.py). Equal scores are
     kept or dropped together; of equally good cuts the highest wins, and the threshold
     lies midway between the last score kept and the next one (a margin on both sides,
     for scores of other documents).

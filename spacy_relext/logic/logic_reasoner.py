@@ -1,5 +1,6 @@
 """`logic_reasoner`: document-level relation extraction with learned logic rules
-(LogiRE, METHODS.md section 4 and section 6).
+(LogiRE, Ru et al., 2021, section 3), with another component of the same pipeline as its
+frozen backbone.
 
 It runs last, on whole documents. It reads the entity clusters and the relations a
 frozen backbone component wrote (`doc._.relations` with `source == backbone`), turns

@@ -1,4 +1,5 @@
-"""Rule scoring for LogiRE (METHODS.md 4.2), in plain PyTorch (no spaCy).
+"""Rule scoring for LogiRE (Ru et al., 2021, section 3.2; the authors' code, rudongyu/LogiRE:
+logire.py), in plain PyTorch (no spaCy).
 
 A document is `N` entities and backbone logits `[N, N, R]` (independent sigmoids). The
 transition tensor has `2R + 1` channels: the relations, their inverses and an identity

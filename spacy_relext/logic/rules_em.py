@@ -1,4 +1,4 @@
-"""LogiRE training (METHODS.md 4.2-4.3) in plain PyTorch: gold-path initialisation of
+"""LogiRE training (Ru et al., 2021, sections 3.2-3.3) in plain PyTorch: gold-path initialisation of
 the rule generator, the relation extractor fit, and EM with rule posteriors.
 
 A document is a `RuleDoc`: backbone logits `[N, N, R]`, entity type ids `[N]` and, for
@@ -51,8 +51,8 @@ class Instances:
 
 @dataclass
 class EMSettings:
-    """Hyperparameters of `train_rule_model` (defaults as in METHODS.md 4.3, with the
-    generator steps scaled down for CPUs)."""
+    """Hyperparameters of `train_rule_model` (defaults as in the authors' code, rudongyu/LogiRE:
+    main.py and logire.py, with the generator steps scaled down for CPUs)."""
 
     n_rules: int = 50
     em_iterations: int = 2
@@ -298,7 +298,8 @@ def e_step(extractor: RuleExtractor, data: Sequence[Instances], *, seed: int) ->
     """Rule posteriors: for every training candidate (positive y = +1 and negative
     y = -1) of signature q, `H_j = log prior_j + (y / 2) (b_q / N + w_qj φ_j / count_j)`;
     one rule is drawn from `∝ count_j exp(H_j)` and the draws are counted per
-    signature (METHODS.md 4.3).
+    signature (Ru et al., 2021, section 3.3 and Appendix A; per signature as in the
+    authors' code, rudongyu/LogiRE: logire.py).
 
     RETURNS (Dict[int, Dict[Tuple[int, ...], float]]): signature -> body -> p̂.
     """

@@ -1,6 +1,6 @@
 """RE2 model: token vectors from `tok2vec`, then per candidate pair a sparse, contiguous
 rationale over the pair's region and a classifier on the masked tokens plus the entity
-vectors (METHODS.md section 1). The maths lives in `pytorch_rationale_masker.py`.
+vectors (RE2 paper, section 2). The maths lives in `pytorch_rationale_masker.py`.
 """
 from dataclasses import dataclass, field
 from typing import Callable, List, Optional, Sequence, Tuple

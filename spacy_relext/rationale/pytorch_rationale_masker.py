@@ -1,5 +1,5 @@
 """The PyTorch part of the RE2 model: importance scores, continuity, the rationale mask
-and the classifier on the masked tokens (METHODS.md 1.2). Wrapped by
+and the classifier on the masked tokens (RE2 paper, sections 2.1-2.2). Wrapped by
 `spacy_relext.rationale.architectures` with thinc's PyTorchWrapper.
 """
 import math

@@ -1,5 +1,5 @@
 """`rationale_masker`: relation classification through continuous, sparse rationales (RE2,
-METHODS.md section 1).
+RE2 paper, section 2).
 
 For each candidate pair the model selects a binary mask over the tokens of the pair's
 region (the sentence or sentences holding both arguments), scored by importance

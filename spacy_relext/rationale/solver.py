@@ -1,4 +1,5 @@
-"""Budgeted 2-state chain solver for RE2 rationales (METHODS.md 1.3). Torch and NumPy, no spaCy.
+"""Budgeted 2-state chain solver for RE2 rationales (RE2 paper, section 2.1.3, Eqs. 6-8). Torch and
+NumPy, no spaCy.
 
 A rationale is a binary mask `m` over the L maskable tokens of a sequence, scored as
 

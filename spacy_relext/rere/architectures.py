@@ -1,4 +1,4 @@
-"""Thinc architectures of RERE's two components (METHODS.md 5.2).
+"""Thinc architectures of RERE's two components (Xie et al., 2021, sections 4.1-4.2, Figure 2).
 
 - `spacy-relext.RelationDetector.v1`: token vectors -> mean and max pooled per sentence
   -> Maxout -> one logit per relation label. Output row i is the i-th sentence of the

@@ -1,4 +1,6 @@
-"""Decoding RERE pointer scores into (subject, object) span pairs (METHODS.md 5.4).
+"""Decoding RERE pointer scores into (subject, object) span pairs (Xie et al., 2021, end of
+section 4.2; the Cartesian mode follows the authors' code, redreamality/RERE-relation-extraction:
+rere/extraction.py, `GetTopSpans` and `EEModel.get_output`).
 
 The input of every function is one query's probabilities over the tokens of one
 sentence, shape `(n_tokens, 4)`, channels `(subject start, subject end, object start,

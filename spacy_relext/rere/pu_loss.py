@@ -1,4 +1,4 @@
-"""Multi-label losses for RERE (METHODS.md 5.3): the collective positive-unlabeled
+"""Multi-label losses for RERE (Xie et al., 2021, section 4.3, Eqs. 7-10): the collective positive-unlabeled
 (cPU) loss and plain binary cross-entropy, as small pure torch functions.
 
 Both take logits of shape `(n_samples, n_items)` (a sample is a sentence for the

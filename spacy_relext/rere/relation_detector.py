@@ -1,5 +1,6 @@
 """`relation_detector`: RERE's first stage, sentence-level multi-label relation
-detection (METHODS.md 5.2-5.3), trained with the collective PU loss or plain BCE.
+detection (Xie et al., 2021, sections 4.1 and 4.3), trained with the collective PU loss or
+plain BCE.
 
 Each sentence (`entities.sentence_spans`: `doc.sents`, or the whole Doc when it has no
 sentence boundaries) gets `span._.relation_scores`: `{label: score}` for the labels

@@ -1,4 +1,4 @@
-"""`span_extractor`: RERE's second stage (METHODS.md 5.2, 5.4), relation-specific
+"""`span_extractor`: RERE's second stage (Xie et al., 2021, section 4.2), relation-specific
 subject and object extraction with four pointer channels, listener mode.
 
 At inference every sentence is queried with the relations that `relation_detector`

@@ -1,4 +1,4 @@
-"""relation_detector and the cPU / BCE losses (METHODS.md 5.3)."""
+"""relation_detector and the cPU / BCE losses (Xie et al., 2021, section 4.3)."""
 
 import math
 import pickle
