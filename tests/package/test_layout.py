@@ -95,3 +95,14 @@ def test_no_torch_module_in_a_pipe_file():
             modules = [n.name for n in ast.walk(tree) if isinstance(n, ast.ClassDef)
                        and any(ast.unparse(b) in ("nn.Module", "torch.nn.Module") for b in n.bases)]
             assert not modules, f"{name} defines torch modules {modules}"
+
+
+def test_comments_cite_no_file_outside_the_repository():
+    # The design notes the methods were built from live outside this repository: code and
+    # docs cite the papers and the authors' code instead.
+    root = PACKAGE.parent
+    files = [*PACKAGE.rglob("*.py"), *(root / "benchmarks").rglob("*.py"), *(root / "benchmarks").rglob("*.md"),
+             *(root / "configs").rglob("*.cfg"), root / "README.md", root / "project.yml"]
+    outside = [f"{path.relative_to(root)}: {line.strip()}" for path in files if path.is_file()
+               for line in path.read_text(encoding="utf8").splitlines() if "METHODS.md" in line or "DESIGN.md" in line]
+    assert not outside, "\n".join(outside)
