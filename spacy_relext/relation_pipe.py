@@ -1,9 +1,13 @@
-"""`RelationPipe`: the plumbing every relation-extracting TrainablePipe shares.
+"""The pipe bases of the relation components, one layer per need:
 
-Labels in `cfg["labels"]`, `initialize` from an argument or from gold relations,
-a `threshold` and a `spans_key` in `cfg`, candidate pairs from a registered
-generator, the fixed `update` sequence, writing `doc._.relations` and scoring
-through the registered scorer. Subclasses build the model input and the loss.
+- `RelationPipe`: what every relation-writing TrainablePipe shares: labels in
+  `cfg["labels"]`, `initialize` from an argument or from gold relations, a `threshold`
+  in `cfg`, the fixed `update` sequence over two declared hooks, writing
+  `doc._.relations`, loading with coded errors, scoring through the registered scorer;
+- `EntityRelationPipe`: components that read entity mentions (`doc.ents` or
+  `doc.spans[spans_key]`) and, in training, the gold mentions;
+- `CandidatePairPipe`: components that classify candidate mention pairs from a
+  registered pair generator.
 """
 import warnings
 from pathlib import Path
@@ -46,11 +50,7 @@ class RelationPipe(TrainablePipe):
     """Base class of the components that write `doc._.relations`.
 
     Subclasses implement `predict`, `set_annotations` (calling `write_relations`),
-    `get_loss`, and the two hooks the shared code calls:
-    - `initialize_model(get_examples, *, nlp)`: size and initialize the model once the
-      labels are known (called at the end of `initialize`);
-    - `make_training_input(examples) -> Optional[(X, truths)]`: the model input and the
-      training targets of a batch, or None when it has nothing to learn from (`update`).
+    `get_loss`, and the two hooks below, which `initialize` and `update` call.
     """
 
     def __init__(
@@ -59,10 +59,7 @@ class RelationPipe(TrainablePipe):
         model: Model,
         name: str,
         *,
-        candidates: PairGenerator,
-        spans_key: Optional[str],
         threshold: float,
-        train_on_gold_entities: bool = True,
         scorer: Optional[Callable] = None,
         **cfg: Any,
     ) -> None:
@@ -71,27 +68,26 @@ class RelationPipe(TrainablePipe):
         vocab (Vocab): The shared vocabulary.
         model (Model): The Thinc model.
         name (str): The component name; also the `source` of the relations it writes.
-        candidates (PairGenerator): Ordered mention pairs to score.
-        spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]`
-            instead of `doc.ents`.
         threshold (float): Relations scoring below it are not written.
-        train_on_gold_entities (bool): In `update`, pair the gold entity mentions
-            (mapped onto the predicted tokens) instead of the predicted ones.
         scorer (Optional[Callable]): The scoring method.
+        **cfg: Further component settings, stored in `cfg`.
         """
         install_extensions()
         self.vocab = vocab
         self.model = model
         self.name = name
-        self.candidates = candidates
         self.scorer = scorer
-        self.cfg: Dict[str, Any] = {
-            "labels": [],
-            "threshold": threshold,
-            "spans_key": spans_key,
-            "train_on_gold_entities": train_on_gold_entities,
-            **cfg,
-        }
+        self.cfg: Dict[str, Any] = {"labels": [], "threshold": threshold, **cfg}
+
+    def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
+        """Hook: size and initialize the model once the labels are known (called at the
+        end of `initialize`)."""
+        raise NotImplementedError
+
+    def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Any, Any]]:
+        """Hook: the model input and the training targets of a batch, or None when it
+        has nothing to learn from (`update` then skips it)."""
+        raise NotImplementedError
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -106,10 +102,6 @@ class RelationPipe(TrainablePipe):
     @property
     def threshold(self) -> float:
         return float(self.cfg["threshold"])
-
-    @property
-    def spans_key(self) -> Optional[str]:
-        return self.cfg["spans_key"]
 
     @property
     def n_updates(self) -> int:
@@ -184,26 +176,6 @@ class RelationPipe(TrainablePipe):
                 raise ValueError(
                     Errors.E407.format(name=self.name, kind=node.name, upstream=upstream, pipe_names=nlp.component_names)
                 )
-
-    def get_pairs(self, doc: Doc) -> List[Tuple[Span, Span]]:
-        """The candidate (head, tail) mention pairs of a Doc."""
-        if len(doc) == 0:
-            return []
-        return self.candidates(doc, self.spans_key)
-
-    def training_docs(self, examples: Iterable[Example]) -> List[Doc]:
-        """The Docs whose mentions are paired in training: `eg.predicted`, or a copy of
-        it carrying the gold mentions when `train_on_gold_entities` is set. Token
-        offsets are those of `eg.predicted` either way.
-        """
-        if not self.cfg["train_on_gold_entities"]:
-            return [eg.predicted for eg in examples]
-        docs = []
-        for eg in examples:
-            doc = eg.predicted.copy()
-            set_aligned_mentions(eg, doc, self.spans_key, get_entities(eg.reference, self.spans_key))
-            docs.append(doc)
-        return docs
 
     def gold_relations(self, examples: Iterable[Example]) -> List[List[Relation]]:
         """Gold relations per example, on `eg.predicted` tokens, restricted to the
@@ -310,6 +282,85 @@ class RelationPipe(TrainablePipe):
         }
         util.from_disk(path, deserialize, exclude)
         return self
+
+
+class EntityRelationPipe(RelationPipe):
+    """A relation component that reads entity mentions: `doc.ents`, or the span group
+    `spans_key`; in training, optionally the gold mentions instead of the predicted."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        spans_key: Optional[str],
+        threshold: float,
+        train_on_gold_entities: bool = True,
+        scorer: Optional[Callable] = None,
+        **cfg: Any,
+    ) -> None:
+        """Initialize the component.
+
+        spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]`
+            instead of `doc.ents`.
+        train_on_gold_entities (bool): In training, use the gold entity mentions
+            (mapped onto the predicted tokens) instead of the predicted ones.
+        Other arguments: as `RelationPipe`.
+        """
+        super().__init__(vocab, model, name, threshold=threshold, scorer=scorer, spans_key=spans_key,
+                         train_on_gold_entities=train_on_gold_entities, **cfg)
+
+    @property
+    def spans_key(self) -> Optional[str]:
+        return self.cfg["spans_key"]
+
+    def training_docs(self, examples: Iterable[Example]) -> List[Doc]:
+        """The Docs whose mentions are paired in training: `eg.predicted`, or a copy of
+        it carrying the gold mentions when `train_on_gold_entities` is set. Token
+        offsets are those of `eg.predicted` either way.
+        """
+        if not self.cfg["train_on_gold_entities"]:
+            return [eg.predicted for eg in examples]
+        docs = []
+        for eg in examples:
+            doc = eg.predicted.copy()
+            set_aligned_mentions(eg, doc, self.spans_key, get_entities(eg.reference, self.spans_key))
+            docs.append(doc)
+        return docs
+
+
+class CandidatePairPipe(EntityRelationPipe):
+    """A relation component that classifies candidate (head, tail) mention pairs from a
+    registered pair generator (`spacy-relext.entity_pairs.v1`)."""
+
+    def __init__(
+        self,
+        vocab: Vocab,
+        model: Model,
+        name: str,
+        *,
+        candidates: PairGenerator,
+        spans_key: Optional[str],
+        threshold: float,
+        train_on_gold_entities: bool = True,
+        scorer: Optional[Callable] = None,
+        **cfg: Any,
+    ) -> None:
+        """Initialize the component.
+
+        candidates (PairGenerator): Ordered mention pairs to score.
+        Other arguments: as `EntityRelationPipe`.
+        """
+        super().__init__(vocab, model, name, spans_key=spans_key, threshold=threshold,
+                         train_on_gold_entities=train_on_gold_entities, scorer=scorer, **cfg)
+        self.candidates = candidates
+
+    def get_pairs(self, doc: Doc) -> List[Tuple[Span, Span]]:
+        """The candidate (head, tail) mention pairs of a Doc."""
+        if len(doc) == 0:
+            return []
+        return self.candidates(doc, self.spans_key)
 
 
 def softmax_cross_entropy(ops: Ops, logits: Floats2d, truths: Ints1d) -> Tuple[float, Floats2d]:

@@ -24,7 +24,7 @@ from ..relation_pipe import (
     DEFAULT_CANDIDATES,
     DEFAULT_SCORER,
     DEFAULT_TOK2VEC_CONFIG,
-    RelationPipe,
+    CandidatePairPipe,
     softmax_cross_entropy,
 )
 from ..relations import Relation
@@ -158,7 +158,7 @@ def _extent(subject: Tuple[int, int], tails: List[Span]) -> int:
     return max([subject[1]] + [t.end for t in tails]) - min([subject[0]] + [t.start for t in tails])
 
 
-class ClmClassifier(RelationPipe):
+class ClmClassifier(CandidatePairPipe):
     """Classify candidate mention pairs with levitated markers, M-DOS and CLMs."""
 
     def __init__(

@@ -31,7 +31,7 @@ from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
 from ..errors import Errors
-from ..relation_pipe import RelationPipe
+from ..relation_pipe import EntityRelationPipe
 from ..relations import Relation, get_relations, set_relations
 from .architectures import rule_model
 from .pytorch_logic_rules import UNSEEN, LogicRuleModule, RuleExtractor, RuleGenerator, best_path, transitions
@@ -199,7 +199,7 @@ class PipelineRef:
         return (PipelineRef, (None,))
 
 
-class LogicReasoner(RelationPipe):
+class LogicReasoner(EntityRelationPipe):
     """Refine a backbone's document-level relations with learned logic rules."""
 
     def __init__(
@@ -238,7 +238,6 @@ class LogicReasoner(RelationPipe):
             vocab,
             _empty_model(),
             name,
-            candidates=None,
             spans_key=spans_key,
             threshold=threshold,
             train_on_gold_entities=train_on_gold_entities,

@@ -32,7 +32,7 @@ from ..relation_pipe import (
     DEFAULT_CANDIDATES,
     DEFAULT_SCORER,
     DEFAULT_TOK2VEC_CONFIG,
-    RelationPipe,
+    CandidatePairPipe,
     softmax_cross_entropy,
 )
 from ..relations import Relation
@@ -137,7 +137,7 @@ def make_rationale_masker(
     )
 
 
-class RationaleMasker(RelationPipe):
+class RationaleMasker(CandidatePairPipe):
     """Classify candidate pairs from sparse, contiguous rationales and write them."""
 
     def __init__(

@@ -1,9 +1,8 @@
 """`PULossPipe`: what RERE's two components share on top of `RelationPipe`.
 
 The settings of the cPU / BCE loss (`loss`, `gamma`, `tau`) and the prior `pi` in
-`cfg`, their validation and the loss call.
-Neither component pairs entity mentions, so `RelationPipe`'s candidate settings are
-left unset.
+`cfg`, their validation and the loss call. Neither component reads entity mentions,
+so both derive from `RelationPipe` directly.
 """
 
 from typing import Any, Callable, Optional, Tuple
@@ -53,10 +52,7 @@ class PULossPipe(RelationPipe):
             vocab,
             model,
             name,
-            candidates=None,
-            spans_key=None,
             threshold=threshold,
-            train_on_gold_entities=False,
             scorer=scorer,
             loss=loss,
             gamma=gamma,
