@@ -34,7 +34,7 @@ from .relations import Relation, get_relations, set_relations
 ENTITY_REPRESENTATIONS = ("C+M", "C+T", "OnlyC", "OnlyM", "OnlyT")
 DEFAULT_REPRESENTATION = "C+M"
 # Placeholder type word for arguments without an entity label (FewRel has none).
-UNKNOWN_TYPE = "entity"
+UNTYPED_ENTITY_WORD = "entity"
 # OnlyC in a whole Doc: any mention may be a head or a tail, so one blank word stands for all;
 # plain letters, so spaCy's tokenizers keep it one token ("[BLANK]" would become three).
 BLANK_WORD = "BLANK"
@@ -121,7 +121,7 @@ def keeps_context(representation: str) -> bool:
 
 def argument_words(mention: Sequence[str], entity_type: str, representation: str) -> List[str]:
     """The words an argument shows when it is not blanked: its type's words under C+T and
-    OnlyT (lowercased, "_" split; `UNKNOWN_TYPE` when `entity_type` is empty), else the mention.
+    OnlyT (lowercased, "_" split; `UNTYPED_ENTITY_WORD` when `entity_type` is empty), else the mention.
 
     mention (Sequence[str]): The argument's words.
     entity_type (str): Its entity label.
@@ -129,7 +129,7 @@ def argument_words(mention: Sequence[str], entity_type: str, representation: str
     RETURNS (List[str]): The words.
     """
     if check_representation(representation) in ("C+T", "OnlyT"):
-        return (entity_type or UNKNOWN_TYPE).lower().replace("_", " ").split()
+        return (entity_type or UNTYPED_ENTITY_WORD).lower().replace("_", " ").split()
     return list(mention)
 
 
@@ -170,7 +170,7 @@ def mark_pair(
     head (Tuple[int, int]): Head argument, [start, end) word offsets.
     tail (Tuple[int, int]): Tail argument, [start, end) word offsets; must not overlap the head.
     representation (str): One of `ENTITY_REPRESENTATIONS`.
-    head_type (str): Entity type of the head (C+T, OnlyT); empty means `UNKNOWN_TYPE`.
+    head_type (str): Entity type of the head (C+T, OnlyT); empty means `UNTYPED_ENTITY_WORD`.
     tail_type (str): Entity type of the tail.
     blank_head (bool): Replace the head by BLANK_h (CP pre-training; OnlyC blanks both).
     blank_tail (bool): Replace the tail by BLANK_t.

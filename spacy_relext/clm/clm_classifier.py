@@ -34,7 +34,7 @@ from .levitated_marker import PackedPairs, PairGroup, build_attention
 CLM_TOKEN_SCHEMES = ("separate", "code")
 CLM_ORDERS = ("score", "random")
 PACKINGS = ("subject", "pair")
-Pair = Tuple[int, Span, Span]  # (doc index, head, tail)
+DocPair = Tuple[int, Span, Span]  # (doc index, head, tail)
 
 DEFAULT_CLM_MODEL_CONFIG = """
 [model]
@@ -246,11 +246,11 @@ class ClmClassifier(CandidatePairPipe):
             self.model.set_dim("nO", self.label_scheme.n_classes)
         build_attention(self.model)
 
-    def pack(self, docs: Sequence[Doc]) -> Tuple[PackedPairs, List[Pair]]:
+    def pack(self, docs: Sequence[Doc]) -> Tuple[PackedPairs, List[DocPair]]:
         """Group the candidate pairs of each Doc by subject, `max_pair_length` objects
         per group (one with packing "pair").
 
-        RETURNS (Tuple[PackedPairs, List[Pair]]): The model input besides the Docs,
+        RETURNS (Tuple[PackedPairs, List[DocPair]]): The model input besides the Docs,
             and the pairs in the order of the model's output rows.
         """
         groups, pairs, far = [], [], []
@@ -273,11 +273,11 @@ class ClmClassifier(CandidatePairPipe):
             warnings.warn(Warnings.W004.format(name=self.name, count=len(far), limit=limit, example=far[0]))
         return PackedPairs(groups, solid_objects=solid_objects), pairs
 
-    def predict(self, docs: Iterable[Doc]) -> Tuple[List[Pair], Floats2d]:
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[DocPair], Floats2d]:
         """Score every candidate pair (one pass, no CLMs).
 
         docs (Iterable[Doc]): The documents.
-        RETURNS (Tuple[List[Pair], Floats2d]): The pairs and their logits.
+        RETURNS (Tuple[List[DocPair], Floats2d]): The pairs and their logits.
         """
         docs = list(docs)
         packed, pairs = self.pack(docs)
@@ -285,7 +285,7 @@ class ClmClassifier(CandidatePairPipe):
             return pairs, self.model.ops.alloc2f(0, self.label_scheme.n_classes)
         return pairs, self.model.predict((docs, packed))
 
-    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[Pair], Floats2d]) -> None:
+    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[DocPair], Floats2d]) -> None:
         """Decode both directions of each pair and write `doc._.relations`."""
         docs = list(docs)
         pairs, scores = predictions

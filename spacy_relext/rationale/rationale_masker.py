@@ -40,7 +40,7 @@ from .architectures import PairRegion, PairRegions, build_masker
 from .solver import mask_segments
 
 PAIR_LEVELS = ("mention", "cluster")
-Pair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
+RegionPair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
 
 DEFAULT_RATIONALE_MODEL_CONFIG = """
 [model]
@@ -212,10 +212,10 @@ class RationaleMasker(CandidatePairPipe):
             self.model.set_dim("nO", self.n_classes)
         build_masker(self.model)
 
-    def make_pairs(self, docs: List[Doc]) -> Tuple[PairRegions, List[Pair]]:
+    def make_pairs(self, docs: List[Doc]) -> Tuple[PairRegions, List[RegionPair]]:
         """The candidate pairs of the Docs with their mentions and maskable regions.
 
-        RETURNS (Tuple[PairRegions, List[Pair]]): The model input besides the Docs, and
+        RETURNS (Tuple[PairRegions, List[RegionPair]]): The model input besides the Docs, and
             the pairs (doc index, head, tail, region start) in the model's row order.
         """
         regions, pairs = [], []
@@ -245,11 +245,11 @@ class RationaleMasker(CandidatePairPipe):
                 seen.setdefault(key, None)
         return [(clusters[h], clusters[t]) for h, t in seen]
 
-    def predict(self, docs: Iterable[Doc]) -> Tuple[List[Pair], Floats2d, Floats2d]:
+    def predict(self, docs: Iterable[Doc]) -> Tuple[List[RegionPair], Floats2d, Floats2d]:
         """Score every candidate pair with its MAP rationale (no noise).
 
         docs (Iterable[Doc]): The documents.
-        RETURNS (Tuple[List[Pair], Floats2d, Floats2d]): The pairs, their logits and
+        RETURNS (Tuple[List[RegionPair], Floats2d, Floats2d]): The pairs, their logits and
             their rationale masks over their regions.
         """
         docs = list(docs)
@@ -260,7 +260,7 @@ class RationaleMasker(CandidatePairPipe):
         logits, masks = self.model.predict((docs, regions))
         return pairs, logits, masks
 
-    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[Pair], Floats2d, Floats2d]) -> None:
+    def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[RegionPair], Floats2d, Floats2d]) -> None:
         """Write the decided relations, each with its rationale segments as Spans."""
         docs = list(docs)
         pairs, logits, masks = predictions
