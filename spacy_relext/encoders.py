@@ -1,11 +1,18 @@
 """Where encoder weights come from: installed packages or local directories, never a hub.
 
 `load_encoder` is the one way a component reads a Hugging Face encoder (and its
-tokenizer) from such a directory.
+tokenizer) from such a directory. A component that owns an encoder reads the directory
+at initialization only: it saves weights, encoder config and tokenizer together
+(`encoder_bytes`), and loads them back with no access to the directory
+(`encoder_from_bytes`).
 """
 import importlib
+import io
+import tempfile
 from pathlib import Path
-from typing import Any, List, Tuple, Union
+from typing import Any, Dict, List, Tuple, Union
+
+import srsly
 
 from spacy.util import registry
 
@@ -61,6 +68,56 @@ def load_encoder(
     if masked_lm:
         return tokenizer, AutoModelForMaskedLM.from_pretrained(path, local_files_only=True, **options)
     return tokenizer, AutoModel.from_pretrained(path, local_files_only=True, add_pooling_layer=pooling_layer, **options)
+
+
+def encoder_bytes(module: Any, encoder: Any, tokenizer: Any, **settings: Any) -> bytes:
+    """A torch module that owns a Hugging Face encoder, as bytes: its weights, the
+    encoder's config, the tokenizer's files and the module's own `settings`.
+
+    module (torch.nn.Module): The module (its state dict holds the encoder's weights).
+    encoder (Any): The `transformers` encoder inside it.
+    tokenizer (Any): Its tokenizer.
+    **settings: Plain values the module is rebuilt with (e.g. its dropout).
+    RETURNS (bytes): msgpack of `config`, `tokenizer`, `state` and the settings.
+    """
+    import torch
+
+    state = io.BytesIO()
+    torch.save(module.state_dict(), state)
+    with tempfile.TemporaryDirectory() as tmp:
+        tokenizer.save_pretrained(tmp)
+        files: Dict[str, bytes] = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
+    return srsly.msgpack_dumps(
+        {"config": encoder.config.to_dict(), "tokenizer": files, "state": state.getvalue(), **settings}
+    )
+
+
+def encoder_from_bytes(
+    data: bytes, *, eager_attention: bool = False, pooling_layer: bool = False
+) -> Tuple[Any, Any, Dict[str, Any]]:
+    """The tokenizer, an encoder built from the saved config (weights not yet loaded)
+    and the message of `encoder_bytes`, whose `state` the caller loads into the module
+    it rebuilds (with `torch_io.load_state`, weights only).
+
+    data (bytes): Output of `encoder_bytes`.
+    eager_attention (bool): As in `load_encoder`.
+    pooling_layer (bool): As in `load_encoder`.
+    RETURNS (Tuple[Any, Any, Dict[str, Any]]): Tokenizer, encoder and the message.
+    """
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    msg = srsly.msgpack_loads(data)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, content in msg["tokenizer"].items():
+            (Path(tmp) / name).write_bytes(content)
+        tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True, use_fast=True)
+    config_dict: Dict[str, Any] = dict(msg["config"])
+    config = AutoConfig.for_model(config_dict.pop("model_type"), **config_dict)
+    if eager_attention:
+        config._attn_implementation = "eager"
+    encoder = AutoModel.from_config(config, add_pooling_layer=pooling_layer)
+    encoder.resize_token_embeddings(config.vocab_size)
+    return tokenizer, encoder, msg
 
 
 def wordpieces(tokenizer: Any, words: List[str]) -> List[List[int]]:

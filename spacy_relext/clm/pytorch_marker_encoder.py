@@ -5,16 +5,12 @@ The encoder reads one packed sequence per row group with custom position ids and
 encoder config and tokenizer are serialized together, so a saved pipeline loads without
 the encoder's source directory.
 """
-import io
-import tempfile
-from pathlib import Path
-from typing import Any, Dict
+from typing import Any
 
-import srsly
 import torch
 from torch import nn
 
-from ..encoders import load_encoder
+from ..encoders import encoder_bytes, encoder_from_bytes, load_encoder
 from ..entity_markers import FALLBACK_TOKENS, SPECIAL_TOKENS
 from ..torch_io import load_state
 from .pytorch_marker_attention import pair_features
@@ -78,36 +74,13 @@ def load_marker_encoder(path: str, n_classes: int, dropout: float) -> LevitatedM
 
 def serialize_encoder(module: LevitatedMarkerEncoder) -> bytes:
     """Weights, encoder config and tokenizer files of the module, as bytes."""
-    state = io.BytesIO()
-    torch.save(module.state_dict(), state)
-    with tempfile.TemporaryDirectory() as tmp:
-        module.tokenizer.save_pretrained(tmp)
-        files: Dict[str, bytes] = {p.name: p.read_bytes() for p in Path(tmp).iterdir() if p.is_file()}
-    msg = {
-        "config": module.encoder.config.to_dict(),
-        "tokenizer": files,
-        "n_classes": module.n_classes,
-        "dropout": module.dropout_rate,
-        "state": state.getvalue(),
-    }
-    return srsly.msgpack_dumps(msg)
+    return encoder_bytes(module, module.encoder, module.tokenizer, n_classes=module.n_classes,
+                         dropout=module.dropout_rate)
 
 
 def deserialize_encoder(_: Any, data: bytes, device: torch.device) -> LevitatedMarkerEncoder:
     """Rebuild the module saved by `serialize_encoder` (no source directory needed)."""
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
-
-    msg = srsly.msgpack_loads(data)
-    with tempfile.TemporaryDirectory() as tmp:
-        for name, content in msg["tokenizer"].items():
-            (Path(tmp) / name).write_bytes(content)
-        tokenizer = AutoTokenizer.from_pretrained(tmp, local_files_only=True, use_fast=True)
-    config_dict: Dict[str, Any] = dict(msg["config"])
-    model_type = config_dict.pop("model_type")
-    config = AutoConfig.for_model(model_type, **config_dict)
-    config._attn_implementation = "eager"
-    encoder = AutoModel.from_config(config, add_pooling_layer=False)
-    encoder.resize_token_embeddings(config.vocab_size)
+    tokenizer, encoder, msg = encoder_from_bytes(data, eager_attention=True)
     module = LevitatedMarkerEncoder(encoder, tokenizer, msg["n_classes"], msg["dropout"])
     module.load_state_dict(load_state(msg["state"], device))
     return module.to(device)

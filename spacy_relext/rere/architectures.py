@@ -19,6 +19,7 @@ The listener-mode architectures take `tok2vec` as a top-level argument (listener
 `replace_listeners`). All output logits; the pipes apply the sigmoid and the loss.
 """
 
+import functools
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -40,9 +41,9 @@ from thinc.api import (
 )
 from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
-from ..encoders import load_encoder
+from ..encoders import encoder_bytes, encoder_from_bytes, load_encoder
 from ..entities import sentence_spans
-from ..torch_io import deserialize_weights_only
+from ..torch_io import load_state
 
 N_POINTERS = 4
 QueryT = Tuple[List[Doc], Ints2d]  # query rows: (doc index, start token, end token, label index)
@@ -216,8 +217,9 @@ def build_query_span_extractor(
     `model.attrs["labels"]` at initialize (serialized with the model).
 
     encoder (str): Local Hugging Face model directory (e.g. from
-        `spacy-relext.installed_encoder.v1`); its weights are fine-tuned and saved with
-        the pipeline, its tokenizer is read from the directory again on load.
+        `spacy-relext.installed_encoder.v1`), read at initialization only: the
+        fine-tuned weights, the encoder config and the tokenizer are saved with the
+        pipeline.
     max_length (int): Longest encoder input, in wordpieces; a longer sentence is read
         in overlapping windows (never truncated).
     frozen_layers (int): Transformer layers (after the embeddings) kept frozen.
@@ -228,17 +230,24 @@ def build_query_span_extractor(
     RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): Same input and output as
         `spacy-relext.SpanExtractor.v1`.
     """
-    from .pytorch_query_pointer import QueryPointerModule
-
-    tokenizer, encoder_module = load_encoder(encoder, pooling_layer=True)
     module = PyTorchWrapper_v3(
-        QueryPointerModule(encoder_module, frozen_layers, dropout),
+        None,
         convert_inputs=_no_input_grads,
-        deserialize_model=deserialize_weights_only,
+        serialize_model=_serialize_query_module,
+        deserialize_model=functools.partial(
+            _deserialize_query_module, encoder_path=encoder, frozen_layers=frozen_layers, dropout=dropout
+        ),
     )
+
+    def init(model: Model, X: Optional[QueryT] = None, Y: Optional[Floats2d] = None) -> None:
+        from .pytorch_query_pointer import QueryPointerModule
+
+        tokenizer, encoder_module = load_encoder(encoder, pooling_layer=True)
+        model.get_ref("encoder").shims[0]._model = QueryPointerModule(encoder_module, tokenizer, frozen_layers, dropout)
 
     def forward(model: Model, X: QueryT, is_train: bool):
         docs, queries = X
+        tokenizer = model.get_ref("encoder").shims[0]._model.tokenizer
         rows = model.ops.to_numpy(queries).tolist()
         texts, words, gathers, offset = [], [], [], 0
         # A sentence longer than the encoder input is read in overlapping windows; each
@@ -272,10 +281,35 @@ def build_query_span_extractor(
     return Model(
         "query_span_extractor",
         forward,
+        init=init,
         layers=[module],
+        refs={"encoder": module},
         attrs={"labels": []},
         dims={"nL": nL},
     )
+
+
+def _serialize_query_module(module: Any) -> bytes:
+    return encoder_bytes(module, module.encoder, module.tokenizer)
+
+
+def _deserialize_query_module(
+    _: Any, data: bytes, device: Any, *, encoder_path: str, frozen_layers: int, dropout: float
+) -> Any:
+    """Rebuild the module from `_serialize_query_module`'s bytes, without the encoder
+    directory. Pipelines saved before that format hold the weights alone: for them the
+    encoder and tokenizer are read from `encoder_path` again, as they were then."""
+    from .pytorch_query_pointer import QueryPointerModule
+
+    try:
+        tokenizer, encoder, msg = encoder_from_bytes(data, pooling_layer=True)
+        state = msg["state"]
+    except (ValueError, TypeError, KeyError):  # not msgpack: a plain torch state dict
+        tokenizer, encoder = load_encoder(encoder_path, pooling_layer=True)
+        state = data
+    module = QueryPointerModule(encoder, tokenizer, frozen_layers, dropout)
+    module.load_state_dict(load_state(state, device))
+    return module.to(device)
 
 
 def query_text(label: str, readable: bool) -> str:

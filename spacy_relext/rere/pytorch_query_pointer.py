@@ -1,5 +1,7 @@
 """The torch module of RERE's query mode: a Hugging Face encoder over
 `[CLS] relation [SEP] sentence [SEP]` and a linear layer to four pointer logits."""
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -12,14 +14,16 @@ class QueryPointerModule(nn.Module):
     """Encoder + pointer layer; reads the first wordpiece of each sentence token.
 
     encoder (nn.Module): A BERT-like `transformers` encoder.
+    tokenizer (Any): Its fast tokenizer (not a submodule; saved with the weights).
     frozen_layers (int): The embeddings and the first `frozen_layers` transformer layers
         get no updates (the released code freezes 3 for the extractor).
     dropout (float): Dropout before the pointer layer.
     """
 
-    def __init__(self, encoder: nn.Module, frozen_layers: int, dropout: float) -> None:
+    def __init__(self, encoder: nn.Module, tokenizer: Any, frozen_layers: int, dropout: float) -> None:
         super().__init__()
         self.encoder = encoder
+        self.tokenizer = tokenizer
         frozen = [self.encoder.embeddings] + list(self.encoder.encoder.layer[:frozen_layers])
         for part in frozen:
             for param in part.parameters():

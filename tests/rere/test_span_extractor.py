@@ -1,11 +1,14 @@
 """span_extractor: pointer decoding, training with relation_detector, serialization."""
 
+import io
 import os
+import shutil
 from pathlib import Path
 
 import numpy
 import pytest
 import spacy
+import torch
 from transformers import AutoTokenizer
 from spacy.util import fix_random_seed, load_model_from_config
 
@@ -13,7 +16,13 @@ from rere_fixtures import LABELS, TRAIN_DATA, gold_triples, make_examples, tripl
 from spacy_relext import Relation
 from spacy_relext.encoders import installed_encoder
 from spacy_relext.rere.pytorch_query_pointer import ABSENT_LOGIT
-from spacy_relext.rere.architectures import central_window, query_text, query_windows, word_piece_counts
+from spacy_relext.rere.architectures import (
+    _deserialize_query_module,
+    central_window,
+    query_text,
+    query_windows,
+    word_piece_counts,
+)
 from spacy_relext.rere.pointer_decoding import cartesian_spans, decode_pointers, nearest_spans, pair_nearest
 
 TEXTS = [text for text, _ in TRAIN_DATA]
@@ -280,3 +289,32 @@ def test_query_windows():
 def test_readable_query_text(label, readable):
     assert query_text(label, readable=True) == readable
     assert query_text(label, readable=False) == label
+
+
+def test_query_mode_loads_without_the_encoder_directory(tmp_path):
+    """Weights, encoder config and tokenizer are saved with the pipeline: it loads and
+    predicts the same after the encoder directory it was initialized from is gone."""
+    encoder_dir = tmp_path / "encoder"
+    shutil.copytree(installed_encoder(), encoder_dir)
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    model = {**QUERY_MODEL, "encoder": str(encoder_dir)}
+    nlp.add_pipe("span_extractor", config={"model": model, "query_all_labels": True})
+    examples = make_examples(nlp)
+    nlp.update(examples, sgd=nlp.initialize(lambda: examples))
+    expected = outputs(nlp, TEXTS)
+    nlp.to_disk(tmp_path / "pipeline")
+    shutil.rmtree(encoder_dir)
+    assert outputs(spacy.load(tmp_path / "pipeline"), TEXTS) == expected
+
+
+def test_query_mode_loads_weights_saved_alone(query_nlp):
+    """Pipelines saved before the tokenizer and config were saved hold a plain torch
+    state dict: those load with the encoder directory of their config."""
+    module = query_nlp.get_pipe("span_extractor").model.get_ref("encoder").shims[0]._model
+    plain = io.BytesIO()
+    torch.save(module.state_dict(), plain)
+    loaded = _deserialize_query_module(None, plain.getvalue(), "cpu", encoder_path=installed_encoder(),
+                                       frozen_layers=3, dropout=0.1)
+    assert loaded.tokenizer.vocab == module.tokenizer.vocab
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), module.state_dict().values()))
