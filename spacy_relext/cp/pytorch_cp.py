@@ -1,8 +1,10 @@
 """PyTorch side of contrastive pre-training: NT-Xent, MLM masking, the CP model.
 
 The relation representation is `[h(E1); h(E2)]`, the last-layer states of the two
-start markers (METHODS.md 3.2). One corrupted forward pass gives both the MLM loss and
-the marker states for the contrastive loss (3.3).
+start markers, and the objective is the contrastive loss plus MLM (Peng et al., 2020,
+"Learning from Context or Names? An Empirical Study on Neural Relation Extraction",
+section 3). One corrupted forward pass gives both the MLM loss and the marker states
+for the contrastive loss.
 """
 from typing import Any, Collection, Optional, Sequence, Tuple
 
