@@ -104,8 +104,6 @@ def _run_visualize(args: argparse.Namespace) -> None:
 
 
 def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
-    from .entity_markers import DEFAULT_REPRESENTATION, ENTITY_REPRESENTATIONS
-
     cp = commands.add_parser("pretrain-cp", help="Entity-masked contrastive pre-training of an encoder")
     cp.add_argument("output", type=Path, help="Run directory: checkpoint/ and the final model/")
     cp.add_argument("--config", type=Path, help="A .cfg file with a [pretrain_cp] section")
@@ -121,23 +119,10 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
     cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     cp.set_defaults(run=_run_pretrain_cp)
 
-    train = commands.add_parser("train-pair", help="Fine-tune a sentence-level pair classifier (CP fine-tuning)")
-    train.add_argument("train", type=Path, nargs="+", help="Training .spacy files")
-    train.add_argument("output", type=Path, help="Output directory")
-    train.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")
-    train.add_argument("--representation", default=DEFAULT_REPRESENTATION, choices=ENTITY_REPRESENTATIONS)
-    train.add_argument("--epochs", type=int, default=3)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--learning-rate", type=float, default=5e-5)
-    train.add_argument("--negative-label", help="Label of two-entity Docs without relation (SemEval: Other)")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-progress", action="store_true")
-    train.set_defaults(run=_run_train_pair)
-
     diagnose = commands.add_parser(
-        "diagnose", help="Score a pair classifier or a spaCy relation pipeline under the five entity representations"
+        "diagnose", help="Score a spaCy relation pipeline on gold entities under the five entity representations"
     )
-    diagnose.add_argument("model", type=Path, help="Directory written by train-pair, or a spaCy pipeline directory")
+    diagnose.add_argument("pipeline", type=Path, help="Pipeline directory (e.g. trained with configs/cp_finetune.cfg)")
     diagnose.add_argument("dev", type=Path, help="Evaluation .spacy file with gold entities and relations")
     diagnose.set_defaults(run=_run_diagnose)
 
@@ -179,59 +164,19 @@ def _run_pretrain_cp(args: argparse.Namespace) -> None:
     print(f"Encoder written to {result.model_dir}")
 
 
-def _run_train_pair(args: argparse.Namespace) -> None:
-    from .cp.pair_classifier import PairTrainSettings, train_pair_classifier
-    from .cp.sentence_pairs import read_pairs
-
-    settings = PairTrainSettings(representation=args.representation, epochs=args.epochs, batch_size=args.batch_size,
-                                 learning_rate=args.learning_rate, negative_label=args.negative_label, seed=args.seed)
-    pairs = read_pairs(args.train, args.negative_label)
-    bar, update = _progress_bar(not args.no_progress, "train-pair")
-    classifier = train_pair_classifier(pairs, _default_encoder(args.encoder), settings, progress=update)
-    bar.close()
-    classifier.to_disk(args.output)
-    print(f"Trained on {len(pairs)} pairs ({len(classifier.labels)} labels); saved to {args.output}")
-
-
 def _run_diagnose(args: argparse.Namespace) -> None:
-    from .cp.diagnose import PAIR_CLASSIFIER, model_kind
-
-    if model_kind(args.model) == PAIR_CLASSIFIER:
-        _diagnose_pair_classifier(args.model, args.dev)
-    else:
-        _diagnose_pipeline(args.model, args.dev)
-
-
-def _diagnose_pair_classifier(path: Path, dev: Path) -> None:
-    from .cp.pair_classifier import PairClassifier, diagnose
-    from .cp.sentence_pairs import read_pairs
-    from .errors import Errors
-
-    classifier = PairClassifier.from_disk(path)
-    negative = classifier.settings.negative_label
-    pairs = read_pairs([dev], negative)
-    if not pairs:
-        raise ValueError(Errors.E807.format(path=dev))
-    metric = ("f", f"micro-F1 (without {negative!r})") if negative is not None else ("acc", "accuracy")
-    print(format_diagnosis(diagnose(classifier, pairs), *metric))
-    print(f"{len(pairs)} pairs of {dev}; model trained with {classifier.settings.representation}")
-
-
-def _diagnose_pipeline(path: Path, dev: Path) -> None:
-    import spacy
-
-    from .cp.diagnose import diagnose_pipeline, relation_component
+    from .cp.diagnose import diagnose_pipeline, load_pipeline, relation_component
     from .cp.sentence_pairs import read_docs
     from .errors import Errors
 
-    nlp = spacy.load(path)
+    nlp = load_pipeline(args.pipeline)
     name = relation_component(nlp).name
-    docs = list(read_docs([dev]))
+    docs = list(read_docs([args.dev]))
     if not any(doc._.relations for doc in docs):
-        raise ValueError(Errors.E807.format(path=dev))
+        raise ValueError(Errors.E807.format(path=args.dev))
     table = diagnose_pipeline(nlp, docs)
     print(format_diagnosis(table, "f", "relation micro-F1"))
-    print(f"{len(docs)} docs of {dev} ({table['C+M']['gold']} gold relations), gold entities; component {name!r}")
+    print(f"{len(docs)} docs of {args.dev} ({table['C+M']['gold']} gold relations), gold entities; component {name!r}")
 
 
 def format_diagnosis(table: Dict[str, Dict[str, float]], metric: str, name: str) -> str:

@@ -150,13 +150,10 @@ class Errors(metaclass=ErrorsWithCodes):
     E804 = ("Invalid pre-training settings: {problem}.")
     E805 = ("No checkpoint to resume in {path}: run pretrain-cp without --resume "
             "first, or point --output at the directory of an interrupted run.")
-    E806 = ("{path} holds no pair classifier (missing {missing}). Train one with "
-            "`python -m spacy_relext train-pair`.")
-    E807 = ("No evaluation pairs in {path}: the Docs need gold relations in "
-            "doc._.relations (or exactly two entities for the no-relation label).")
-    E808 = ("{path} is neither a pair classifier (pair_classifier.json, written by "
-            "`python -m spacy_relext train-pair`) nor a spaCy pipeline (config.cfg, "
-            "written by `spacy train`). Give diagnose one of those directories.")
+    E807 = ("No gold relations in {path}: diagnose needs Docs with gold relations in "
+            "doc._.relations.")
+    E808 = ("{path} is not a spaCy pipeline directory (no config.cfg). Give diagnose "
+            "a pipeline saved by `spacy train` (e.g. trained with configs/cp_finetune.cfg).")
     E809 = ("The pipeline {path} has no relation component (components: {names}). "
             "diagnose needs a pipeline with a clm_classifier, rationale_masker or another "
             "spacy-relext component that writes doc._.relations.")

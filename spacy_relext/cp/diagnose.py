@@ -3,8 +3,8 @@
 The dev Docs are rewritten under each entity representation (`represent_doc`: C+M, C+T,
 OnlyC, OnlyM, OnlyT, "Learning from Context or Names", Peng et al. 2020, Table 1), the
 pipeline's relation component reads them with the gold entities, and its relations are
-scored against the gold relations moved onto the rewritten text. `train-pair` models
-are diagnosed by `pair_classifier.diagnose`; `model_kind` tells the two apart.
+scored against the gold relations moved onto the rewritten text. CP's own fine-tuned
+models are such pipelines too (configs/cp_finetune.cfg), so there is one diagnose path.
 """
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Union
@@ -15,25 +15,20 @@ from spacy.training import Example
 
 from ..entity_markers import ENTITY_REPRESENTATIONS, represent_doc
 from ..errors import Errors
-from .pair_classifier import META_FILE
 from ..relation_pipe import RelationPipe
 from ..entities import ENTITY_GROUP
 from ..readers import copy_gold_entities
 from ..scorer import score_relations
 
-PAIR_CLASSIFIER = "pair classifier"
-PIPELINE = "spaCy pipeline"
 
+def load_pipeline(path: Union[str, Path]) -> Language:
+    """The spaCy pipeline saved in directory `path` (E808 when it holds no config.cfg)."""
+    import spacy
 
-def model_kind(path: Union[str, Path]) -> str:
-    """`PAIR_CLASSIFIER` for a `train-pair` directory, `PIPELINE` for a spaCy pipeline
-    directory (config.cfg); E808 for anything else."""
     path = Path(path)
-    if (path / META_FILE).is_file():
-        return PAIR_CLASSIFIER
-    if (path / "config.cfg").is_file():
-        return PIPELINE
-    raise ValueError(Errors.E808.format(path=path))
+    if not (path / "config.cfg").is_file():
+        raise ValueError(Errors.E808.format(path=path))
+    return spacy.load(path)
 
 
 def relation_component(nlp: Language) -> RelationPipe:

@@ -1,7 +1,7 @@
 """Sentence-level relation instances read from `.spacy` corpora.
 
-Shared by contrastive pre-training (relation bags) and the sentence-level pair
-classifier (fine-tuning, `diagnose`): one labelled (head, tail) pair in one sentence.
+Contrastive pre-training builds its relation bags from them: one labelled (head, tail)
+pair in one sentence. `read_docs` also reads the Docs `diagnose` scores.
 """
 from dataclasses import dataclass
 from pathlib import Path

@@ -10,7 +10,7 @@ from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
 
 from spacy_relext.cp.pretrain import CPSettings, load_settings, pretrain_cp
-from spacy_relext.cp.pytorch_cp import IGNORE_INDEX, collate, mlm_mask, nt_xent
+from spacy_relext.cp.pytorch_cp import IGNORE_INDEX, collate, load_mlm, mlm_mask, nt_xent
 from spacy_relext.cp.sampling import build_bags, epoch_blanks, sample_blanks, sample_pairs
 from spacy_relext.cp.sentence_pairs import SentencePair, doc_pairs, read_pairs
 from spacy_relext.entity_markers import encode_pair, mark_pair, marker_ids
@@ -44,6 +44,7 @@ def write_docbin(path, sentences):
         doc = Doc(nlp.vocab, words=words)
         h, t = Span(doc, *head, label="ENT"), Span(doc, *tail, label="ENT")
         doc.ents = sorted([h, t], key=lambda s: s.start)
+        doc.spans["entities"] = list(doc.ents)  # as the converters write them
         doc._.relations = [Relation(head=h, tail=t, label=label)]
         db.add(doc)
     db.to_disk(path)
@@ -195,6 +196,21 @@ def test_tiny_pretraining_run_resumes_and_loads_in_a_config(corpus, minilm_path,
     nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=[t.text for t in ref]), ref)])
     doc = nlp("Ada was born in London.")
     assert doc._.trf_data.tensors[0].shape[-1] == 384
+    # CP fine-tuning (configs/cp_finetune.cfg) starts from the checkpoint, marker embeddings included
+    config = spacy.util.load_config(CONFIG_DIR / "cp_finetune.cfg", overrides={"paths.encoder": str(model_dir)})
+    nlp = spacy.util.load_model_from_config(config, auto_fill=True)
+    ref = Doc(nlp.vocab, words=["Ada", "was", "born", "in", "London", "."])
+    ref.ents = [Span(ref, 0, 1, label="PER"), Span(ref, 4, 5, label="LOC")]
+    ref.spans["entities"] = list(ref.ents)
+    ref._.relations = [Relation(head=ref.ents[0], tail=ref.ents[1], label="place of birth")]
+    nlp.initialize(lambda: [Example(Doc(nlp.vocab, words=[t.text for t in ref], ents=["B-PER", "O", "O", "O", "B-LOC",
+                                                                                      "O"]), ref)])
+    module = nlp.get_pipe("clm_classifier").model.get_ref("encoder").shims[0]._model
+    _, mlm = load_mlm(str(model_dir))
+    unused0 = module.tokenizer.convert_tokens_to_ids("[unused0]")
+    assert module.marker_ids[0] == unused0
+    assert torch.equal(module.encoder.get_input_embeddings().weight[unused0],
+                       mlm.get_input_embeddings().weight[unused0])
 
 
 def test_cli_refuses_dev_overlap(corpus, tmp_path, capsys):

@@ -1,8 +1,14 @@
-"""The sentence-level pair classifier, spaCy pipelines and `diagnose` under the five entity representations."""
+"""CP fine-tuning as a spaCy pipeline (configs/cp_finetune.cfg) and `diagnose` of spaCy
+pipelines under the five entity representations."""
+import io
+from pathlib import Path
+
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
+from spacy.training.initialize import init_nlp
+from spacy.training.loop import train
 from spacy.vocab import Vocab
 from test_cp import SENTENCES, write_docbin
 from thinc.api import fix_random_seed
@@ -11,40 +17,56 @@ from spacy_relext import Relation
 from spacy_relext.__main__ import main
 from spacy_relext.cp.diagnose import diagnose_pipeline
 from spacy_relext.entity_markers import ENTITY_REPRESENTATIONS, represent_doc
-from spacy_relext.cp.pair_classifier import META_FILE, PairClassifier, PairTrainSettings, diagnose, score_labels
-from spacy_relext.cp.pair_classifier import train_pair_classifier
 from spacy_relext.scorer import score_relations
-from spacy_relext.cp.sentence_pairs import read_pairs
+from spacy_relext.cp.sentence_pairs import read_docs
+
+CONFIG = Path(__file__).parents[2] / "configs" / "cp_finetune.cfg"
+EPOCHS = 12  # 3 steps of 4 Docs each
 
 
-def test_score_labels():
-    gold, pred = ["a", "Other", "b", "b"], ["a", "b", "Other", "b"]
-    assert score_labels(gold, pred) == {"acc": 0.5, "p": 0.5, "r": 0.5, "f": 0.5}
-    scores = score_labels(gold, pred, negative_label="Other")
-    assert scores["p"] == pytest.approx(2 / 3) and scores["r"] == pytest.approx(2 / 3)
+def relation_triples(docs):
+    return [sorted((r.head.text, r.tail.text, r.label) for r in doc._.relations) for doc in docs]
 
 
-def test_train_save_load_diagnose(minilm_path, tmp_path, capsys):
-    train = write_docbin(tmp_path / "train.spacy", SENTENCES)
-    pairs = read_pairs([train])
-    settings = PairTrainSettings(epochs=1, batch_size=8, max_length=24)
-    steps = []
-    classifier = train_pair_classifier(pairs, minilm_path, settings, progress=lambda *a: steps.append(a))
-    assert [s[0] for s in steps] == [1, 2] and classifier.labels == sorted({p.label for p in pairs})
-    classifier.to_disk(tmp_path / "model")
-    loaded = PairClassifier.from_disk(tmp_path / "model")
-    assert loaded.predict(pairs) == classifier.predict(pairs)
-    table = diagnose(loaded, pairs)
-    assert list(table) == list(ENTITY_REPRESENTATIONS)
-    main(["diagnose", str(tmp_path / "model"), train])
+@pytest.fixture(scope="module")
+def cp_finetuned(tmp_path_factory):
+    """configs/cp_finetune.cfg (CP fine-tuning on MiniLM, Peng et al. 2020, section 4.2)
+    trained by spaCy's own loop, as `spacy train` runs it, on the tiny `SENTENCES`."""
+    tmp = tmp_path_factory.mktemp("cp_finetune")
+    train_path = write_docbin(tmp / "train.spacy", SENTENCES)
+    overrides = {"paths.train": train_path, "paths.dev": train_path, "training.max_epochs": EPOCHS,
+                 "training.batcher.size": 4, "training.optimizer.learn_rate": 1e-4, "training.eval_frequency": 1000}
+    config = spacy.util.load_config(CONFIG, overrides=overrides)
+    fix_random_seed(0)
+    nlp = init_nlp(config)
+    (tmp / "out").mkdir()
+    nlp, _ = train(nlp, tmp / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    return nlp, tmp / "out" / "model-last", train_path
+
+
+def test_cp_finetuning_learns_a_tiny_separable_set(cp_finetuned):
+    nlp, _, train_path = cp_finetuned
+    docs = list(read_docs([train_path]))
+    predicted = [nlp(with_gold_entities(nlp, doc, spans_key="entities")) for doc in docs]
+    right = sum(p == g for p, g in zip(relation_triples(predicted), relation_triples(docs)))
+    assert right >= len(docs) - 1  # the single "employer" sentence may stay unlearnt
+
+
+def test_cp_finetuned_pipeline_round_trips_and_diagnoses(cp_finetuned, tmp_path, capsys):
+    nlp, model_last, train_path = cp_finetuned
+    loaded = spacy.load(model_last)
+    docs = list(read_docs([train_path]))
+    ours = [nlp(with_gold_entities(nlp, doc, spans_key="entities")) for doc in docs]
+    theirs = [loaded(with_gold_entities(loaded, doc, spans_key="entities")) for doc in docs]
+    assert relation_triples(ours) == relation_triples(theirs)
+    scores = [[r.score for r in d._.relations] for d in (*ours, *theirs)]
+    assert sum(scores[: len(docs)], []) == pytest.approx(sum(scores[len(docs) :], []))
+    table = diagnose_pipeline(loaded, docs)
+    assert list(table) == list(ENTITY_REPRESENTATIONS) and table["C+M"]["f"] > 0.8
+    main(["diagnose", str(model_last), train_path])
     out = capsys.readouterr().out
-    assert "| accuracy |" in out and "OnlyT" in out
-    partial = tmp_path / "partial"  # a pair classifier without its encoder and head
-    partial.mkdir()
-    (partial / META_FILE).write_text((tmp_path / "model" / META_FILE).read_text())
-    with pytest.raises(SystemExit):
-        main(["diagnose", str(partial), train])
-    assert "E806" in capsys.readouterr().err
+    assert f"| relation micro-F1 | {100 * table['C+M']['f']:.1f} |" in out and "OnlyT |" in out
+    assert "component 'clm_classifier'" in out
 
 
 # --- diagnose on spaCy pipelines ----------------------------------------------
@@ -77,10 +99,14 @@ def gold_doc(vocab, text, ents, rels):
     return doc
 
 
-def with_gold_entities(nlp, doc):
-    """The text of a gold Doc, tokenized by the pipeline, with the gold entities."""
+def with_gold_entities(nlp, doc, spans_key=None):
+    """The text of a gold Doc, tokenized by the pipeline, with the gold entities (and,
+    with `spans_key`, the gold span group)."""
     predicted = nlp.make_doc(doc.text)
     predicted.ents = [predicted.char_span(e.start_char, e.end_char, label=e.label_) for e in doc.ents]
+    if spans_key:
+        predicted.spans[spans_key] = [predicted.char_span(s.start_char, s.end_char, label=s.label_)
+                                      for s in doc.spans[spans_key]]
     return predicted
 
 

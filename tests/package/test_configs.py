@@ -1,5 +1,6 @@
 """Every committed config builds; the transformer config loads MiniLM offline; the config
 that sources its entity recognizer trains the classifier and scores end to end."""
+import io
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,32 @@ def test_transformer_config_runs_offline_on_minilm(monkeypatch):
     out = nlp("Bob visited Paris.")
     hidden = out._.trf_data.tensors[0]
     assert hidden.shape[-1] == 384  # MiniLM-L6 width: the packaged weights were used
+
+
+def test_cp_finetune_config_trains_with_spacy_train_and_round_trips(tmp_path):
+    """configs/cp_finetune.cfg (CP fine-tuning: one marked pair per sequence on MiniLM)
+    trains with spaCy's own training loop on tiny data; the saved pipeline predicts what
+    the trained one does, and its config names the pair packing without CLMs."""
+    from spacy.training.loop import train
+
+    vocab = spacy.blank("en").vocab
+    doc = gold_doc(vocab)
+    doc.spans["entities"] = list(doc.ents)
+    DocBin(docs=[doc], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    config = spacy.util.load_config(CONFIG_DIR / "cp_finetune.cfg")
+    config["paths"]["train"] = config["paths"]["dev"] = str(tmp_path / "train.spacy")
+    config["training"]["max_epochs"] = 2
+    nlp = init_nlp(config)
+    pipe = nlp.get_pipe("clm_classifier")
+    assert (pipe.cfg["packing"], pipe.use_clms) == ("pair", False)
+    (tmp_path / "out").mkdir()
+    nlp, _ = train(nlp, tmp_path / "out", stdout=io.StringIO(), stderr=io.StringIO())
+    loaded = spacy.load(tmp_path / "out" / "model-last")
+    texts = ["Alice works for Acme .", "Bob works for Zeta ."]
+    docs = [Doc(nlp.vocab, words=t.split(), ents=["B-PER", "O", "O", "B-ORG", "O"]) for t in texts]
+    for doc in docs:
+        doc.spans["entities"] = list(doc.ents)
+    ours = [[(r.head.text, r.tail.text, r.label, round(r.score, 5)) for r in d._.relations] for d in nlp.pipe(docs)]
+    theirs = [[(r.head.text, r.tail.text, r.label, round(r.score, 5)) for r in d._.relations]
+              for d in loaded.pipe(Doc.from_docs([d]) for d in docs)]
+    assert ours == theirs and any(ours)
