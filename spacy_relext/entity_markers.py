@@ -1,7 +1,7 @@
 """How a pair's arguments appear to an encoder: entity representations and marker tokens.
 
 One registry of special tokens (`SPECIAL_TOKENS`) is shared by contrastive pre-training
-(`pretrain-cp`), the sentence-level pair classifier and the clm_classifier, so the marker
+(`pretrain-cp`) and the clm_classifier (CP fine-tuning: `configs/cp_finetune.cfg`), so the marker
 embeddings learnt in pre-training are the ones fine-tuning reads ("Learning from Context
 or Names", Peng et al. 2020, section 3). The five entity representations of that paper:
 

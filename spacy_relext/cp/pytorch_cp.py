@@ -10,7 +10,7 @@ from typing import Any, Collection, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from ..encoders import check_encoder_dir
+from ..encoders import load_encoder
 from ..entity_markers import EncodedPair
 
 IGNORE_INDEX = -100
@@ -136,10 +136,4 @@ class ContrastiveModel(nn.Module):
 def load_mlm(path: str) -> Tuple[Any, nn.Module]:
     """Tokenizer and masked-LM model of a local Hugging Face directory (a missing MLM head
     is initialized, as `transformers` does for encoder-only checkpoints)."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
-
-    check_encoder_dir(path)
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True, use_fast=True)
-    model = AutoModelForMaskedLM.from_pretrained(path, local_files_only=True)
-    return tokenizer, model
-
+    return load_encoder(path, masked_lm=True)
