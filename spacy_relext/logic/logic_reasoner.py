@@ -25,15 +25,14 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import load_config
 from spacy.vocab import Vocab
-from thinc.api import Model
 from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
 from ..errors import Errors
 from ..relation_pipe import RelationPipe
 from ..relations import Relation, get_relations, set_relations
-from .architectures import rule_model
-from .pytorch_logic_rules import UNSEEN, LogicRuleModule, RuleExtractor, RuleGenerator, best_path, transitions
+from .architectures import SHAPE_DIMS, build_logic_rules, logic_module
+from .pytorch_logic_rules import UNSEEN, LogicRuleModule, best_path, transitions
 from .rules_em import EMSettings, Instances, Progress, RuleDoc, instances, signature_table, train_rule_model
 
 UNKNOWN_TYPE = "<unknown>"  # type id 0: entities of a type never seen in training (no signature)
@@ -224,18 +223,13 @@ class LogicReasoner(RelationPipe):
     ) -> None:
         """Initialize the component; see `make_logic_reasoner` for the arguments."""
         settings = settings or EMSettings()
-        if min(settings.n_rules, rule_length, generator_width, generator_depth, generator_heads) < 1 or (
-            generator_width % generator_heads
-        ):
-            raise ValueError(
-                Errors.E701.format(
-                    n_rules=settings.n_rules, length=rule_length, width=generator_width, heads=generator_heads,
-                    depth=generator_depth,
-                )
-            )
+        model = build_logic_rules(
+            n_rules=settings.n_rules, rule_length=rule_length, generator_width=generator_width,
+            generator_depth=generator_depth, generator_heads=generator_heads, generator_ffn_width=generator_ffn_width,
+        )
         super().__init__(
             vocab,
-            _empty_model(),
+            model,
             name,
             candidates=None,
             spans_key=spans_key,
@@ -268,7 +262,7 @@ class LogicReasoner(RelationPipe):
     @property
     def module(self) -> LogicRuleModule:
         """RETURNS (LogicRuleModule): The torch generator and extractor."""
-        return self.model.shims[0]._model
+        return logic_module(self.model)
 
     @property
     def table(self) -> torch.Tensor:
@@ -284,21 +278,17 @@ class LogicReasoner(RelationPipe):
             raise ValueError(Errors.E401.format(name=self.name))
 
     def restore_model_shape(self) -> None:
-        """Build the torch modules from `cfg` (labels, types, signatures), so saved
-        weights can be loaded into a pipe rebuilt from config."""
+        """Size the model from `cfg` (labels, types, signatures and the module sizes the
+        weights were trained with) and build its torch module, so saved weights can be
+        loaded into a pipe rebuilt from config."""
         cfg = self.cfg
-        generator = RuleGenerator(
-            max(1, len(cfg["types"])),
-            max(1, len(self.labels)),
-            length=cfg["rule_length"],
-            width=cfg["generator_width"],
-            depth=cfg["generator_depth"],
-            n_heads=cfg["generator_heads"],
-            ffn_width=cfg["generator_ffn_width"],
-        )
-        extractor = RuleExtractor(len(cfg["signatures"]), cfg["n_rules"], cfg["rule_length"])
-        self.model = rule_model(LogicRuleModule(generator, extractor))
-        self.module.eval()
+        shape = {"n_types": len(cfg["types"]), "n_relations": len(self.labels), "n_signatures": len(cfg["signatures"])}
+        for dim in SHAPE_DIMS:
+            self.model.set_dim(dim, shape[dim], force=True)
+        for size in ("n_rules", "rule_length", "generator_width", "generator_depth", "generator_heads",
+                     "generator_ffn_width"):
+            self.model.attrs[size] = cfg[size]
+        self.model.initialize()
         self._table = None
 
     # -- documents -----------------------------------------------------------------
@@ -485,7 +475,8 @@ class LogicReasoner(RelationPipe):
         RETURNS (List[DocPrediction]): The scores per Doc.
         """
         out: List[DocPrediction] = []
-        extractor = self.module.extractor
+        extractor = self.module.extractor  # computes the rule features (path scores)
+        ops = self.model.ops
         for doc in docs:
             entities = self._entities(doc)
             if not self.is_initialized or len(entities) < 2:
@@ -493,8 +484,8 @@ class LogicReasoner(RelationPipe):
                 continue
             rule_doc, mentions = self._rule_doc(doc, entities)
             inst = instances(rule_doc, self.table, extractor, max_elements=self.settings.max_elements)
-            with torch.no_grad():
-                probs = torch.sigmoid(extractor(inst.feats, inst.signatures))
+            logits = self.model.predict((ops.asarray2f(inst.feats.numpy()), ops.asarray1i(inst.signatures.numpy())))
+            probs = torch.sigmoid(torch.from_numpy(ops.to_numpy(logits)))
             out.append(DocPrediction(entities, inst, probs, rule_doc.logits, mentions))
         return out
 
@@ -595,10 +586,6 @@ def load_reasoners(path: Union[str, Path]) -> List[Tuple[str, "LogicReasoner"]]:
     others = [name for name in config["nlp"]["pipeline"] if name not in names]
     nlp = spacy.load(path, exclude=others)
     return [(name, nlp.get_pipe(name)) for name in names]
-
-
-def _empty_model() -> Model:
-    return rule_model(LogicRuleModule(RuleGenerator(1, 1, width=8, n_heads=2, ffn_width=8, depth=1), RuleExtractor(0, 1, 1)))
 
 
 def _entity_type(mentions: Entity) -> str:
