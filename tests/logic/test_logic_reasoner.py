@@ -19,18 +19,22 @@ from spacy_relext.relations import get_relations
 SPANS_KEY = "entities"
 BACKBONE = "parent_reader"
 NAMES = ["Ann", "Bob", "Cid", "Dan", "Eve", "Fay", "Gus", "Hal", "Ivy", "Jon", "Kim", "Lea"]
-SMALL = {
-    "backbone": BACKBONE,
-    "spans_key": SPANS_KEY,
+SMALL_MODEL = {
+    "@architectures": "spacy-relext.LogicRules.v1",
     "n_rules": 8,
-    "em_iterations": 1,
-    "generator_pretrain_steps": 100,
-    "generator_lr": 0.005,
-    "generator_em_steps": 10,
+    "rule_length": 3,
     "generator_width": 32,
     "generator_depth": 1,
     "generator_heads": 2,
     "generator_ffn_width": 64,
+}
+SMALL = {"backbone": BACKBONE, "spans_key": SPANS_KEY, "model": SMALL_MODEL}
+# [initialize.components.logic_reasoner]: the EM schedule
+SMALL_SCHEDULE = {
+    "em_iterations": 1,
+    "generator_pretrain_steps": 100,
+    "generator_lr": 0.005,
+    "generator_em_steps": 10,
     "extractor_epochs": 200,
     "extractor_lr": 0.1,
 }
@@ -85,10 +89,19 @@ def make_examples(nlp):
 
 
 def make_nlp(**overrides):
+    """The stand-in backbone and a small reasoner; nlp.initialize() runs the small EM
+    schedule ([initialize.components.logic_reasoner])."""
     nlp = spacy.blank("en")
     nlp.add_pipe(BACKBONE)
     nlp.add_pipe("logic_reasoner", config={**SMALL, **overrides})
+    nlp.config["initialize"]["components"]["logic_reasoner"] = dict(SMALL_SCHEDULE)
     return nlp
+
+
+def initialize(nlp, **schedule):
+    """nlp.initialize with the small EM schedule, `schedule` overriding it."""
+    nlp.config["initialize"]["components"]["logic_reasoner"].update(schedule)
+    nlp.initialize(lambda: make_examples(nlp))
 
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
@@ -98,7 +111,7 @@ pytestmark = pytest.mark.usefixtures("torch_single_thread")
 def trained():
     fix_random_seed(0)
     nlp = make_nlp()
-    nlp.initialize(lambda: make_examples(nlp))
+    initialize(nlp)
     return nlp
 
 
@@ -136,8 +149,8 @@ def test_threshold_tuned_on_training_docs(trained):
 
 def test_threshold_kept_without_tuning():
     fix_random_seed(0)
-    nlp = make_nlp(tune_threshold=False, threshold=0.7, em_iterations=0, extractor_epochs=20)
-    nlp.initialize(lambda: make_examples(nlp))
+    nlp = make_nlp(threshold=0.7)
+    initialize(nlp, tune_threshold=False, em_iterations=0, extractor_epochs=20)
     assert nlp.get_pipe("logic_reasoner").threshold == 0.7
 
 
@@ -178,7 +191,7 @@ def test_multiprocess(trained):
 
 def test_update_and_score(trained):
     examples = make_examples(trained)
-    losses = trained.update(examples, exclude=[BACKBONE])
+    losses = trained.update(examples, exclude=[BACKBONE], annotates=[BACKBONE])  # as spacy train does
     assert losses["logic_reasoner"] > 0
     scores = trained.evaluate(make_examples(trained))
     assert scores["docre_f"] == pytest.approx(1.0)
@@ -187,7 +200,7 @@ def test_update_and_score(trained):
 def test_unknown_backbone():
     nlp = make_nlp(backbone="nope")
     with pytest.raises(ValueError, match="E700"):
-        nlp.initialize(lambda: make_examples(nlp))
+        initialize(nlp)
 
 
 def test_update_before_initialize():
