@@ -4,12 +4,15 @@ backbone, same run (issue 6's headline figure).
     python benchmarks/run.py [--quick] --only accuracy_logic_dwie --corpus-dir ../shared/corpus
     python benchmarks/run.py [--quick] --only accuracy_logic_redocred --corpus-dir ../shared/corpus
     python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick] [--dataset redocred]
-    python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N]
+    python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N] [--dev DEV.spacy]
+    python benchmarks/logic_dwie.py candidate-backbone BACKBONE_MODEL OUTPUT
     python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
     python benchmarks/run.py [--quick] --only memory_logic_dwie --corpus-dir ../shared/corpus  (after the above)
 
-The reasoner is trained by its `initialize` (EM on the backbone's scores of the training
-documents), not by `spacy train`: `train-reasoner` is that step on its own.
+The reasoner is trained with `spacy train` and configs/logic_dwie.cfg (its `initialize`
+runs the EM on the backbone's scores of the training documents; the loop only evaluates
+and saves), as a user trains it; `train-reasoner` is that step on its own, and
+`candidate-backbone` saves the backbone copy that config sources.
 
 1. The backbone, configs/rationale_dwie_cpu.cfg (rationale_masker on pairs of gold entity
    clusters, CPU tok2vec), is trained with `spacy train` on the DWIE train split; the
@@ -19,8 +22,9 @@ documents), not by `spacy train`: `train-reasoner` is that step on its own.
    `keep_candidates` with `candidate_floor = FLOOR`; below FLOOR they would cost time and
    memory, and the reasoner reads an unscored label as very unlikely anyway). A
    logic_reasoner with its default settings is added after the frozen backbone and
-   trained on those documents (its `initialize`: generator pre-training on gold paths,
-   extractor fit, EM, and the threshold with the best F1 on those documents).
+   trained on those documents by `spacy train` with configs/logic_dwie.cfg (its
+   `initialize`: generator pre-training on gold paths, extractor fit, EM, and the
+   threshold with the best F1 on those documents).
 3. On dev with gold entities and clusters: "backbone" is the backbone's own decisions
    (argmax per pair); "backbone, threshold tuned on train" is its candidate scores at the
    threshold with the best F1 on the reasoner's training documents (tuned as the
@@ -42,7 +46,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import spacy
 import torch
@@ -58,6 +62,7 @@ from spacy_relext.logic.evaluation import (
     score_logic,
 )
 from spacy_relext.logic.logic_reasoner import load_reasoners
+from spacy_relext.logic.rules_em import EMSettings
 from spacy_relext.relations import get_relations, set_relations
 from spacy_relext.scorer import collect_train_facts, score_doc_relations
 
@@ -136,29 +141,51 @@ def facts(doc: Doc) -> set:
     return {(rel.label, rel.head.start, rel.head.end, rel.tail.start, rel.tail.end) for rel in get_relations(doc)}
 
 
-def train_reasoner(nlp: Language, train_gold: List[Doc], n_docs: int, reasoner_settings: dict) -> dict:
-    """Add a logic_reasoner after the frozen backbone of `nlp` and train it on the first
-    `n_docs` (0: all) training documents with the backbone's candidate scores. The
-    backbone's own F1-best threshold on the same documents is kept in `nlp.meta`, so the
-    backbone can be compared at a threshold tuned like the reasoner's."""
+def candidate_backbone(backbone: Path, out: Path) -> Language:
+    """Save a copy of the backbone pipeline that writes its candidate scores above FLOOR:
+    the pipeline configs/logic_dwie.cfg sources (paths.backbone)."""
+    nlp = spacy.load(backbone)
+    set_candidates(nlp, True)
+    nlp.to_disk(out)
+    return nlp
+
+
+def train_reasoner(backbone: Path, paths: dict, out: Path, n_docs: int, dev_docs: int,
+                   reasoner_settings: dict) -> Tuple[Language, dict]:
+    """Train a logic_reasoner after the frozen backbone of the pipeline `backbone` on the
+    first `n_docs` (0: all) training documents with the backbone's candidate scores:
+    `spacy train` with configs/logic_dwie.cfg (`reasoner_settings` go to
+    [initialize.components.logic_reasoner]; the backbone and reasoner land in
+    `out`/model-last). The backbone's own F1-best threshold on the same documents is kept
+    in `nlp.meta`, so the backbone can be compared at a threshold tuned like the
+    reasoner's. RETURNS the trained pipeline and the figures."""
+    source = out / "candidate_backbone"
+    nlp = candidate_backbone(backbone, source)
+    train_gold = data.read(paths["train"], nlp.vocab)
     train_gold = train_gold[:n_docs] if n_docs else train_gold
     log(f"backbone scores on {len(train_gold)} training docs")
     started = time.perf_counter()
     scored = backbone_scores(nlp, [data.entity_only(d, nlp.vocab, SPANS_KEY) for d in train_gold], True)
     scoring_s = time.perf_counter() - started
-    examples = [Example(p, g) for p, g in zip(scored, train_gold)]
-    nlp.meta[BACKBONE_THRESHOLD] = best_threshold(scored, train_gold)["threshold"]
-    reasoner = nlp.add_pipe("logic_reasoner", config={"backbone": BACKBONE, "spans_key": SPANS_KEY,
-                                                      **reasoner_settings})
-    log("training the reasoner")
+    backbone_threshold = best_threshold(scored, train_gold)["threshold"]
+    del nlp, scored
+    gc.collect()
+    log("training the reasoner (spacy train configs/logic_dwie.cfg)")
+    overrides = {"paths.backbone": str(source), "paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]),
+                 "corpora.train.limit": n_docs, "corpora.dev.limit": dev_docs,
+                 **{f"initialize.components.logic_reasoner.{key}": value for key, value in reasoner_settings.items()}}
     started = time.perf_counter()
-    reasoner.initialize(lambda: examples, nlp=nlp, progress=log)
-    set_candidates(nlp, True)  # as a saved pipeline, the reasoner reads the candidate scores
-    return {"reasoner_settings": {"backbone": BACKBONE, **dataclasses.asdict(reasoner.settings)},
-            "reasoner_threshold": reasoner.threshold, BACKBONE_THRESHOLD: nlp.meta[BACKBONE_THRESHOLD],
-            "reasoner_train_docs": len(examples), "backbone_candidate_floor": FLOOR,
-            "reasoner_train_backbone_scoring_s": round(scoring_s, 1),
-            "reasoner_train_s": round(time.perf_counter() - started, 1)}
+    train(CONFIGS / "logic_dwie.cfg", out / "reasoner", overrides=overrides)
+    train_s = time.perf_counter() - started
+    nlp = spacy.load(out / "reasoner" / "model-last")
+    nlp.meta[BACKBONE_THRESHOLD] = backbone_threshold
+    reasoner = nlp.get_pipe("logic_reasoner")
+    settings = {**dataclasses.asdict(EMSettings()), **reasoner_settings}
+    return nlp, {"reasoner_settings": {"backbone": BACKBONE, **settings},
+                 "reasoner_threshold": reasoner.threshold, BACKBONE_THRESHOLD: backbone_threshold,
+                 "reasoner_train_docs": len(train_gold), "backbone_candidate_floor": FLOOR,
+                 "reasoner_train_backbone_scoring_s": round(scoring_s, 1),
+                 "reasoner_train_s": round(train_s, 1)}
 
 
 def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -> dict:
@@ -212,12 +239,13 @@ def logic_benchmark(paths: dict, out: Path, quick: bool, rules_path: Optional[Pa
     settings = SETTINGS["quick" if quick else "full"]
     log(f"training the backbone ({settings['backbone_steps']} steps)")
     backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
-    nlp = spacy.load(out / "backbone" / "model-best")
+    nlp, reasoner_figures = train_reasoner(out / "backbone" / "model-best", paths, out, settings["reasoner_docs"],
+                                           settings["dev_docs"], settings["reasoner"])
     train_gold = data.read(paths["train"], nlp.vocab)
     figures = {"backbone": "configs/rationale_dwie_cpu.cfg (rationale_masker, pair_level cluster, gold entity "
                            "clusters, CPU tok2vec trained from scratch)",
                "backbone_steps": settings["backbone_steps"], "backbone_train_s": round(backbone_s, 1)}
-    figures.update(train_reasoner(nlp, train_gold, settings["reasoner_docs"], settings["reasoner"]))
+    figures.update(reasoner_figures)
     nlp.to_disk(out / "backbone_logic")
     rules = []
     if rules_path is not None:
@@ -302,6 +330,11 @@ def main() -> None:
     fit.add_argument("train", type=Path, help="Training DocBin")
     fit.add_argument("output", type=Path, help="Where to save backbone + logic_reasoner")
     fit.add_argument("--docs", type=int, default=SETTINGS["full"]["reasoner_docs"], help="Training docs used (0: all)")
+    fit.add_argument("--dev", type=Path, help="Dev DocBin spacy train evaluates on (default: the training DocBin)")
+    cand = sub.add_parser("candidate-backbone", help="Save a backbone copy that writes its candidate scores "
+                                                     "(the source of configs/logic_dwie.cfg)")
+    cand.add_argument("backbone", type=Path)
+    cand.add_argument("output", type=Path)
     ev = sub.add_parser("evaluate", help="Dev figures: backbone alone, and backbone + reasoner if present")
     ev.add_argument("pipeline", type=Path)
     ev.add_argument("dev", type=Path)
@@ -316,9 +349,13 @@ def main() -> None:
     if args.command == "reasoner-memory":
         print(json.dumps(reasoner_memory(args.pipeline, args.docbin)))
         return
+    if args.command == "candidate-backbone":
+        candidate_backbone(args.backbone, args.output)
+        return
     if args.command == "train-reasoner":
-        nlp = spacy.load(args.backbone)
-        figures = train_reasoner(nlp, data.read(args.train, nlp.vocab), args.docs, SETTINGS["full"]["reasoner"])
+        paths = {"train": args.train, "dev": args.dev or args.train}
+        nlp, figures = train_reasoner(args.backbone, paths, args.output.parent / f"{args.output.name}_work", args.docs,
+                                      0, SETTINGS["full"]["reasoner"])
         nlp.to_disk(args.output)
     elif args.command == "evaluate":
         nlp = spacy.load(args.pipeline)
@@ -330,7 +367,7 @@ def main() -> None:
     elif args.command == "run":
         figures = (bench_redocred if args.dataset == "redocred" else bench)(args.corpus_dir, args.work, args.quick)
     else:
-        parser.error("give a command: run, train-reasoner, evaluate or reasoner-memory")
+        parser.error("give a command: run, train-reasoner, candidate-backbone, evaluate or reasoner-memory")
     print(json.dumps(figures, indent=2, default=str))
 
 

@@ -32,6 +32,14 @@ class Warnings(metaclass=ErrorsWithCodes):
             "(memory and time grow with the square of the mention count). Add a component that "
             "sets sentences before the relation component (e.g. nlp.add_pipe('sentencizer', "
             "first=True)), or use scope 'document' with max_distance if that is intended.")
+    W006 = ("logic_reasoner '{name}': the flat settings {keys} are deprecated (configs saved "
+            "before the model block existed). They are still applied, but move the sizes "
+            "({sizes}) to [components.{name}.model] (spacy-relext.LogicRules.v1) and the "
+            "training schedule ({schedule}) to [initialize.components.{name}].")
+    W007 = ("logic_reasoner '{name}': no Doc of this batch carries relations from its backbone "
+            "'{backbone}', so the rules only see unscored pairs. Run the backbone on the "
+            "examples first: list it in [training] annotating_components (and "
+            "frozen_components), or nlp.update(..., annotates=['{backbone}']).")
 
 
 class Errors(metaclass=ErrorsWithCodes):

@@ -9,15 +9,19 @@ never scored get `UNSEEN`, so only rules can add them), scores every type-valid
 candidate with learned rules `r(e0, eL) <- r1(e0, e1) ^ ... ^ rL(eL-1, eL)` and writes
 the refined relations, each with the rules and grounding paths that support it.
 
-Training is LogiRE's EM, run by `initialize` on the training examples: the upstream
-components run first (unless the docs already carry the backbone's relations).
-`update` fine-tunes the rule weights on a batch with the current rule set.
+The rule model is `spacy-relext.LogicRules.v1` ([components.NAME.model], the sizes).
+Training is LogiRE's EM, run by `initialize` on the training examples (its settings in
+[initialize.components.NAME]); the pipeline up to the backbone runs there first, since
+spaCy runs no earlier component in `initialize`. `update` fine-tunes the rule weights
+on a batch with the current rule set, reading the backbone's relations that an
+annotating backbone wrote. configs/logic_dwie.cfg trains it with `spacy train`.
 """
 import math
+import warnings
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import spacy
 import torch
@@ -26,18 +30,18 @@ from spacy.tokens import Doc, Span
 from spacy.training import Example, validate_get_examples
 from spacy.util import load_config
 from spacy.vocab import Vocab
-from thinc.api import Model
+from thinc.api import Config, Model
 from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
-from ..errors import Errors
+from ..errors import Errors, Warnings
 from ..relation_pipe import EntityRelationPipe
 from ..relations import Relation, get_relations, set_relations
-from .architectures import rule_model
-from .pytorch_logic_rules import UNSEEN, LogicRuleModule, RuleExtractor, RuleGenerator, best_path, transitions
+from .architectures import SHAPE_DIMS, SIZES, check_sizes, logic_module
+from .pytorch_logic_rules import UNSEEN, LogicRuleModule, best_path, transitions
 from .rules_em import EMSettings, Instances, Progress, RuleDoc, instances, signature_table, train_rule_model
 
-UNKNOWN_TYPE = "<unknown>"  # type id 0: entities of a type never seen in training (no signature)
+UNSEEN_ENTITY_TYPE = "<unknown>"  # type id 0: entities of a type never seen in training (no signature)
 MIN_PROB = 1e-6
 DEFAULT_DOC_SCORER = {"@scorers": "spacy-relext.doc_relation_scorer.v1"}
 Entity = List[Span]  # the mentions of one entity
@@ -63,31 +67,37 @@ class DocPrediction:
     mentions: Optional[MentionPairs] = None
 
 
+DEFAULT_LOGIC_MODEL_CONFIG = """
+[model]
+@architectures = "spacy-relext.LogicRules.v1"
+n_rules = 50
+rule_length = 3
+generator_width = 256
+generator_depth = 2
+generator_heads = 4
+generator_ffn_width = 2048
+"""
+DEFAULT_LOGIC_MODEL = Config().from_str(DEFAULT_LOGIC_MODEL_CONFIG)["model"]
+# Flat factory keys of configs saved before the model block and the initialize settings
+# existed: still accepted (W006) so those pipelines load and train as before.
+DEPRECATED_SIZES = SIZES
+DEPRECATED_SCHEDULE = ("em_iterations", "generator_pretrain_steps", "generator_em_steps", "generator_lr",
+                       "extractor_epochs", "extractor_lr", "seed", "tune_threshold")
+BACKBONE_BATCH_SIZE = 8
+
+
 @Language.factory(
     "logic_reasoner",
     assigns=["doc._.relations"],
     requires=["doc._.relations"],
     default_config={
+        "model": DEFAULT_LOGIC_MODEL,
         "backbone": "clm_classifier",
         "spans_key": None,
         "threshold": 0.5,
-        "tune_threshold": True,
         "keep_backbone_relations": False,
         "max_explanations": 3,
-        "n_rules": 50,
-        "rule_length": 3,
-        "em_iterations": 2,
-        "generator_pretrain_steps": 1000,
-        "generator_em_steps": 200,
-        "generator_lr": 0.001,
-        "generator_width": 256,
-        "generator_depth": 2,
-        "generator_heads": 4,
-        "generator_ffn_width": 2048,
-        "extractor_epochs": 50,
-        "extractor_lr": 0.005,
         "max_elements": 4194304,
-        "seed": 0,
         "train_on_gold_entities": True,
         "scorer": DEFAULT_DOC_SCORER,
     },
@@ -96,89 +106,77 @@ class DocPrediction:
 def make_logic_reasoner(
     nlp: Language,
     name: str,
+    model: Model[Tuple[Floats2d, Ints1d], Floats1d],
     backbone: str,
     spans_key: Optional[str],
     threshold: float,
-    tune_threshold: bool,
     keep_backbone_relations: bool,
     max_explanations: int,
-    n_rules: int,
-    rule_length: int,
-    em_iterations: int,
-    generator_pretrain_steps: int,
-    generator_em_steps: int,
-    generator_lr: float,
-    generator_width: int,
-    generator_depth: int,
-    generator_heads: int,
-    generator_ffn_width: int,
-    extractor_epochs: int,
-    extractor_lr: float,
     max_elements: int,
-    seed: int,
     train_on_gold_entities: bool,
     scorer: Optional[Callable],
+    tune_threshold: Optional[bool] = None,
+    n_rules: Optional[int] = None,
+    rule_length: Optional[int] = None,
+    em_iterations: Optional[int] = None,
+    generator_pretrain_steps: Optional[int] = None,
+    generator_em_steps: Optional[int] = None,
+    generator_lr: Optional[float] = None,
+    generator_width: Optional[int] = None,
+    generator_depth: Optional[int] = None,
+    generator_heads: Optional[int] = None,
+    generator_ffn_width: Optional[int] = None,
+    extractor_epochs: Optional[int] = None,
+    extractor_lr: Optional[float] = None,
+    seed: Optional[int] = None,
 ) -> "LogicReasoner":
-    """Create a `logic_reasoner` component.
+    """Create a `logic_reasoner` component. It is trained by its `initialize` (LogiRE's
+    EM, settings in [initialize.components.NAME], see `LogicReasoner.initialize`).
 
+    model (Model[Tuple[Floats2d, Ints1d], Floats1d]): The rule model
+        (spacy-relext.LogicRules.v1: rule slots, rule length and generator sizes).
     backbone (str): Name of the earlier component whose scored relations are read. It
         should write low-scored candidates too (e.g. a threshold of 0), since the
         reasoner only sees what it writes.
     spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
-    threshold (float): Relations whose probability is below it are not written.
-    tune_threshold (bool): At the end of `initialize`, replace `threshold` by the one
-        with the best F1 on the training documents' candidates. LogiRE scans the dev
-        scores for its one threshold, and a probability fitted with BCE on a few positives
-        among many candidates is F1-best far below 0.5; a pipe sees no dev set in
-        `initialize`, so the training documents stand in (`spacy find-threshold` tunes
-        it on dev afterwards).
+    threshold (float): Relations whose probability is below it are not written
+        (replaced at the end of `initialize` when it tunes the threshold).
     keep_backbone_relations (bool): Keep the backbone's relations on the Doc (default:
         replace them by the refined ones).
     max_explanations (int): Most rule explanations per relation.
-    n_rules (int): Rule bodies sampled per signature (deduplicated).
-    rule_length (int): Body length (shorter rules are padded with the identity).
-    em_iterations (int): EM iterations after the initial fit.
-    generator_pretrain_steps (int): Generator steps on the gold-path distribution.
-    generator_em_steps (int): Generator steps per M-step.
-    generator_lr (float): Learning rate of the generator (Adam).
-    generator_width (int): Generator width.
-    generator_depth (int): Generator encoder and decoder layers (each).
-    generator_heads (int): Generator attention heads.
-    generator_ffn_width (int): Generator feed-forward width.
-    extractor_epochs (int): Epochs of each (fresh) relation-extractor fit.
-    extractor_lr (float): Learning rate of the extractor.
-    max_elements (int): Memory bound (elements) of one max-plus step.
-    seed (int): Random seed of the whole training.
+    max_elements (int): Memory bound (elements) of one max-plus step of the rule
+        scores, in training and prediction.
     train_on_gold_entities (bool): Use the gold mentions (aligned to the predicted
         tokens) as entities in training.
     scorer (Optional[Callable]): The scoring method.
+    tune_threshold, n_rules, rule_length, em_iterations, generator_pretrain_steps,
+        generator_em_steps, generator_lr, generator_width, generator_depth,
+        generator_heads, generator_ffn_width, extractor_epochs, extractor_lr, seed:
+        Deprecated (null): the flat settings of configs saved before the model block.
+        When set, they are applied with warning W006: the sizes to the model, the rest
+        as the defaults of `initialize`.
     """
+    given = {key: value for key, value in locals().items()
+             if key in DEPRECATED_SIZES + DEPRECATED_SCHEDULE and value is not None}
+    if given:
+        warnings.warn(Warnings.W006.format(name=name, keys=sorted(given), sizes=", ".join(DEPRECATED_SIZES),
+                                           schedule=", ".join(DEPRECATED_SCHEDULE)))
+    for key in DEPRECATED_SIZES:
+        if key in given:
+            model.attrs[key] = given[key]
+    check_sizes(**{key: model.attrs[key] for key in SIZES})
     return LogicReasoner(
         nlp.vocab,
+        model,
         name,
         nlp=nlp,
         backbone=backbone,
         spans_key=spans_key,
         threshold=threshold,
-        tune_threshold=tune_threshold,
         keep_backbone_relations=keep_backbone_relations,
         max_explanations=max_explanations,
-        settings=EMSettings(
-            n_rules=n_rules,
-            em_iterations=em_iterations,
-            generator_pretrain_steps=generator_pretrain_steps,
-            generator_em_steps=generator_em_steps,
-            generator_lr=generator_lr,
-            extractor_epochs=extractor_epochs,
-            extractor_lr=extractor_lr,
-            max_elements=max_elements,
-            seed=seed,
-        ),
-        rule_length=rule_length,
-        generator_width=generator_width,
-        generator_depth=generator_depth,
-        generator_heads=generator_heads,
-        generator_ffn_width=generator_ffn_width,
+        max_elements=max_elements,
+        initialize_defaults={key: given[key] for key in DEPRECATED_SCHEDULE if key in given},
         train_on_gold_entities=train_on_gold_entities,
         scorer=scorer,
     )
@@ -205,57 +203,44 @@ class LogicReasoner(EntityRelationPipe):
     def __init__(
         self,
         vocab: Vocab,
+        model: Model[Tuple[Floats2d, Ints1d], Floats1d],
         name: str = "logic_reasoner",
         *,
         nlp: Optional[Language] = None,
         backbone: str,
         spans_key: Optional[str] = None,
         threshold: float = 0.5,
-        tune_threshold: bool = True,
         keep_backbone_relations: bool = False,
         max_explanations: int = 3,
-        settings: Optional[EMSettings] = None,
-        rule_length: int = 3,
-        generator_width: int = 256,
-        generator_depth: int = 2,
-        generator_heads: int = 4,
-        generator_ffn_width: int = 2048,
+        max_elements: int = 1 << 22,
+        initialize_defaults: Optional[Dict[str, Any]] = None,
         train_on_gold_entities: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
-        """Initialize the component; see `make_logic_reasoner` for the arguments."""
-        settings = settings or EMSettings()
-        if min(settings.n_rules, rule_length, generator_width, generator_depth, generator_heads) < 1 or (
-            generator_width % generator_heads
-        ):
-            raise ValueError(
-                Errors.E701.format(
-                    n_rules=settings.n_rules, length=rule_length, width=generator_width, heads=generator_heads,
-                    depth=generator_depth,
-                )
-            )
+        """Initialize the component; see `make_logic_reasoner` for the arguments.
+
+        initialize_defaults (Optional[Dict[str, Any]]): Defaults of `initialize`'s
+            settings other than its own (the deprecated flat factory keys).
+        """
         super().__init__(
             vocab,
-            _empty_model(),
+            model,
             name,
             spans_key=spans_key,
             threshold=threshold,
             train_on_gold_entities=train_on_gold_entities,
             scorer=scorer,
             backbone=backbone,
-            tune_threshold=tune_threshold,
             types=[],
             signatures=[],
-            rule_length=rule_length,
-            n_rules=settings.n_rules,
-            generator_width=generator_width,
-            generator_depth=generator_depth,
-            generator_heads=generator_heads,
-            generator_ffn_width=generator_ffn_width,
+            # the module sizes, kept with the weights' shape (restore_model_shape)
+            **{size: model.attrs[size] for size in SIZES},
         )
         self.keep_backbone_relations = keep_backbone_relations
         self.max_explanations = max_explanations
-        self.settings = settings
+        self.max_elements = max_elements
+        self.initialize_defaults = dict(initialize_defaults or {})
+        self.settings = self._em_settings({})
         self._nlp = PipelineRef(nlp)
         self._table: Optional[torch.Tensor] = None
 
@@ -268,7 +253,7 @@ class LogicReasoner(EntityRelationPipe):
     @property
     def module(self) -> LogicRuleModule:
         """RETURNS (LogicRuleModule): The torch generator and extractor."""
-        return self.model.shims[0]._model
+        return logic_module(self.model)
 
     @property
     def table(self) -> torch.Tensor:
@@ -284,21 +269,16 @@ class LogicReasoner(EntityRelationPipe):
             raise ValueError(Errors.E401.format(name=self.name))
 
     def restore_model_shape(self) -> None:
-        """Build the torch modules from `cfg` (labels, types, signatures), so saved
-        weights can be loaded into a pipe rebuilt from config."""
+        """Size the model from `cfg` (labels, types, signatures and the module sizes the
+        weights were trained with) and build its torch module, so saved weights can be
+        loaded into a pipe rebuilt from config."""
         cfg = self.cfg
-        generator = RuleGenerator(
-            max(1, len(cfg["types"])),
-            max(1, len(self.labels)),
-            length=cfg["rule_length"],
-            width=cfg["generator_width"],
-            depth=cfg["generator_depth"],
-            n_heads=cfg["generator_heads"],
-            ffn_width=cfg["generator_ffn_width"],
-        )
-        extractor = RuleExtractor(len(cfg["signatures"]), cfg["n_rules"], cfg["rule_length"])
-        self.model = rule_model(LogicRuleModule(generator, extractor))
-        self.module.eval()
+        shape = {"n_types": len(cfg["types"]), "n_relations": len(self.labels), "n_signatures": len(cfg["signatures"])}
+        for dim in SHAPE_DIMS:
+            self.model.set_dim(dim, shape[dim], force=True)
+        for size in SIZES:
+            self.model.attrs[size] = cfg[size]
+        self.model.initialize()
         self._table = None
 
     # -- documents -----------------------------------------------------------------
@@ -316,9 +296,11 @@ class LogicReasoner(EntityRelationPipe):
         if self._nlp() is not None and self.cfg["backbone"] not in names:
             raise ValueError(Errors.E700.format(name=self.name, backbone=self.cfg["backbone"], upstream=names))
 
-    def _with_backbone_scores(self, docs: List[Doc]) -> List[Doc]:
+    def _with_backbone_scores(self, docs: List[Doc], *, batch_size: int) -> List[Doc]:
         """Run the upstream components on copies of the Docs that carry none of the
-        backbone's relations (a frozen backbone: no gradients, its own settings)."""
+        backbone's relations (a frozen backbone: no gradients, its own settings), in
+        batches of `batch_size` as `nlp.pipe` would. Only `initialize` needs this: spaCy
+        runs no earlier component on the examples it passes there."""
         backbone = self.cfg["backbone"]
         todo = [i for i, doc in enumerate(docs) if not any(r.source == backbone for r in get_relations(doc))]
         if not todo:
@@ -327,7 +309,7 @@ class LogicReasoner(EntityRelationPipe):
         processed = [docs[i].copy() for i in todo]
         for _, proc in self._upstream():
             if hasattr(proc, "pipe"):
-                processed = list(proc.pipe(processed))
+                processed = list(proc.pipe(processed, batch_size=batch_size))
             else:
                 processed = [proc(doc) for doc in processed]
         for i, doc in zip(todo, processed):
@@ -372,15 +354,19 @@ class LogicReasoner(EntityRelationPipe):
                     facts[h, t, labels[rel.label]] = True
         return RuleDoc(logits, types, facts), mentions
 
-    def training_rule_docs(self, docs: List[Doc], gold: List[List[Relation]]) -> List[RuleDoc]:
-        """Training Docs as `RuleDoc`s: their entities, the backbone's scores (the
-        upstream components run where they are missing) and the gold facts.
+    def training_rule_docs(
+        self, docs: List[Doc], gold: List[List[Relation]], *, batch_size: int = BACKBONE_BATCH_SIZE
+    ) -> List[RuleDoc]:
+        """The training Docs of `initialize` as `RuleDoc`s: their entities, the
+        backbone's scores (the upstream components run where they are missing, see
+        `initialize`) and the gold facts.
 
         docs (List[Doc]): The training Docs (see `training_docs`).
         gold (List[List[Relation]]): Their gold relations (see `gold_relations`).
+        batch_size (int): Docs per batch of the upstream components.
         RETURNS (List[RuleDoc]): The documents.
         """
-        docs = self._with_backbone_scores(docs)
+        docs = self._with_backbone_scores(docs, batch_size=batch_size)
         return [self._rule_doc(doc, self._entities(doc), rels)[0] for doc, rels in zip(docs, gold)]
 
     # -- training --------------------------------------------------------------------
@@ -391,19 +377,61 @@ class LogicReasoner(EntityRelationPipe):
         *,
         nlp: Optional[Language] = None,
         labels: Optional[Sequence[str]] = None,
+        em_iterations: Optional[int] = None,
+        generator_pretrain_steps: Optional[int] = None,
+        generator_em_steps: Optional[int] = None,
+        generator_lr: Optional[float] = None,
+        extractor_epochs: Optional[int] = None,
+        extractor_lr: Optional[float] = None,
+        seed: Optional[int] = None,
+        tune_threshold: Optional[bool] = None,
+        backbone_batch_size: int = BACKBONE_BATCH_SIZE,
         progress: Progress = None,
     ) -> None:
-        """Learn the label set, entity types and signatures from the gold data, then
-        train rules and weights with EM on the backbone's scores (and, with
-        `tune_threshold`, set the threshold that is F1-best on the training documents).
+        """Train the reasoner: learn the label set, entity types and signatures from the
+        gold data, then rules and weights with LogiRE's EM on the backbone's scores of
+        the training documents (Ru et al., 2021, section 3.3: the generator pre-trained on
+        the gold paths, then E-steps over rule posteriors and M-steps that refit the
+        generator and a fresh extractor), and, with `tune_threshold`, the threshold.
+
+        spaCy does not run the earlier components on the examples of `initialize` (and
+        `spacy train` initializes with its frozen components disabled), so the pipeline
+        up to the backbone runs here, frozen, on copies of the training Docs that carry
+        none of the backbone's relations. In `update` (and `spacy train`) the backbone
+        must annotate the examples instead: list it in [training] annotating_components.
+
+        The settings can be given in [initialize.components.NAME]; None takes the
+        deprecated flat factory key if set, else the default in parentheses.
 
         get_examples (Callable[[], Iterable[Example]]): Training examples with gold
             relations and entity clusters.
         nlp (Optional[Language]): The pipeline (holds the backbone).
         labels (Optional[Sequence[str]]): The relation labels; read from the data when None.
+        em_iterations (Optional[int]): EM iterations after the initial fit (2).
+        generator_pretrain_steps (Optional[int]): Generator steps on the gold-path
+            distribution (1000).
+        generator_em_steps (Optional[int]): Generator steps per M-step (200).
+        generator_lr (Optional[float]): Learning rate of the generator (Adam, 0.001).
+        extractor_epochs (Optional[int]): Epochs of each (fresh) relation-extractor fit (50).
+        extractor_lr (Optional[float]): Learning rate of the extractor (0.005).
+        seed (Optional[int]): Random seed of the EM (0).
+        tune_threshold (Optional[bool]): Replace `threshold` by the one with the best F1
+            on the training documents' candidates (true). LogiRE scans the dev scores for
+            its one threshold, and a probability fitted with BCE on a few positives among
+            many candidates is F1-best far below 0.5; a pipe sees no dev set in
+            `initialize`, so the training documents stand in (`spacy find-threshold`
+            tunes it on dev afterwards).
+        backbone_batch_size (int): Docs per batch when the backbone scores the training
+            documents here.
         progress (Optional[Callable[[str], None]]): Receives a line per EM stage.
         """
         validate_get_examples(get_examples, "LogicReasoner.initialize")
+        settings = {"em_iterations": em_iterations, "generator_pretrain_steps": generator_pretrain_steps,
+                    "generator_em_steps": generator_em_steps, "generator_lr": generator_lr,
+                    "extractor_epochs": extractor_epochs, "extractor_lr": extractor_lr, "seed": seed}
+        self.settings = self._em_settings({key: value for key, value in settings.items() if value is not None})
+        if tune_threshold is None:
+            tune_threshold = self.initialize_defaults.get("tune_threshold", True)
         if nlp is not None:
             self._nlp = PipelineRef(nlp)
         self._check_backbone()
@@ -417,13 +445,20 @@ class LogicReasoner(EntityRelationPipe):
             module.generator,
             module.extractor,
             [tuple(sig) for sig in self.cfg["signatures"]],
-            self.training_rule_docs(docs, gold),
+            self.training_rule_docs(docs, gold, batch_size=backbone_batch_size),
             self.settings,
             progress=progress,
         )
         module.eval()
-        if self.cfg["tune_threshold"] and history[-1]["threshold"] is not None:
+        if tune_threshold and history[-1]["threshold"] is not None:
             self.cfg["threshold"] = history[-1]["threshold"]
+
+    def _em_settings(self, given: Dict[str, Any]) -> EMSettings:
+        """The EM settings: `given`, else the deprecated flat factory keys, else the
+        defaults; the rule slots and the memory bound come from the model and the factory."""
+        schedule = {key: value for key, value in self.initialize_defaults.items() if key != "tune_threshold"}
+        return EMSettings(**{**schedule, **given, "n_rules": self.model.attrs["n_rules"],
+                             "max_elements": self.max_elements})
 
     def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
         """Nothing to size before the signatures are known (see `initialize`)."""
@@ -441,21 +476,27 @@ class LogicReasoner(EntityRelationPipe):
                     signatures.add((type_of[key_h], rel.label, type_of[key_t]))
         if not signatures:
             raise ValueError(Errors.E702.format(name=self.name))
-        self.cfg["types"] = [UNKNOWN_TYPE] + sorted(types - {UNKNOWN_TYPE})
+        self.cfg["types"] = [UNSEEN_ENTITY_TYPE] + sorted(types - {UNSEEN_ENTITY_TYPE})
         type_ids = {t: i for i, t in enumerate(self.cfg["types"])}
         label_ids = {label: i for i, label in enumerate(self.labels)}
         self.cfg["signatures"] = sorted([type_ids[th], label_ids[r], type_ids[tt]] for th, r, tt in signatures)
 
     def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[Floats2d, Ints1d], Floats1d]]:
         """Rule features, signatures and gold labels of every type-valid candidate of
-        the batch, with the current rules; the backbone runs where its scores are
-        missing (frozen). `update` (RelationPipe's) fine-tunes the rule weights on them.
+        the batch, with the current rules, from the backbone's relations on the
+        examples' predicted Docs (the backbone annotates them: [training]
+        annotating_components, or `nlp.update(..., annotates=[backbone])`; W007 when
+        none carries any). `update` (RelationPipe's) fine-tunes the rule weights on them.
         """
         if not self.is_initialized:
             raise ValueError(Errors.E703.format(name=self.name))
-        rule_docs = self.training_rule_docs(self.training_docs(examples), self.gold_relations(examples))
+        backbone = self.cfg["backbone"]
+        if examples and not any(rel.source == backbone for eg in examples for rel in get_relations(eg.predicted)):
+            warnings.warn(Warnings.W007.format(name=self.name, backbone=backbone))
+        docs, gold = self.training_docs(examples), self.gold_relations(examples)
+        rule_docs = [self._rule_doc(doc, self._entities(doc), rels)[0] for doc, rels in zip(docs, gold)]
         extractor = self.module.extractor
-        data = [instances(doc, self.table, extractor, max_elements=self.settings.max_elements) for doc in rule_docs]
+        data = [instances(doc, self.table, extractor, max_elements=self.max_elements) for doc in rule_docs]
         data = [inst for inst in data if inst.labels is not None and inst.labels.numel()]
         if not data:
             return None
@@ -485,16 +526,17 @@ class LogicReasoner(EntityRelationPipe):
         RETURNS (List[DocPrediction]): The scores per Doc.
         """
         out: List[DocPrediction] = []
-        extractor = self.module.extractor
+        extractor = self.module.extractor  # computes the rule features (path scores)
+        ops = self.model.ops
         for doc in docs:
             entities = self._entities(doc)
             if not self.is_initialized or len(entities) < 2:
                 out.append(DocPrediction(entities))
                 continue
             rule_doc, mentions = self._rule_doc(doc, entities)
-            inst = instances(rule_doc, self.table, extractor, max_elements=self.settings.max_elements)
-            with torch.no_grad():
-                probs = torch.sigmoid(extractor(inst.feats, inst.signatures))
+            inst = instances(rule_doc, self.table, extractor, max_elements=self.max_elements)
+            logits = self.model.predict((ops.asarray2f(inst.feats.numpy()), ops.asarray1i(inst.signatures.numpy())))
+            probs = torch.sigmoid(torch.from_numpy(ops.to_numpy(logits)))
             out.append(DocPrediction(entities, inst, probs, rule_doc.logits, mentions))
         return out
 
@@ -597,12 +639,8 @@ def load_reasoners(path: Union[str, Path]) -> List[Tuple[str, "LogicReasoner"]]:
     return [(name, nlp.get_pipe(name)) for name in names]
 
 
-def _empty_model() -> Model:
-    return rule_model(LogicRuleModule(RuleGenerator(1, 1, width=8, n_heads=2, ffn_width=8, depth=1), RuleExtractor(0, 1, 1)))
-
-
 def _entity_type(mentions: Entity) -> str:
-    return next((m.label_ for m in mentions if m.label_), UNKNOWN_TYPE)
+    return next((m.label_ for m in mentions if m.label_), UNSEEN_ENTITY_TYPE)
 
 
 def _entity_name(mentions: Entity) -> str:

@@ -39,14 +39,33 @@ def ner_pipeline(tmp_path_factory):
     return path
 
 
-def load(path, ner_pipeline):
-    overrides = {"paths.ner_model": str(ner_pipeline)} if "ner_model" in spacy.util.load_config(path)["paths"] else {}
+@pytest.fixture(scope="module")
+def dwie_backbone(tmp_path_factory):
+    """configs/rationale_dwie_cpu.cfg initialized on the logic tests' family documents and
+    saved writing its candidate scores: the source of configs/logic_dwie.cfg."""
+    from test_logic_reasoner import make_examples
+
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "rationale_dwie_cpu.cfg"),
+                                            auto_fill=True)
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    nlp.get_pipe("rationale_masker").cfg.update(keep_candidates=True, candidate_floor=0.0)
+    path = tmp_path_factory.mktemp("dwie_backbone") / "model"
+    nlp.to_disk(path)
+    return path, [eg.reference for eg in examples]
+
+
+def load(path, ner_pipeline, backbone=None):
+    paths = spacy.util.load_config(path)["paths"]
+    overrides = {"paths.ner_model": str(ner_pipeline)} if "ner_model" in paths else {}
+    if "backbone" in paths:
+        overrides["paths.backbone"] = str(backbone)
     return spacy.util.load_config(path, overrides=overrides)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
-def test_config_builds(path, ner_pipeline):
-    config = load(path, ner_pipeline)
+def test_config_builds(path, ner_pipeline, dwie_backbone):
+    config = load(path, ner_pipeline, dwie_backbone[0])
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     assert nlp.pipe_names == config["nlp"]["pipeline"]
 
@@ -120,3 +139,33 @@ def test_cp_finetune_config_trains_with_spacy_train_and_round_trips(tmp_path):
     theirs = [[(r.head.text, r.tail.text, r.label, round(r.score, 5)) for r in d._.relations]
               for d in loaded.pipe(Doc.from_docs([d]) for d in docs)]
     assert ours == theirs and any(ours)
+
+
+def test_logic_config_trains_the_reasoner_after_the_frozen_backbone(ner_pipeline, dwie_backbone, tmp_path):
+    """configs/logic_dwie.cfg with `spacy train` (small model and EM schedule): the sourced
+    backbone is frozen and the reasoner is trained by initialize, then saved."""
+    from spacy.cli.train import train
+
+    source, references = dwie_backbone
+    DocBin(docs=references, store_user_data=True).to_disk(tmp_path / "train.spacy")
+    small = {"n_rules": 4, "generator_width": 16, "generator_depth": 1, "generator_heads": 2, "generator_ffn_width": 16}
+    schedule = {"em_iterations": 0, "generator_pretrain_steps": 5, "extractor_epochs": 2}
+    overrides = {"paths.backbone": str(source), "paths.train": str(tmp_path / "train.spacy"),
+                 "paths.dev": str(tmp_path / "train.spacy"),
+                 **{f"components.logic_reasoner.model.{k}": v for k, v in small.items()},
+                 **{f"initialize.components.logic_reasoner.{k}": v for k, v in schedule.items()}}
+    train(CONFIG_DIR / "logic_dwie.cfg", tmp_path / "out", overrides=overrides)
+    nlp = spacy.load(tmp_path / "out" / "model-last")
+    backbone = spacy.load(source)
+    for name in ("tok2vec", "rationale_masker"):  # frozen: the source's weights
+        trained, original = (list(p.get_pipe(name).model.walk()) for p in (nlp, backbone))
+        for a, b in zip(trained, original):
+            assert all((a.get_param(k) == b.get_param(k)).all() for k in a.param_names if a.has_param(k))
+            assert [shim.to_bytes() for shim in a.shims] == [shim.to_bytes() for shim in b.shims]
+    reasoner = nlp.get_pipe("logic_reasoner")
+    assert reasoner.is_initialized and set(reasoner.labels) == {"parent", "grandparent"}
+    assert reasoner.module.generator.type_embed.embedding_dim == 16
+    from test_logic_reasoner import make_doc
+
+    doc = nlp(make_doc(nlp, ["Kim", "Ann", "Jon"], gold=False))
+    assert all(rel.source == "logic_reasoner" for rel in doc._.relations)

@@ -14,7 +14,7 @@ from spacy.training import Example
 from thinc.api import fix_random_seed
 
 from spacy_relext import Relation
-from test_logic_reasoner import BACKBONE, NAMES, SMALL, SPANS_KEY, make_examples as family_examples
+from test_logic_reasoner import BACKBONE, NAMES, SMALL, SMALL_SCHEDULE, SPANS_KEY, make_examples as family_examples
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -59,6 +59,8 @@ def trained_pipeline(tmp_path, pipes, examples_of, n_iter):
     nlp = spacy.blank("en")
     for factory, config in pipes:
         nlp.add_pipe(factory, config=config)
+    if "logic_reasoner" in nlp.pipe_names:  # the small EM schedule of the logic tests
+        nlp.config["initialize"]["components"]["logic_reasoner"] = dict(SMALL_SCHEDULE)
     examples = examples_of(nlp)
     optimizer = nlp.initialize(lambda: examples)
     if "entity_ruler" in nlp.pipe_names:  # after initialize, which empties it
