@@ -169,3 +169,31 @@ def test_logic_config_trains_the_reasoner_after_the_frozen_backbone(ner_pipeline
 
     doc = nlp(make_doc(nlp, ["Kim", "Ann", "Jon"], gold=False))
     assert all(rel.source == "logic_reasoner" for rel in doc._.relations)
+
+
+@pytest.mark.parametrize("name", ["clm_cpu.cfg", "clm_trf.cfg"])
+def test_sentencizer_cannot_cut_a_gold_entity_before_the_ner(name):
+    """The `clm_*` configs run the rule-based sentencizer after the ner. Before it, a
+    boundary after "No." inside the gold entity "No. 2" (a CoNLL04 training document)
+    left spaCy's ner oracle without a valid move: E024 in `spacy train` (CPU default)."""
+    config = spacy.util.load_config(CONFIG_DIR / name)
+    pipeline = config["nlp"]["pipeline"]
+    assert pipeline.index("sentencizer") > pipeline.index("ner")
+    assert "sentencizer" in config["training"]["annotating_components"]
+    nlp = spacy.blank("en")
+    for pipe in pipeline[: pipeline.index("sentencizer") + 1]:
+        if pipe in ("ner", "sentencizer"):
+            nlp.add_pipe(pipe)
+    words = "The ship Fellow No. 2 sailed from Boston to Lisbon on Monday .".split()
+    ents = ["O", "O", "B-MISC", "I-MISC", "I-MISC", "O", "O", "B-LOC", "O", "B-LOC", "O", "O", "O"]
+
+    def examples():
+        reference = Doc(nlp.vocab, words=words, ents=ents)
+        return [Example(nlp.make_doc(reference.text), reference) for _ in range(4)]
+
+    assert [t.is_sent_start for t in nlp.get_pipe("sentencizer")(nlp.make_doc(" ".join(words)))][5]
+    nlp.initialize(examples)
+    nlp.get_pipe("ner").cfg["update_with_oracle_cut_size"] = 4  # cut the Doc as long documents are
+    optimizer = nlp.create_optimizer()
+    for _ in range(10):
+        nlp.update(examples(), sgd=optimizer, annotates=config["training"]["annotating_components"])
