@@ -40,6 +40,11 @@ class Warnings(metaclass=ErrorsWithCodes):
             "'{backbone}', so the rules only see unscored pairs. Run the backbone on the "
             "examples first: list it in [training] annotating_components (and "
             "frozen_components), or nlp.update(..., annotates=['{backbone}']).")
+    W040 = ("Component '{name}' reads entity mentions from doc.spans['{key}'], which this Doc "
+            "lacks ({text!r}), so it predicts no relations for it. The pipeline was trained "
+            "on given entities: set them before the component runs (doc = nlp.make_doc(text); "
+            "doc.spans['{key}'] = [doc[0:2], ...]; then doc = nlp(doc)), or add a component "
+            "writing that span group before '{name}'.")
 
 
 class Errors(metaclass=ErrorsWithCodes):

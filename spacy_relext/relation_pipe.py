@@ -315,6 +315,18 @@ class EntityRelationPipe(RelationPipe):
     def spans_key(self) -> Optional[str]:
         return self.cfg["spans_key"]
 
+    def has_mentions(self, doc: Doc) -> bool:
+        """Whether a Doc carries the mentions this component reads. A Doc without the span
+        group `spans_key` (raw text given to a pipeline trained on given entities) gets no
+        relations and warning W040, instead of failing the whole batch; in training the
+        reference Docs must have the group (E300)."""
+        if len(doc) == 0:
+            return False
+        if self.spans_key is not None and self.spans_key not in doc.spans:
+            warnings.warn(Warnings.W040.format(name=self.name, key=self.spans_key, text=doc.text[:40]))
+            return False
+        return True
+
     def training_docs(self, examples: Iterable[Example]) -> List[Doc]:
         """The Docs whose mentions are paired in training: `eg.predicted`, or a copy of
         it carrying the gold mentions when `train_on_gold_entities` is set. Token
@@ -358,7 +370,7 @@ class CandidatePairPipe(EntityRelationPipe):
 
     def get_pairs(self, doc: Doc) -> List[Tuple[Span, Span]]:
         """The candidate (head, tail) mention pairs of a Doc."""
-        if len(doc) == 0:
+        if not self.has_mentions(doc):
             return []
         return self.candidates(doc, self.spans_key)
 

@@ -317,7 +317,7 @@ class LogicReasoner(EntityRelationPipe):
         return docs
 
     def _entities(self, doc: Doc) -> List[Entity]:
-        if len(doc) == 0:
+        if not self.has_mentions(doc):
             return []
         return list(get_entity_clusters(doc, self.spans_key).values())
 

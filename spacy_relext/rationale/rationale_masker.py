@@ -235,7 +235,7 @@ class RationaleMasker(CandidatePairPipe):
         """(head mentions, tail mentions) per candidate: one mention each, or every
         mention of the two clusters for `pair_level = "cluster"`."""
         mention_pairs = self.get_pairs(doc)
-        if self.cfg["pair_level"] == "mention":
+        if self.cfg["pair_level"] == "mention" or not mention_pairs:
             return [([head], [tail]) for head, tail in mention_pairs]
         clusters = get_entity_clusters(doc, self.spans_key)
         seen: Dict[Tuple[str, str], None] = {}
