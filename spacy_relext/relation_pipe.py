@@ -449,8 +449,8 @@ class RelationPipe(TrainablePipe):
             for dim, (value, why) in self.cfg_dims().items():
                 found = saved_dims.get(dim)
                 if found is not None and found != value:
-                    raise ValueError(Errors.E411.format(name=self.name, where=location, dim=dim, expected=value, why=why,
-                                                        found=found))
+                    raise ValueError(Errors.E411.format(name=self.name, where=location, dim=dim, expected=value,
+                                                        why=why, found=found))
 
         def load() -> None:
             self.restore_model_shape()

@@ -38,15 +38,18 @@ def load_state(data: bytes, device: Any = "cpu") -> Dict[str, torch.Tensor]:
 
 
 def _refusal_reason(error: Exception) -> str:
-    """The sentence of torch's weights-only message that says what it refused (e.g.
-    "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"),
-    without the message's advice to load again with weights_only=False or to allow the
-    global."""
-    paragraphs = [p.strip() for p in str(error).split("\n\n") if p.strip()]
-    advice = ("Weights only load failed", "Check the documentation")
-    reasons = [p for p in paragraphs if not p.startswith(advice)] or paragraphs or [type(error).__name__]
-    reason = reasons[0].replace("WeightsUnpickler error:", "").strip()
-    return reason.split(". ")[0].splitlines()[0].rstrip(".")
+    """The sentence of torch's weights-only message that says what it refused (torch 2.13:
+    "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"; earlier:
+    "Unsupported global: GLOBAL posix.system was not an allowed global by default"), without
+    the message's advice to load again with weights_only=False or to allow the global."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        reason = text.split("WeightsUnpickler error:", 1)[1]
+    else:
+        advice = ("Weights only load failed", "Check the documentation")
+        paragraphs = [p.strip() for p in text.split("\n\n") if p.strip()]
+        reason = next((p for p in paragraphs if not p.startswith(advice)), text or type(error).__name__)
+    return reason.strip().split(". ")[0].splitlines()[0].rstrip(".")
 
 
 def deserialize_weights_only(module: torch.nn.Module, data: bytes, device: Any) -> torch.nn.Module:

@@ -34,6 +34,8 @@ COMPONENTS = [("rere", "relation_detector"), ("rere", "span_extractor"), ("clm_c
 IDS = [component for _, component in COMPONENTS]
 # components with a torch module in their model
 TORCH_COMPONENTS = ["clm_classifier", "rationale_masker", "logic_reasoner"]
+# torch's reason for refusing the payload below, as worded by torch 2.6 to 2.13
+REFUSED = r"(Trying to load unsupported|Unsupported global:) GLOBAL \w+\.system"
 
 
 class Payload:
@@ -159,7 +161,8 @@ BAD_CFGS = [
     ("clm_classifier", {"labels": 5}, r"'labels' must be a list of non-empty strings, got 5"),
     ("rationale_masker", {"labels": 5}, r"'labels' must be a list of non-empty strings, got 5"),
     ("logic_reasoner", {"labels": 5}, r"'labels' must be a list of non-empty strings, got 5"),
-    ("relation_detector", {"labels": ["born_in", "born_in", "works_for"]}, r"'labels' lists \['born_in'\] more than once"),
+    ("relation_detector", {"labels": ["born_in", "born_in", "works_for"]},
+     r"'labels' lists \['born_in'\] more than once"),
     ("span_extractor", {"labels": ["born_in", "", "works_for"]}, r"'labels' must be a list of non-empty strings"),
     ("relation_detector", {"threshold": "high"}, r"'threshold' must be a number, got 'high'"),
     ("span_extractor", {"pairing": 3}, r"'pairing' must be one of \['nearest', 'cartesian'\], got 3"),
@@ -208,7 +211,7 @@ def test_pickled_code_in_component_weights_is_refused(component, force_unsafe_de
     rewrite_checksums(directory)
     path = re.escape(str(directory / "model"))
     with pytest.raises(ValueError, match=rf"\[E412\] Refused to load the torch weights of component '{component}' "
-                                         rf"\({path}\): Trying to load unsupported GLOBAL \w+\.system"):
+                                         rf"\({path}\): {REFUSED}"):
         spacy.load(tmp_path / "nlp")
     assert not marker.exists()
 
@@ -263,7 +266,7 @@ def test_pickled_code_in_transformer_weights_is_refused(trf_pipeline, force_unsa
     (path / "transformer" / "model").write_bytes(srsly.msgpack_dumps(msg))
     with pytest.raises(ValueError, match=r"\[E412\] Refused to load the torch weights of component 'transformer' "
                                          r"\('transformer/model' in the pipeline directory, or its bytes\): "
-                                         r"Trying to load unsupported GLOBAL \w+\.system"):
+                                         + REFUSED):
         spacy.load(path)
     assert not marker.exists()
 
