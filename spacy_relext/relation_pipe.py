@@ -341,7 +341,7 @@ class RelationPipe(TrainablePipe):
         util.to_disk(path, serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
-        """Load the pipe from a bytestring, checked as described above.
+        """Load the pipe from a bytestring: checksums (E409, W020), cfg (E410, E411), weights (E412).
 
         DOCS: https://spacy.io/api/pipe#from_bytes
         """
@@ -361,7 +361,7 @@ class RelationPipe(TrainablePipe):
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
-        """Load the pipe from a directory, checked as described above.
+        """Load the pipe from a directory: checksums (E409, W020), cfg (E410, E411), weights (E412).
 
         DOCS: https://spacy.io/api/pipe#from_disk
         """
