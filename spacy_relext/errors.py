@@ -5,6 +5,12 @@ tested. `Errors.E001` renders as "(spacy-relext) [E001] ...", filled with `.form
 """
 
 
+class UnsafeWeightsError(ValueError):
+    """torch refused to read saved weights with `weights_only=True`: they hold pickled
+    code or objects, or damaged pickle data. The message is torch's reason, in one line;
+    the loader that knows the component and the file turns it into E412."""
+
+
 class ErrorsWithCodes(type):
     def __getattribute__(self, code: str) -> str:
         msg = super().__getattribute__(code)
@@ -40,6 +46,10 @@ class Warnings(metaclass=ErrorsWithCodes):
             "'{backbone}', so the rules only see unscored pairs. Run the backbone on the "
             "examples first: list it in [training] annotating_components (and "
             "frozen_components), or nlp.update(..., annotates=['{backbone}']).")
+    # Loading saved pipelines (W020-W029)
+    W020 = ("Component '{name}' ({where}) was saved without checksums (by an earlier "
+            "spacy-relext, or its 'checksums' file was removed), so damage to its weights cannot be "
+            "detected. It is loaded as it is; save the pipeline again with nlp.to_disk() to add them.")
     W040 = ("Component '{name}' reads entity mentions from doc.spans['{key}'], which this Doc "
             "lacks ({text!r}), so it predicts no relations for it. The pipeline was trained "
             "on given entities: set them before the component runs (doc = nlp.make_doc(text); "
@@ -124,6 +134,24 @@ class Errors(metaclass=ErrorsWithCodes):
             "saved pipeline is incomplete or corrupted (a file deleted, truncated or "
             "written by another version). Save it again with nlp.to_disk(), or restore "
             "it from a complete copy.")
+    E409 = ("The {part} of component '{name}' ({where}) does not match the sha256 checksum saved "
+            "with it (expected {expected}, found {found}): the file was changed or damaged after it "
+            "was saved (a bad copy, download or disk), and loading it would give wrong predictions. "
+            "Restore the pipeline from a complete copy, or train and save it again. If you edited "
+            "the file on purpose, delete the component's 'checksums' file, load the pipeline and "
+            "save it again with nlp.to_disk().")
+    E410 = ("Invalid cfg of component '{name}' ({where}): {problem}. The file was edited or "
+            "damaged after it was saved: restore it from the same save as the component's model, "
+            "or save the pipeline again with nlp.to_disk().")
+    E411 = ("The cfg of component '{name}' ({where}) does not match its saved model: the cfg "
+            "gives {expected} for the model's '{dim}' ({why}), the model was saved with {found}. The "
+            "cfg and the model come from different saves, or the labels were edited: restore both "
+            "from one save (labels must stay in the order they were trained with).")
+    E412 = ("Refused to load the torch weights of component '{name}' ({where}): {reason}. They "
+            "hold something other than plain tensors: pickled code or objects, or damaged data. "
+            "spacy-relext reads saved torch weights with weights_only=True, so nothing in them was "
+            "run. Load pipelines only from sources you trust, and restore this one from a copy you "
+            "trust.")
     # RERE: relation_detector and span_extractor
     E600 = ("Unknown loss '{value}': choose one of {options}.")
     E601 = ("Unknown pairing rule '{value}': choose one of {options}.")

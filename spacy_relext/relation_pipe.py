@@ -9,6 +9,7 @@
 - `CandidatePairPipe`: components that classify candidate mention pairs from a
   registered pair generator.
 """
+import hashlib
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -25,7 +26,7 @@ from thinc.types import Floats2d, Ints1d
 
 from .candidates import PairGenerator
 from .entities import get_entities
-from .errors import Errors, Warnings
+from .errors import Errors, UnsafeWeightsError, Warnings
 from .readers import set_aligned_mentions
 from .relations import Relation, align_relations, get_relations, install_extensions, set_relations
 
@@ -44,6 +45,48 @@ maxout_pieces = 3
 subword_features = true
 """
 DEFAULT_CANDIDATES = {"@misc": "spacy-relext.entity_pairs.v1", "scope": "sentence"}
+# The part of a saved component (a file, or a key of its bytes) holding the sha256 of the
+# others as they were written.
+CHECKSUMS = "checksums"
+
+# How `cfg` settings are checked at load (E410): (what the value must be, the check).
+CfgCheck = Tuple[str, Callable[[Any], bool]]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+NUMBER: CfgCheck = ("a number", lambda v: _is_int(v) or isinstance(v, float))
+INT: CfgCheck = ("an integer", _is_int)
+OPTIONAL_INT: CfgCheck = ("an integer or null", lambda v: v is None or _is_int(v))
+BOOL: CfgCheck = ("true or false", lambda v: isinstance(v, bool))
+STR: CfgCheck = ("a string", lambda v: isinstance(v, str))
+OPTIONAL_STR: CfgCheck = ("a string or null", lambda v: v is None or isinstance(v, str))
+STR_LIST: CfgCheck = ("a list of strings", _is_str_list)
+OPTIONAL_STR_LIST: CfgCheck = ("a list of strings or null", lambda v: v is None or _is_str_list(v))
+
+
+def one_of(options: Sequence[str]) -> CfgCheck:
+    """A `cfg` setting that takes one of `options`."""
+    return (f"one of {list(options)}", lambda v: isinstance(v, str) and v in options)
+
+
+def checksums(parts: Dict[str, bytes]) -> Dict[str, Dict[str, str]]:
+    """The `checksums` part: the sha256 of each saved part's bytes."""
+    return {"sha256": {key: hashlib.sha256(data).hexdigest() for key, data in parts.items()}}
+
+
+def read_checksums(data: bytes) -> Dict[str, str]:
+    """The sha256 per part from the bytes of a `checksums` part (ValueError if malformed)."""
+    sums = srsly.json_loads(data).get("sha256")
+    if not isinstance(sums, dict) or not all(isinstance(v, str) for v in sums.values()):
+        raise ValueError("expected {\"sha256\": {part: hex digest}}")
+    return sums
 
 
 class RelationPipe(TrainablePipe):
@@ -52,6 +95,10 @@ class RelationPipe(TrainablePipe):
     Subclasses implement `predict`, `set_annotations` (calling `write_relations`),
     `get_loss`, and the two hooks below, which `initialize` and `update` call.
     """
+
+    # The `cfg` settings the pipe relies on, checked when a saved pipe is loaded (E410);
+    # subclasses extend it with theirs. `labels` is checked apart.
+    CFG_SCHEMA: Dict[str, CfgCheck] = {"threshold": NUMBER, "n_updates": INT}
 
     def __init__(
         self,
@@ -240,53 +287,194 @@ class RelationPipe(TrainablePipe):
         weights of a saved pipe can be loaded into a model rebuilt from config.
         """
 
-    def _load_model(self, data: bytes) -> None:
-        self.restore_model_shape()
-        self.model.from_bytes(data)
+    # -- saving and loading ------------------------------------------------------------
+    #
+    # A saved component is its `cfg` (JSON) and its `model` (thinc msgpack), as spaCy's
+    # TrainablePipe saves them, plus `checksums`: the sha256 of those two as written. A
+    # load checks, in order: the checksums (E409; W020 when there are none), that `cfg`
+    # is well formed (E410), that `cfg` fits the saved model's shape (E411), and reads
+    # torch weights as plain tensors only (E412). Any other failure is E408.
 
-    def _load_part(self, part: str, where: str, load: Callable[[], Any]) -> Any:
-        """Run one step of loading; a missing, truncated or foreign file becomes E408
-        naming the component and the path, instead of a msgpack or torch traceback."""
-        try:
-            return load()
-        except Exception as e:
-            raise ValueError(Errors.E408.format(part=part, name=self.name, where=where, error=e)) from e
+    def cfg_dims(self) -> Dict[str, Tuple[int, str]]:
+        """The model dims that `cfg` fixes, with the reason, checked against the dims a
+        saved model holds before its weights are loaded (E411). Components whose output
+        is not one row per label override it.
+
+        RETURNS (Dict[str, Tuple[int, str]]): Dim name -> (value, why).
+        """
+        return {"nO": (len(self.labels), "one output per label in cfg['labels']")}
+
+    def _saved_parts(self, exclude: Iterable[str]) -> Dict[str, bytes]:
+        """`cfg` and `model` as written, the bytes their checksums are taken of."""
+        parts = {}
+        if "cfg" not in exclude:
+            parts["cfg"] = srsly.json_dumps(self.cfg, indent=2).encode("utf8")
+        if "model" not in exclude:
+            parts["model"] = self.model.to_bytes()
+        return parts
+
+    def to_bytes(self, *, exclude: Iterable[str] = tuple()) -> bytes:
+        """Serialize the pipe (`cfg`, `model`, their checksums and `vocab`) to a bytestring.
+
+        DOCS: https://spacy.io/api/pipe#to_bytes
+        """
+        self._validate_serialization_attrs()
+        parts = self._saved_parts(exclude)
+        msg: Dict[str, Any] = {key: data.decode("utf8") if key == "cfg" else data for key, data in parts.items()}
+        msg[CHECKSUMS] = srsly.json_dumps(checksums(parts))  # JSON, as the file on disk
+        if "vocab" not in exclude:
+            msg["vocab"] = self.vocab.to_bytes(exclude=exclude)
+        return srsly.msgpack_dumps(msg)
+
+    def to_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> None:
+        """Save the pipe to a directory: the files `cfg`, `model`, `checksums` (and `vocab`).
+
+        DOCS: https://spacy.io/api/pipe#to_disk
+        """
+        self._validate_serialization_attrs()
+        parts = self._saved_parts(exclude)
+        serialize: Dict[str, Callable[[Path], Any]] = {
+            key: (lambda p, data=data: p.write_bytes(data)) for key, data in parts.items()
+        }
+        serialize[CHECKSUMS] = lambda p: srsly.write_json(p, checksums(parts))
+        serialize["vocab"] = lambda p: self.vocab.to_disk(p, exclude=exclude)
+        util.to_disk(path, serialize, exclude)
 
     def from_bytes(self, bytes_data: bytes, *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
-        """Load the pipe from a bytestring (`cfg` first, then the model).
+        """Load the pipe from a bytestring: checksums (E409, W020), cfg (E410, E411), weights (E412).
 
         DOCS: https://spacy.io/api/pipe#from_bytes
         """
-        where = "bytes"
-        deserialize = {
-            "cfg": lambda b: self._load_part("cfg", where, lambda: self.cfg.update(srsly.json_loads(b))),
-            "vocab": lambda b: self._load_part("vocab", where, lambda: self.vocab.from_bytes(b, exclude=exclude)),
-            "model": lambda b: self._load_part("model", where, lambda: self._load_model(b)),
-        }
-        # spacy.util.from_bytes, with the container itself (truncated bytes) checked too
-        msg = self._load_part("data", where, lambda: srsly.msgpack_loads(bytes_data))
-        for key, setter in deserialize.items():
-            if key not in exclude and key in msg:
-                setter(msg[key])
+        msg = self._load_part("data", "bytes", lambda: dict(srsly.msgpack_loads(bytes_data)))
+
+        def read(part: str) -> Optional[bytes]:  # a part left out when saving is skipped
+            data = msg.get(part)
+            if data is not None and not isinstance(data, (str, bytes)):
+                raise ValueError(f"expected the saved bytes of '{part}', got {type(data).__name__}")
+            return data.encode("utf8") if isinstance(data, str) else data
+
+        def load_vocab() -> None:
+            if "vocab" in msg:
+                self.vocab.from_bytes(msg["vocab"], exclude=exclude)
+
+        self._load_checked(read, load_vocab, None, exclude)
         return self
 
     def from_disk(self, path: Union[str, Path], *, exclude: Iterable[str] = tuple()) -> "RelationPipe":
-        """Load the pipe from a directory (`cfg` first, then the model).
+        """Load the pipe from a directory: checksums (E409, W020), cfg (E410, E411), weights (E412).
 
         DOCS: https://spacy.io/api/pipe#from_disk
         """
-        deserialize = {
-            "cfg": lambda p: self._load_part("cfg", str(p), lambda: self.cfg.update(srsly.read_json(p))),
-            "vocab": lambda p: self._load_part("vocab", str(p), lambda: self.vocab.from_disk(p, exclude=exclude)),
-            "model": lambda p: self._load_part("model", str(p), lambda: self._load_model(Path(p).read_bytes())),
-        }
-        util.from_disk(path, deserialize, exclude)
+        path = util.ensure_path(path)
+
+        def read(part: str) -> Optional[bytes]:  # a missing cfg or model is E408
+            if part == CHECKSUMS and not (path / part).exists():
+                return None
+            return (path / part).read_bytes()
+
+        self._load_checked(read, lambda: self.vocab.from_disk(path / "vocab", exclude=exclude), path, exclude)
         return self
+
+    def _load_checked(self, read: Callable[[str], Optional[bytes]], load_vocab: Callable[[], None],
+                      path: Optional[Path], exclude: Iterable[str]) -> None:
+        """Load `cfg`, `vocab` and `model`, in that order, from the component's directory
+        `path` or (None) from bytes. `read` gives a part's bytes, or None when it was not
+        saved."""
+
+        location = "bytes" if path is None else str(path)
+
+        def where(part: str) -> str:
+            return "bytes" if path is None else str(path / part)
+
+        expected = None
+        if CHECKSUMS not in exclude:
+            data = self._load_part(CHECKSUMS, where(CHECKSUMS), lambda: read(CHECKSUMS))
+            if data is None:
+                warnings.warn(Warnings.W020.format(name=self.name, where=location))
+            else:
+                expected = self._load_part(CHECKSUMS, where(CHECKSUMS), lambda: read_checksums(data))
+        if "cfg" not in exclude:
+            data = self._load_part("cfg", where("cfg"), lambda: read("cfg"))
+            if data is not None:
+                self._verify_checksum("cfg", data, expected, where("cfg"))
+                cfg = self._load_part("cfg", where("cfg"), lambda: srsly.json_loads(data))
+                self._check_cfg(cfg, where("cfg"))
+                self.cfg.update(cfg)
+        if "vocab" not in exclude:
+            self._load_part("vocab", where("vocab"), load_vocab)
+        if "model" not in exclude:
+            data = self._load_part("model", where("model"), lambda: read("model"))
+            if data is not None:
+                self._verify_checksum("model", data, expected, where("model"))
+                self._load_model(data, where("model"), location)
+
+    def _verify_checksum(self, part: str, data: bytes, expected: Optional[Dict[str, str]], where: str) -> None:
+        if expected is not None and part in expected:
+            found = hashlib.sha256(data).hexdigest()
+            if found != expected[part]:
+                raise ValueError(Errors.E409.format(part=part, name=self.name, where=where,
+                                                    expected=expected[part], found=found))
+
+    def _check_cfg(self, cfg: Any, where: str) -> None:
+        """Raise E410 unless the loaded `cfg` is an object whose labels are distinct
+        non-empty strings and whose other settings have the types in `CFG_SCHEMA`."""
+        if not isinstance(cfg, dict):
+            raise ValueError(Errors.E410.format(name=self.name, where=where,
+                                                problem=f"expected an object of settings, got {cfg!r}"))
+        merged = {**self.cfg, **cfg}
+        labels = merged.get("labels")
+        if not (isinstance(labels, list) and all(isinstance(label, str) and label for label in labels)):
+            problem = f"'labels' must be a list of non-empty strings, got {labels!r}"
+            raise ValueError(Errors.E410.format(name=self.name, where=where, problem=problem))
+        if len(set(labels)) != len(labels):
+            twice = sorted({label for label in labels if labels.count(label) > 1})
+            problem = f"'labels' lists {twice} more than once"
+            raise ValueError(Errors.E410.format(name=self.name, where=where, problem=problem))
+        for key, (kind, valid) in self.CFG_SCHEMA.items():
+            if key in merged and not valid(merged[key]):
+                problem = f"'{key}' must be {kind}, got {merged[key]!r}"
+                raise ValueError(Errors.E410.format(name=self.name, where=where, problem=problem))
+
+    def _load_model(self, data: bytes, where: str, location: str) -> None:
+        """Check the saved model's dims against `cfg` (E411, naming the component's
+        directory: cfg or model may be the wrong one), then rebuild the model's shape from
+        `cfg` and load the weights (torch weights as plain tensors only, E412)."""
+        msg = self._load_part("model", where, lambda: srsly.msgpack_loads(data))
+        try:
+            top = msg["nodes"][0]
+            saved_name, saved_dims = top["name"], dict(top["dims"])
+        except (KeyError, IndexError, TypeError):
+            saved_name, saved_dims = None, {}  # not a thinc model: from_bytes says so (E408)
+        if saved_name == self.model.name:  # another architecture's model is E408 below
+            for dim, (value, why) in self.cfg_dims().items():
+                found = saved_dims.get(dim)
+                if found is not None and found != value:
+                    raise ValueError(Errors.E411.format(name=self.name, where=location, dim=dim, expected=value,
+                                                        why=why, found=found))
+
+        def load() -> None:
+            self.restore_model_shape()
+            self.model.from_bytes(data)
+
+        self._load_part("model", where, load)
+
+    def _load_part(self, part: str, where: str, load: Callable[[], Any]) -> Any:
+        """Run one step of loading; a missing, truncated or foreign file becomes E408
+        naming the component and the path, instead of a msgpack or torch traceback, and
+        torch weights that are not plain tensors become E412."""
+        try:
+            return load()
+        except UnsafeWeightsError as e:
+            raise ValueError(Errors.E412.format(name=self.name, where=where, reason=e)) from None
+        except Exception as e:
+            raise ValueError(Errors.E408.format(part=part, name=self.name, where=where, error=e)) from e
 
 
 class EntityRelationPipe(RelationPipe):
     """A relation component that reads entity mentions: `doc.ents`, or the span group
     `spans_key`; in training, optionally the gold mentions instead of the predicted."""
+
+    CFG_SCHEMA = {**RelationPipe.CFG_SCHEMA, "spans_key": OPTIONAL_STR, "train_on_gold_entities": BOOL}
 
     def __init__(
         self,

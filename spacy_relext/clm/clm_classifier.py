@@ -24,7 +24,11 @@ from ..relation_pipe import (
     DEFAULT_CANDIDATES,
     DEFAULT_SCORER,
     DEFAULT_TOK2VEC_CONFIG,
+    INT,
+    OPTIONAL_INT,
+    OPTIONAL_STR_LIST,
     CandidatePairPipe,
+    one_of,
     softmax_cross_entropy,
 )
 from ..relations import Relation
@@ -161,6 +165,9 @@ def _extent(subject: Tuple[int, int], tails: List[Span]) -> int:
 class ClmClassifier(CandidatePairPipe):
     """Classify candidate mention pairs with levitated markers, M-DOS and CLMs."""
 
+    CFG_SCHEMA = {**CandidatePairPipe.CFG_SCHEMA, "packing": one_of(PACKINGS), "max_pair_length": INT,
+                  "symmetric_labels": OPTIONAL_STR_LIST, "nI": OPTIONAL_INT}
+
     def __init__(
         self,
         vocab: Vocab,
@@ -235,6 +242,11 @@ class ClmClassifier(CandidatePairPipe):
         self.model.initialize(X=(docs, PackedPairs([])) if docs else None)
         if self.model.has_dim("nI"):
             self.cfg["nI"] = self.model.get_dim("nI")
+
+    def cfg_dims(self) -> Dict[str, Tuple[int, str]]:
+        """The model has one output per directional class of the labels."""
+        why = "the directional classes of cfg['labels'] and cfg['symmetric_labels']"
+        return {"nO": (self.label_scheme.n_classes, why)}
 
     def restore_model_shape(self) -> None:
         """Build the attention layer from `cfg` so saved weights can be loaded."""

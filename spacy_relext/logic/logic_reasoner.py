@@ -35,7 +35,7 @@ from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
 from ..errors import Errors, Warnings
-from ..relation_pipe import EntityRelationPipe
+from ..relation_pipe import INT, STR, STR_LIST, CfgCheck, EntityRelationPipe
 from ..relations import Relation, get_relations, set_relations
 from .architectures import SHAPE_DIMS, SIZES, check_sizes, logic_module
 from .pytorch_logic_rules import UNSEEN, LogicRuleModule, best_path, transitions
@@ -84,6 +84,12 @@ DEPRECATED_SIZES = SIZES
 DEPRECATED_SCHEDULE = ("em_iterations", "generator_pretrain_steps", "generator_em_steps", "generator_lr",
                        "extractor_epochs", "extractor_lr", "seed", "tune_threshold")
 BACKBONE_BATCH_SIZE = 8
+# cfg["signatures"]: [head type, relation, tail type] index triples (checked at load, E410)
+SIGNATURES: CfgCheck = (
+    "a list of [head type, relation, tail type] index triples",
+    lambda v: isinstance(v, list) and all(
+        isinstance(sig, list) and len(sig) == 3 and all(type(i) is int for i in sig) for sig in v),
+)
 
 
 @Language.factory(
@@ -200,6 +206,9 @@ class PipelineRef:
 class LogicReasoner(EntityRelationPipe):
     """Refine a backbone's document-level relations with learned logic rules."""
 
+    CFG_SCHEMA = {**EntityRelationPipe.CFG_SCHEMA, "backbone": STR, "types": STR_LIST,
+                  "signatures": SIGNATURES, **{size: INT for size in SIZES}}
+
     def __init__(
         self,
         vocab: Vocab,
@@ -267,6 +276,13 @@ class LogicReasoner(EntityRelationPipe):
     def _allow_extra_label(self) -> None:
         if self.is_initialized:
             raise ValueError(Errors.E401.format(name=self.name))
+
+    def cfg_dims(self) -> Dict[str, Tuple[int, str]]:
+        """The module's relation, type and signature dims come from `cfg`."""
+        cfg = self.cfg
+        return {"n_relations": (len(self.labels), "one relation channel per label in cfg['labels']"),
+                "n_types": (len(cfg["types"]), "one per entity type in cfg['types']"),
+                "n_signatures": (len(cfg["signatures"]), "one per type signature in cfg['signatures']")}
 
     def restore_model_shape(self) -> None:
         """Size the model from `cfg` (labels, types, signatures and the module sizes the

@@ -29,10 +29,14 @@ from ..candidates import PairGenerator
 from ..entities import cluster_id, get_entities, get_entity_clusters, sentence_index, sentence_starts
 from ..errors import Errors
 from ..relation_pipe import (
+    BOOL,
     DEFAULT_CANDIDATES,
     DEFAULT_SCORER,
     DEFAULT_TOK2VEC_CONFIG,
+    NUMBER,
+    OPTIONAL_INT,
     CandidatePairPipe,
+    one_of,
     softmax_cross_entropy,
 )
 from ..relations import Relation
@@ -140,6 +144,9 @@ def make_rationale_masker(
 class RationaleMasker(CandidatePairPipe):
     """Classify candidate pairs from sparse, contiguous rationales and write them."""
 
+    CFG_SCHEMA = {**CandidatePairPipe.CFG_SCHEMA, "pair_level": one_of(PAIR_LEVELS), "keep_candidates": BOOL,
+                  "candidate_floor": NUMBER, "nI": OPTIONAL_INT}
+
     def __init__(
         self,
         vocab: Vocab,
@@ -201,6 +208,10 @@ class RationaleMasker(CandidatePairPipe):
         docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
         self.model.initialize(X=(docs, PairRegions()))
         self.cfg["nI"] = self.model.get_dim("nI")
+
+    def cfg_dims(self) -> Dict[str, Tuple[int, str]]:
+        """The model has one output per label and one for the negative class."""
+        return {"nO": (self.n_classes, "one output per label in cfg['labels'], plus the negative class")}
 
     def restore_model_shape(self) -> None:
         """Build the PyTorch layer from `cfg` so saved weights can be loaded."""

@@ -12,8 +12,8 @@ from thinc.api import Model
 from thinc.types import Floats2d
 
 from ..errors import Errors
-from .pu_loss import check_loss_name, cpu_mu, loss_and_gradient
-from ..relation_pipe import RelationPipe
+from .pu_loss import LOSSES, check_loss_name, cpu_mu, loss_and_gradient
+from ..relation_pipe import NUMBER, RelationPipe, one_of
 
 
 
@@ -21,6 +21,8 @@ class PULossPipe(RelationPipe):
     """Base of `relation_detector` and `span_extractor`: a RelationPipe trained with
     the collective PU loss or BCE. Subclasses set `cfg["prior"]` at initialize.
     """
+
+    CFG_SCHEMA = {**RelationPipe.CFG_SCHEMA, "loss": one_of(LOSSES), "gamma": NUMBER, "tau": NUMBER, "prior": NUMBER}
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ itself: it needs no entity recognizer.
 """
 
 import random
-from typing import Callable, Iterable, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy
 from spacy.language import Language
@@ -28,7 +28,7 @@ from .pu_loss import estimate_prior
 from .architectures import N_POINTERS, QueryT
 from ..relations import SENT_EXT_ATTR, Relation, get_sentence_scores, relations_by_sentence
 from .pointer_decoding import PAIRINGS, decode_pointers
-from ..relation_pipe import DEFAULT_TOK2VEC_CONFIG
+from ..relation_pipe import BOOL, DEFAULT_TOK2VEC_CONFIG, INT, OPTIONAL_STR, one_of
 from .pu_pipe import PULossPipe
 
 DEFAULT_EXTRACTOR_MODEL_CONFIG = """
@@ -123,6 +123,9 @@ class SpanExtractor(PULossPipe):
     DOCS: README.md, "span_extractor"
     """
 
+    CFG_SCHEMA = {**PULossPipe.CFG_SCHEMA, "pairing": one_of(PAIRINGS), "max_span_length": INT,
+                  "negative_queries": INT, "query_all_labels": BOOL, "span_group": OPTIONAL_STR}
+
     def __init__(
         self,
         vocab: Vocab,
@@ -160,6 +163,10 @@ class SpanExtractor(PULossPipe):
             query_all_labels=query_all_labels,
             span_group=span_group,
         )
+
+    def cfg_dims(self) -> Dict[str, Tuple[int, str]]:
+        """The model has one relation embedding (query) per label."""
+        return {"nL": (len(self.labels), "one relation query per label in cfg['labels']")}
 
     def _allow_extra_label(self) -> None:
         if self.model.has_dim("nL"):

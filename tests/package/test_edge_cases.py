@@ -385,17 +385,26 @@ def test_disk_bytes_pickle_and_docbin_round_trips_lose_nothing(kit, tmp_path):
 
 
 @pytest.mark.parametrize("part,damage", [("model", "delete"), ("model", "truncate"), ("cfg", "garbage")])
-def test_damaged_saved_component_is_a_coded_error_naming_the_file(kit, tmp_path, part, damage):
+@pytest.mark.parametrize("with_checksums", [True, False], ids=["checksums", "no-checksums"])
+def test_damaged_saved_component_is_a_coded_error_naming_the_file(kit, tmp_path, part, damage, with_checksums):
+    """A damaged file fails its checksum (E409); without checksums (pipelines saved before
+    them) it fails to parse (E408); a missing file is E408 either way."""
     kit.nlp.to_disk(tmp_path)
     path = tmp_path / kit.name / part
+    if not with_checksums:
+        (tmp_path / kit.name / "checksums").unlink()
     if damage == "delete":
         path.unlink()
     elif damage == "truncate":
         path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
     else:
         path.write_bytes(b"not a saved component")
-    with pytest.raises(ValueError, match=rf"\[E408\] Cannot load the {part} of component '{kit.name}' from "
-                                         rf"{re.escape(str(path))}: .*Save it again with nlp.to_disk\(\)"):
+    if with_checksums and damage != "delete":
+        error = rf"\[E409\] The {part} of component '{kit.name}' \({re.escape(str(path))}\) does not match the sha256"
+    else:
+        error = (rf"\[E408\] Cannot load the {part} of component '{kit.name}' from {re.escape(str(path))}: "
+                 r".*Save it again with nlp.to_disk\(\)")
+    with pytest.raises(ValueError, match=error):
         spacy.load(tmp_path)
 
 

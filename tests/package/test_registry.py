@@ -10,7 +10,7 @@ import pytest
 
 SETUP_CFG = Path(__file__).parents[2] / "setup.cfg"
 REGISTRIES = {"spacy_misc": "misc", "spacy_readers": "readers", "spacy_scorers": "scorers",
-              "spacy_architectures": "architectures", "thinc_layers": "layers"}
+              "spacy_architectures": "architectures", "spacy_callbacks": "callbacks", "thinc_layers": "layers"}
 
 
 def entry_points():

@@ -1,7 +1,7 @@
 """Pipelines saved by an earlier release (tests/package/fixtures/saved_pipelines, built by its
 build.py before the code moved to one folder per method) load and predict exactly
 what they predicted when they were saved: registered names, entry points and saved
-formats stay stable across code moves."""
+formats stay stable across code moves (they predate checksums: W020)."""
 import importlib.util
 import json
 from pathlib import Path
@@ -27,7 +27,9 @@ EXPECTED = json.loads((FIXTURES / "expected.json").read_text())
 @pytest.mark.usefixtures("torch_single_thread")
 @pytest.mark.parametrize("name", BUILD.NAMES_BUILT)
 def test_saved_pipeline_loads_and_predicts_the_same(name):
-    nlp = spacy.load(FIXTURES / name)
+    # saved before components carried checksums: loaded as they are, with warning W020
+    with pytest.warns(UserWarning, match=r"\[W020\] Component '\w+' \(.*\) was saved without checksums"):
+        nlp = spacy.load(FIXTURES / name)
     rows = [BUILD.relation_rows(nlp(doc)) for doc in BUILD.probe_docs(name, nlp)]
     assert sum(len(r) for r in rows) > 0
     for got, want in zip(rows, EXPECTED[name]):
