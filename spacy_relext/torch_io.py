@@ -1,7 +1,7 @@
 """Loading torch weights without unpickling code.
 
 `torch.load` unpickles arbitrary objects unless `weights_only=True`. That is its default
-from torch 2.6 (the package requires it), but `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`
+only from torch 2.6 (the package allows torch >= 2.1), and `TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1`
 switches the default off again, and thinc's PyTorchWrapper and spacy-transformers'
 `transformer` component rely on the default. So every torch module of a spacy-relext
 component is loaded through `load_state`, which passes `weights_only=True` explicitly,
