@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("format", help="Corpus format (see `convert --help`)")
     convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie)")
     convert.add_argument("output", type=Path, help="Output .spacy file")
+    _add_overwrite(convert)
+    convert.add_argument("--keep-self-relations", action="store_true",
+                         help="Keep relations whose head and tail are the same span (default: skip and count them)")
+    convert.add_argument("--dwie-split", choices=["train", "test"],
+                         help="dwie only: 'train' (default) converts every document not tagged 'test'; "
+                              "'test' converts exactly the documents tagged 'test' (DWIE's held-out split)")
     convert.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     convert.set_defaults(run=_run_convert)
 
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("dev_output", type=Path)
     split.add_argument("--dev-fraction", type=float, default=0.1)
     split.add_argument("--seed", type=int, default=0)
+    _add_overwrite(split)
     split.set_defaults(run=_run_split)
 
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
@@ -63,17 +70,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_overwrite(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--overwrite", action="store_true", help="Replace existing outputs (default: refuse)")
+
+
 def _run_convert(args: argparse.Namespace) -> None:
     from .convert import convert
 
-    summary = convert(args.format, args.input, args.output, show_progress=not args.no_progress)
+    summary = convert(
+        args.format,
+        args.input,
+        args.output,
+        overwrite=args.overwrite,
+        keep_self_relations=args.keep_self_relations,
+        dwie_split=args.dwie_split,
+        show_progress=not args.no_progress,
+    )
     print(summary.format())
 
 
 def _run_split(args: argparse.Namespace) -> None:
     from .convert import split_docbin
 
-    n_train, n_dev = split_docbin(args.input, args.train_output, args.dev_output, dev_fraction=args.dev_fraction, seed=args.seed)
+    n_train, n_dev = split_docbin(
+        args.input,
+        args.train_output,
+        args.dev_output,
+        dev_fraction=args.dev_fraction,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
     print(f"Wrote {n_train} docs to {args.train_output} and {n_dev} docs to {args.dev_output}")
 
 
