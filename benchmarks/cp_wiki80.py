@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
         if step % 10 == 0:
             log(f"cp step {step}/{total} {losses}")
 
-    cp = pretrain_cp(cp_settings, args.work / "cp", progress=report)
+    cp = pretrain_cp(cp_settings, args.work / "cp", overwrite=True, progress=report)
     result["pretrain"] = {
         "steps": cp.steps, "pairs": cp.pairs, "train_seconds": round(cp.seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1), "pairs_per_second": round(cp.pairs_per_second, 2),

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     visualize.add_argument("pipeline", help="Pipeline directory or installed package name")
     visualize.add_argument("texts", nargs="+", metavar="TEXT", help="Texts to process")
     visualize.add_argument("--output", type=Path, default=Path("relations.html"), help="HTML file to write")
+    _add_overwrite(visualize)
     visualize.add_argument("--min-score", type=float, default=0.0, help="Draw no arc for relations scoring below it")
     visualize.add_argument("--relations", type=int, nargs="+", metavar="INDEX",
                            help="Show these relations (indices into doc._.relations) in detail; "
@@ -121,11 +122,16 @@ def _run_rules(args: argparse.Namespace) -> None:
 
 
 def _run_visualize(args: argparse.Namespace) -> None:
+    from .safe_write import atomic_output, check_outputs
     from .visualize import visualize_texts
 
+    pipeline = Path(args.pipeline)
+    inputs = [pipeline, *pipeline.rglob("*")] if pipeline.is_dir() else []  # no page may replace a pipeline file
+    check_outputs([args.output], inputs, overwrite=args.overwrite)
     options = {"min_score": args.min_score, "relations": args.relations}
     page, n_relations = visualize_texts(args.pipeline, args.texts, options)
-    args.output.write_text(page, encoding="utf8")
+    with atomic_output(args.output) as tmp:
+        tmp.write_text(page, encoding="utf8")
     print(f"Drew {n_relations} relations in {len(args.texts)} texts: {args.output}")
 
 
@@ -142,6 +148,8 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
         cp.add_argument(f"--{name}", type=kind)
     cp.add_argument("--static-blanking", action="store_true", default=None, help="Draw the blanking once")
     cp.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint")
+    cp.add_argument("--overwrite", action="store_true",
+                    help="Replace OUTPUT/model and an earlier run's OUTPUT/checkpoint (default: refuse)")
     cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     cp.set_defaults(run=_run_pretrain_cp)
 
@@ -183,7 +191,9 @@ def _run_pretrain_cp(args: argparse.Namespace) -> None:
     settings = load_settings(args.config, **overrides)
     settings.encoder = _default_encoder(args.encoder or settings.encoder or None)
     bar, update = _progress_bar(not args.no_progress, "pretrain-cp")
-    result = pretrain_cp(settings, args.output, resume=args.resume, progress=update)
+    result = pretrain_cp(
+        settings, args.output, resume=args.resume, overwrite=args.overwrite, config_path=args.config, progress=update
+    )
     bar.close()
     print(f"{result.steps} steps, {result.pairs} pairs in {result.seconds:.1f} s of training "
           f"({result.pairs_per_second:.2f} pairs/s), last loss {result.last_loss:.4f}")
