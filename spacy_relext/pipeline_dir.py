@@ -9,9 +9,9 @@ no hook around them (`[training.before_to_disk]` only sees the nlp object before
 What the plugin can do is refuse to load what is left. Both directories are saves of
 the same pipeline, so a complete pair holds the same saved files (`config.cfg`,
 `meta.json`, `tokenizer`, `vocab/` and one directory per component; other files a user
-adds are ignored); a copy or a deletion killed midway leaves a subset, or no directory. `check_pipeline_dir` compares the two
-and raises E114 naming the other directory as the complete copy, or E115 when neither
-is complete. A save killed while it overwrote existing files in place (`model-last`
+adds are ignored); a copy or a deletion killed midway leaves a subset, or no directory.
+`check_pipeline_dir` compares the two and raises E114 naming the other directory as the
+complete copy, or E115 when neither is complete. A save killed while it overwrote existing files in place (`model-last`
 after its first save) leaves no file missing: that, and a file cut short while it was
 copied, is what the components' own load checks (E408 and the checksums) catch.
 """

@@ -182,5 +182,6 @@ def split_docbin(
     dev_ids = set(order[:n_dev])
     with atomic_output(outputs[0]) as train_tmp, atomic_output(outputs[1]) as dev_tmp:
         for path, keep in ((train_tmp, False), (dev_tmp, True)):
-            DocBin(docs=[doc for i, doc in enumerate(docs) if (i in dev_ids) == keep], store_user_data=True).to_disk(path)
+            part = [doc for i, doc in enumerate(docs) if (i in dev_ids) == keep]
+            DocBin(docs=part, store_user_data=True).to_disk(path)
     return len(docs) - n_dev, n_dev

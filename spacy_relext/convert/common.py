@@ -206,8 +206,8 @@ def read_json(path: Path, expected: type = object) -> Any:
         record = f"at line {e.lineno} column {e.colno}"
         raise ConversionError(Errors.E101.format(path=path, record=record, reason=f"invalid JSON ({e.msg})")) from None
     if not isinstance(data, expected):
-        kind = "an array" if expected is list else "an object"
-        raise ConversionError(Errors.E101.format(path=path, record="(whole file)", reason=f"expected {kind} of records"))
+        reason = f"expected {'an array' if expected is list else 'an object'} of records"
+        raise ConversionError(Errors.E101.format(path=path, record="(whole file)", reason=reason))
     return data
 
 

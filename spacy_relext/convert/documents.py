@@ -49,6 +49,9 @@ DWIE_NOT_TEST_DOCUMENT = "document not tagged 'test' (--dwie-split test converts
 
 # (head cluster id, label, tail cluster id, rationale sentence indices)
 ClusterTriple = Tuple[str, str, str, Tuple[int, ...]]
+# (key, kind) of a relation object's head, label and tail
+DWIE_TRIPLE = (("s", "id"), ("p", "string"), ("o", "id"))
+DOCRED_TRIPLE = (("h", "integer"), ("r", "string"), ("t", "integer"))
 
 
 def dwie(path: Path, nlp: Language, summary: ConversionSummary, *, split: str = "train") -> DocStream:
@@ -97,7 +100,9 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary, *, split: str = 
         set_entities(doc, mentions, types={f"c{c}": t for c, t in types.items() if f"c{c}" in clusters})
         summary.skip(NO_MENTION, len(types) - len(clusters))
         relations = field(data, "relations", "array")
-        triples = [_dwie_triple(rel, f"item {i} of field 'relations'") for i, rel in enumerate(relations)]
+        triples = [
+            cluster_triple(rel, DWIE_TRIPLE, "c", f"item {i} of field 'relations'") for i, rel in enumerate(relations)
+        ]
         doc._.relations = cluster_relations(mentions, triples, [], summary)
         return doc
 
@@ -107,11 +112,6 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary, *, split: str = 
 def dwie_files(path: Path) -> List[Path]:
     """The DWIE documents `dwie` reads from `path` (a directory, or one file)."""
     return sorted(path.glob("DW_*.json")) if path.is_dir() else [path]
-
-
-def _dwie_triple(rel: Dict[str, Any], what: str) -> ClusterTriple:
-    head, label, tail = (field(rel, key, kind, what=what) for key, kind in (("s", "id"), ("p", "string"), ("o", "id")))
-    return (f"c{head}", label, f"c{tail}", ())
 
 
 # The ten entity types of the DWIE DocRED-style release (LogiRE's ner2id), most useful
@@ -155,17 +155,20 @@ def docred(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
                 mentions.append(token_span(doc, offset + start, offset + end, label, f"E{i}"))
         set_entities(doc, mentions)
         labels = field(data, "labels", "array", default=[])
-        triples = [_docred_triple(rel, f"item {i} of field 'labels'") for i, rel in enumerate(labels)]
+        triples = [
+            cluster_triple(rel, DOCRED_TRIPLE, "E", f"item {i} of field 'labels'") for i, rel in enumerate(labels)
+        ]
         doc._.relations = cluster_relations(mentions, triples, list(doc.sents), summary)
         return doc
 
     return DocStream(json_array(path), to_doc)
 
 
-def _docred_triple(rel: Dict[str, Any], what: str) -> ClusterTriple:
-    head, label, tail = (field(rel, key, kind, what=what) for key, kind in (("h", "integer"), ("r", "string"), ("t", "integer")))
+def cluster_triple(rel: Dict[str, Any], keys: Sequence[Tuple[str, str]], prefix: str, what: str) -> ClusterTriple:
+    """(head cluster, label, tail cluster, evidence) of a relation object, checked."""
+    head, label, tail = (field(rel, key, kind, what=what) for key, kind in keys)
     evidence = field(rel, "evidence", "array", what=what, default=[])
-    return (f"E{head}", label, f"E{tail}", tuple(evidence))
+    return (f"{prefix}{head}", label, f"{prefix}{tail}", tuple(evidence))
 
 
 def cluster_relations(

@@ -146,7 +146,8 @@ def _occurrences(doc: Doc, arg: Sequence[Any], what: str) -> List[Span]:
     spans = []
     for i, indices in enumerate(occurrences):
         if not (is_kind(indices, "array") and indices and all(is_kind(k, "integer") for k in indices)):
-            raise ValueError(f"occurrence {i} of {what} must be a non-empty array of token indices, got {show(indices)}")
+            expected = "a non-empty array of token indices"
+            raise ValueError(f"occurrence {i} of {what} must be {expected}, got {show(indices)}")
         if list(indices) != list(range(indices[0], indices[0] + len(indices))):
             raise ValueError(f"token indices {indices!r} of {qid} are not a contiguous run")
         spans.append(token_span(doc, indices[0], indices[-1] + 1, span_id=qid))

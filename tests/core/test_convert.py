@@ -592,7 +592,8 @@ SEMEVAL = '1\t"The <e1>cat</e1> sat on the <e2>mat</e2>."\r\nOther\r\nComment:\r
 VALID = {
     "semeval": ("train.txt", SEMEVAL),
     "conll04": ("train.json", CONLL),
-    "scierc": ("train.json", json.dumps({"sentences": [["Jo", "lives"]], "ner": [[[0, 0, "X"]]], "relations": [[]]}) + "\n"),
+    "scierc": ("train.json", json.dumps({"sentences": [["Jo", "lives"]], "ner": [[[0, 0, "X"]]], "relations": [[]]})
+               + "\n"),
     "chemprot": ("train.txt", json.dumps({"text": "<< a >> inhibits [[ b ]]", "label": "INHIBITOR"}) + "\n"),
     "wiki80": ("train.txt", json.dumps(WIKI80) + "\n"),
     "fewrel": ("val.json", {"P1": [{"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}]}),
