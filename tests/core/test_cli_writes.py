@@ -327,3 +327,14 @@ def test_files_a_user_adds_to_model_last_are_not_missing_files(training_output):
     (training_output / "model-last" / "metrics").mkdir()
     (training_output / "model-last" / "metrics" / "dev.json").write_text("{}")
     check_pipeline_dir(training_output / "model-best")
+
+
+def test_project_commands_that_rewrite_their_outputs_pass_overwrite():
+    """`spacy project run` reruns a command whose outputs exist (when its deps changed)."""
+    import srsly
+
+    project = srsly.read_yaml(Path(__file__).parents[2] / "project.yml")
+    scripts = [line for cmd in project["commands"] for line in cmd["script"]]
+    writes = [line for line in scripts if line.startswith(("python -m spacy_relext convert",
+                                                           "python -m spacy_relext split"))]
+    assert len(writes) == 20 and all("--overwrite" in line for line in writes)
