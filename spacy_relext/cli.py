@@ -122,11 +122,13 @@ def _run_rules(args: argparse.Namespace) -> None:
 
 
 def _run_visualize(args: argparse.Namespace) -> None:
-    from .safe_write import atomic_output, check_outputs
+    from .safe_write import atomic_output, check_outputs, is_within
     from .visualize import visualize_texts
 
     pipeline = Path(args.pipeline)
-    inputs = [pipeline, *pipeline.rglob("*")] if pipeline.is_dir() else []  # no page may replace a pipeline file
+    inputs = [pipeline] if pipeline.exists() else []
+    if pipeline.is_dir() and args.output.exists() and is_within(args.output, pipeline):
+        inputs.append(args.output)  # a file of the pipeline: no page may replace it
     check_outputs([args.output], inputs, overwrite=args.overwrite)
     options = {"min_score": args.min_score, "relations": args.relations}
     page, n_relations = visualize_texts(args.pipeline, args.texts, options)
