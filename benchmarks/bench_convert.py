@@ -48,9 +48,9 @@ def convert_speed(corpus_dir: Path, datasets, repeats: int) -> list:
         for fmt, rel_path in datasets:
             source = corpus_dir / rel_path
             out = Path(tmp) / "out.spacy"
-            summary = convert(fmt, source, out, show_progress=False)
+            summary = convert(fmt, source, out, overwrite=True, show_progress=False)
             # The conversion above (for the counts) is the warm-up.
-            seconds = measure(lambda: convert(fmt, source, out, show_progress=False), repeats, warmup=0)
+            seconds = measure(lambda: convert(fmt, source, out, overwrite=True, show_progress=False), repeats, warmup=0)
             rows.append({
                 "format": fmt, "input": rel_path, "docs": summary.docs, "sentences": summary.sentences,
                 "entities": summary.entities, "relations": sum(summary.relations.values()),

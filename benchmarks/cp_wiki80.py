@@ -79,7 +79,7 @@ def build_splits(corpus: Path, work: Path, per_relation: int, seed: int) -> dict
     ):
         files[name] = work / f"{name}.spacy"
         if not files[name].exists():
-            convert(fmt, src, files[name], show_progress=False)
+            convert(fmt, src, files[name], overwrite=True, show_progress=False)
     train_keys = {sentence_key(p.words) for p in read_pairs([files["train_0.01"], files["train_0.1"]])}
     by_label: dict = {}
     for doc in read_docs([files["fewrel_val"]]):
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict:
         if step % 10 == 0:
             log(f"cp step {step}/{total} {losses}")
 
-    cp = pretrain_cp(cp_settings, args.work / "cp", progress=report)
+    cp = pretrain_cp(cp_settings, args.work / "cp", overwrite=True, progress=report)
     result["pretrain"] = {
         "steps": cp.steps, "pairs": cp.pairs, "train_seconds": round(cp.seconds, 1),
         "wall_seconds": round(time.perf_counter() - started, 1), "pairs_per_second": round(cp.pairs_per_second, 2),
@@ -201,9 +201,9 @@ def run(args: argparse.Namespace) -> dict:
     if args.semeval_train:
         full = args.work / "semeval.spacy"
         convert("semeval", args.corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT",
-                full, show_progress=False)
+                full, overwrite=True, show_progress=False)
         train, dev = args.work / "semeval_train.spacy", args.work / "semeval_dev.spacy"
-        split_docbin(full, train, dev, dev_fraction=0.1, seed=args.seed)
+        split_docbin(full, train, dev, dev_fraction=0.1, seed=args.seed, overwrite=True)
         train_docs = list(read_docs([train]))
         random.Random(args.seed).shuffle(train_docs)
         subset = write(train_docs[: args.semeval_train], args.work / "semeval_train_subset.spacy")

@@ -39,7 +39,7 @@ def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
     if not (train.exists() and dev.exists()):
         if name in RELEASED:
             for path, source in zip((train, dev), RELEASED[name]):
-                convert(name, corpus_dir / name / source, path, show_progress=False)
+                convert(name, corpus_dir / name / source, path, overwrite=True, show_progress=False)
         else:
             source, fraction = {
                 "semeval": (corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT", 0.1),
@@ -47,8 +47,8 @@ def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
                 "redocred": (corpus_dir / "redocred" / "dev_revised.json", 0.2),
             }[name]
             full = out / f"{name}_all.spacy"
-            convert(CONVERTERS.get(name, name), source, full, show_progress=False)
-            split_docbin(full, train, dev, dev_fraction=fraction, seed=0)
+            convert(CONVERTERS.get(name, name), source, full, overwrite=True, show_progress=False)
+            split_docbin(full, train, dev, dev_fraction=fraction, seed=0, overwrite=True)
     return {"train": train, "dev": dev, "split": SPLITS[name]}
 
 

@@ -27,6 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("format", help="Corpus format (see `convert --help`)")
     convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie)")
     convert.add_argument("output", type=Path, help="Output .spacy file")
+    _add_overwrite(convert)
+    convert.add_argument("--keep-self-relations", action="store_true",
+                         help="Keep relations whose head and tail are the same span (default: skip and count them)")
+    convert.add_argument("--dwie-split", choices=["train", "test"],
+                         help="dwie only: 'train' (default) converts every document not tagged 'test'; "
+                              "'test' converts exactly the documents tagged 'test' (DWIE's held-out split)")
     convert.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     convert.set_defaults(run=_run_convert)
 
@@ -36,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("dev_output", type=Path)
     split.add_argument("--dev-fraction", type=float, default=0.1)
     split.add_argument("--seed", type=int, default=0)
+    _add_overwrite(split)
     split.set_defaults(run=_run_split)
 
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
@@ -53,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     visualize.add_argument("pipeline", help="Pipeline directory or installed package name")
     visualize.add_argument("texts", nargs="+", metavar="TEXT", help="Texts to process")
     visualize.add_argument("--output", type=Path, default=Path("relations.html"), help="HTML file to write")
+    _add_overwrite(visualize)
     visualize.add_argument("--min-score", type=float, default=0.0, help="Draw no arc for relations scoring below it")
     visualize.add_argument("--relations", type=int, nargs="+", metavar="INDEX",
                            help="Show these relations (indices into doc._.relations) in detail; "
@@ -63,17 +71,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_overwrite(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--overwrite", action="store_true", help="Replace existing outputs (default: refuse)")
+
+
 def _run_convert(args: argparse.Namespace) -> None:
     from .convert import convert
 
-    summary = convert(args.format, args.input, args.output, show_progress=not args.no_progress)
+    summary = convert(
+        args.format,
+        args.input,
+        args.output,
+        overwrite=args.overwrite,
+        keep_self_relations=args.keep_self_relations,
+        dwie_split=args.dwie_split,
+        show_progress=not args.no_progress,
+    )
     print(summary.format())
 
 
 def _run_split(args: argparse.Namespace) -> None:
     from .convert import split_docbin
 
-    n_train, n_dev = split_docbin(args.input, args.train_output, args.dev_output, dev_fraction=args.dev_fraction, seed=args.seed)
+    n_train, n_dev = split_docbin(
+        args.input,
+        args.train_output,
+        args.dev_output,
+        dev_fraction=args.dev_fraction,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
     print(f"Wrote {n_train} docs to {args.train_output} and {n_dev} docs to {args.dev_output}")
 
 
@@ -95,11 +122,18 @@ def _run_rules(args: argparse.Namespace) -> None:
 
 
 def _run_visualize(args: argparse.Namespace) -> None:
+    from .safe_write import atomic_output, check_outputs, is_within
     from .visualize import visualize_texts
 
+    pipeline = Path(args.pipeline)
+    inputs = [pipeline] if pipeline.exists() else []
+    if pipeline.is_dir() and args.output.exists() and is_within(args.output, pipeline):
+        inputs.append(args.output)  # a file of the pipeline: no page may replace it
+    check_outputs([args.output], inputs, overwrite=args.overwrite)
     options = {"min_score": args.min_score, "relations": args.relations}
     page, n_relations = visualize_texts(args.pipeline, args.texts, options)
-    args.output.write_text(page, encoding="utf8")
+    with atomic_output(args.output) as tmp:
+        tmp.write_text(page, encoding="utf8")
     print(f"Drew {n_relations} relations in {len(args.texts)} texts: {args.output}")
 
 
@@ -116,6 +150,8 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
         cp.add_argument(f"--{name}", type=kind)
     cp.add_argument("--static-blanking", action="store_true", default=None, help="Draw the blanking once")
     cp.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint")
+    cp.add_argument("--overwrite", action="store_true",
+                    help="Replace OUTPUT/model and an earlier run's OUTPUT/checkpoint (default: refuse)")
     cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
     cp.set_defaults(run=_run_pretrain_cp)
 
@@ -157,7 +193,9 @@ def _run_pretrain_cp(args: argparse.Namespace) -> None:
     settings = load_settings(args.config, **overrides)
     settings.encoder = _default_encoder(args.encoder or settings.encoder or None)
     bar, update = _progress_bar(not args.no_progress, "pretrain-cp")
-    result = pretrain_cp(settings, args.output, resume=args.resume, progress=update)
+    result = pretrain_cp(
+        settings, args.output, resume=args.resume, overwrite=args.overwrite, config_path=args.config, progress=update
+    )
     bar.close()
     print(f"{result.steps} steps, {result.pairs} pairs in {result.seconds:.1f} s of training "
           f"({result.pairs_per_second:.2f} pairs/s), last loss {result.last_loss:.4f}")

@@ -84,6 +84,40 @@ class Errors(metaclass=ErrorsWithCodes):
     E104 = ("dev_fraction must be between 0 and 1 (exclusive), got {value!r}.")
     E105 = ("Cannot split {path}: not found. Give a .spacy file written by "
             "`python -m spacy_relext convert`.")
+    E106 = ("No records to convert in {path}: the file is empty or holds no records. "
+            "Check that it is the file named in corpus/README.md and that its download or "
+            "copy finished.")
+    E107 = ("Nothing converted from {path}: every record was skipped ({reasons}), so no "
+            "output was written. Check the format and the options (e.g. --dwie-split).")
+    E108 = ("{path} is not valid UTF-8: byte {byte} (line {line}) cannot be decoded. "
+            "Convert the original release file, or re-encode this one as UTF-8 (e.g. "
+            "`iconv -f latin1 -t utf-8`).")
+    E109 = ("Record {record} of {path} is too large to convert: {size}, more than the limit "
+            "of {limit} (a Doc takes about 1 KB of memory per token). Split the document "
+            "into smaller records, or check that the file is intact (a lost line break "
+            "joins records).")
+    # Writing outputs (convert, split, visualize, pretrain-cp)
+    E110 = ("Output {output} is, or would replace, the input {input}: writing it would "
+            "destroy the input. Give the output another path.")
+    E111 = ("The outputs {first} and {second} are the same path: the second would replace "
+            "the first. Give each output its own path.")
+    E112 = ("Output {path} already exists. Pass --overwrite (overwrite=True in Python) to "
+            "replace it, or give another path.")
+    E113 = ("Output {path} exists and is a {found}, but a {expected} is written there. "
+            "Give another path, or move the {found} away.")
+    E114 = ("The pipeline directory {path} is incomplete ({missing} missing): a `spacy train` "
+            "run was killed while it saved it (spaCy rewrites model-last in place, then deletes "
+            "model-best and copies model-last to it). {complete} is a complete save of the same "
+            "run, the one that was being copied: load it instead, or restore {path} from it "
+            "(rm -r {path} && cp -r {complete} {path}).")
+    E115 = ("The pipeline directory {path} is incomplete ({missing} missing), and so is {other} "
+            "beside it: a `spacy train` run was killed while it saved them. Train again, or "
+            "restore the pipeline from a complete copy.")
+    E116 = ("dwie_split {value!r} is not valid for format '{fmt}': it applies to 'dwie' only, "
+            "and is 'train' (every document not tagged 'test', the default) or 'test' "
+            "(exactly the documents tagged 'test', DWIE's held-out split).")
+    E117 = ("{path} holds the checkpoint of an earlier pre-training run. Pass --resume to "
+            "continue it, or --overwrite to start a new run that replaces it.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "

@@ -27,6 +27,7 @@ from thinc.types import Floats2d, Ints1d
 from .candidates import PairGenerator
 from .entities import get_entities
 from .errors import Errors, UnsafeWeightsError, Warnings
+from .pipeline_dir import check_pipeline_dir
 from .readers import set_aligned_mentions
 from .relations import Relation, align_relations, get_relations, install_extensions, set_relations
 
@@ -366,6 +367,7 @@ class RelationPipe(TrainablePipe):
         DOCS: https://spacy.io/api/pipe#from_disk
         """
         path = util.ensure_path(path)
+        check_pipeline_dir(path.parent)  # E114: a model-best that a killed spacy train left half-copied
 
         def read(part: str) -> Optional[bytes]:  # a missing cfg or model is E408
             if part == CHECKSUMS and not (path / part).exists():

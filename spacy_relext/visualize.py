@@ -19,6 +19,7 @@ from spacy.util import is_in_jupyter
 
 from .entities import sentence_index, sentence_starts
 from .errors import Errors
+from .pipeline_dir import check_pipeline_dir
 from .relations import Relation, get_relations
 
 DEFAULT_OPTIONS: Dict[str, Any] = {
@@ -154,6 +155,7 @@ def visualize_texts(pipeline: str, texts: Sequence[str], options: Optional[Dict[
     """
     import spacy
 
+    check_pipeline_dir(pipeline)
     nlp = spacy.load(pipeline)
     docs = list(nlp.pipe(texts))
     page = render(docs, page=True, jupyter=False, options=options)

@@ -3,13 +3,18 @@
 `convert(fmt, input_path, output_path)` writes the DocBin and returns a
 `ConversionSummary`; `split_docbin` splits a converted corpus into train and dev by
 document. Every converter writes all mentions to `doc.spans["entities"]`, the
-non-overlapping ones to `doc.ents`, and sets sentence boundaries.
+non-overlapping ones to `doc.ents`, and sets sentence boundaries. Relations whose head
+and tail are the same span are left out and counted, unless `keep_self_relations`.
+
+Both refuse to write over an input, and replace an existing output only with
+`overwrite=True`; outputs are written through a temporary file (`safe_write`).
 """
 
 import random
 import sys
+from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, Iterator, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -17,10 +22,11 @@ from spacy.tokens import Doc, DocBin
 from tqdm import tqdm
 
 from ..errors import Errors
-from .common import ENTITIES_KEY, ConversionSummary, DocStream
-from .documents import docred, dwie
+from ..safe_write import atomic_output, check_outputs
+from .common import ENTITIES_KEY, ConversionSummary, DocStream, drop_self_relations
+from .documents import DWIE_SPLITS, docred, dwie, dwie_files
 from .marked import chemprot, semeval
-from .spans import conll04, fewrel, scierc, wiki80
+from .spans import PID_NAMES, conll04, fewrel, scierc, wiki80
 from .triples import triples
 
 Converter = Callable[[Path, Language, ConversionSummary], DocStream]
@@ -55,42 +61,86 @@ def get_converter(fmt: str) -> Converter:
 
 
 def convert(
-    fmt: str, input_path: Union[str, Path], output_path: Union[str, Path], *, show_progress: bool = True
+    fmt: str,
+    input_path: Union[str, Path],
+    output_path: Union[str, Path],
+    *,
+    overwrite: bool = False,
+    keep_self_relations: bool = False,
+    dwie_split: Optional[str] = None,
+    show_progress: bool = True,
 ) -> ConversionSummary:
     """Convert a raw corpus file (a directory for `dwie`) into a `.spacy` DocBin.
+
+    The output is checked before converting (E110 if it would replace an input, E112 if
+    it exists and `overwrite` is False) and written only when every record converted,
+    through a temporary file: an interrupted run leaves any earlier output as it was.
 
     fmt (str): Corpus format, a key of `CONVERTERS`.
     input_path (Path): The raw file or directory.
     output_path (Path): The `.spacy` file to write (parent directories are created).
+    overwrite (bool): Replace an existing output.
+    keep_self_relations (bool): Keep relations whose head and tail are the same span.
+    dwie_split (Optional[str]): For `dwie`: "train" (default, every document not tagged
+        'test') or "test" (exactly DWIE's held-out test documents).
     show_progress (bool): Show a progress bar on stderr.
     RETURNS (ConversionSummary): Counts of what was written and what was skipped, and why.
     """
-    summary = ConversionSummary(fmt=fmt)
-    docs = iter_docs(fmt, input_path, summary, show_progress=show_progress)
-    docbin = DocBin(docs=docs, store_user_data=True)
     output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    docbin.to_disk(output_path)
+    check_outputs([output_path], input_files(fmt, Path(input_path)), overwrite=overwrite)
+    summary = ConversionSummary(fmt=fmt)
+    options = dict(keep_self_relations=keep_self_relations, dwie_split=dwie_split, show_progress=show_progress)
+    docbin = DocBin(docs=iter_docs(fmt, input_path, summary, **options), store_user_data=True)
+    if not summary.docs:
+        reasons = ", ".join(f"{reason}: {n}" for reason, n in summary.skipped.most_common())
+        raise ValueError(Errors.E107.format(path=input_path, reasons=reasons))
+    with atomic_output(output_path) as tmp:
+        docbin.to_disk(tmp)
     return summary
 
 
+def input_files(fmt: str, input_path: Path) -> List[Path]:
+    """The files a conversion reads (for dwie, every document of the directory)."""
+    if fmt == "dwie" and input_path.is_dir():
+        return [input_path, *dwie_files(input_path)]
+    if fmt == "fewrel":
+        return [input_path, input_path.parent / PID_NAMES]
+    return [input_path]
+
+
 def iter_docs(
-    fmt: str, input_path: Union[str, Path], summary: ConversionSummary, *, show_progress: bool = False
+    fmt: str,
+    input_path: Union[str, Path],
+    summary: ConversionSummary,
+    *,
+    keep_self_relations: bool = False,
+    dwie_split: Optional[str] = None,
+    show_progress: bool = False,
 ) -> Iterator[Doc]:
     """The Docs of a raw corpus, without writing them; each is counted into `summary`.
 
     fmt (str): Corpus format, a key of `CONVERTERS`.
     input_path (Path): The raw file or directory.
     summary (ConversionSummary): Filled in while the Docs are produced.
+    keep_self_relations (bool): Keep relations whose head and tail are the same span.
+    dwie_split (Optional[str]): For `dwie`: "train" (default) or "test" (see `convert`).
     show_progress (bool): Show a progress bar on stderr.
     YIELDS (Doc): One Doc per document (or sentence, for sentence-level formats).
     """
     converter = get_converter(fmt)
+    if dwie_split is not None:
+        if fmt != "dwie" or dwie_split not in DWIE_SPLITS:
+            raise ValueError(Errors.E116.format(value=dwie_split, fmt=fmt))
+        converter = partial(dwie, split=dwie_split)
     input_path = Path(input_path)
     if not input_path.exists():
         raise FileNotFoundError(Errors.E102.format(path=input_path, fmt=fmt))
     docs = converter(input_path, spacy.blank("en"), summary)
+    if not len(docs):
+        raise ValueError(Errors.E106.format(path=input_path))
     for doc in tqdm(docs, desc=f"convert {fmt}", unit="doc", file=sys.stderr, disable=not show_progress):
+        if not keep_self_relations:
+            drop_self_relations(doc, summary)
         summary.count_doc(doc)
         yield doc
 
@@ -102,14 +152,20 @@ def split_docbin(
     *,
     dev_fraction: float = 0.1,
     seed: int = 0,
+    overwrite: bool = False,
 ) -> Tuple[int, int]:
     """Split a `.spacy` file into train and dev by document, reproducibly.
+
+    Refuses an output that is the input (E110), two outputs on one path (E111), and
+    existing outputs unless `overwrite` (E112). Both outputs are written to temporary
+    files first and then renamed into place.
 
     input (Path): A DocBin written by `convert`.
     train_out (Path): Where to write the training documents.
     dev_out (Path): Where to write the dev documents (round(n * dev_fraction), at least 1 when n > 1).
     dev_fraction (float): Share of documents for dev, in (0, 1).
     seed (int): Seed of the shuffle.
+    overwrite (bool): Replace existing outputs.
     RETURNS (Tuple[int, int]): Number of train and dev documents.
     """
     input = Path(input)
@@ -117,12 +173,15 @@ def split_docbin(
         raise ValueError(Errors.E104.format(value=dev_fraction))
     if not input.exists():
         raise FileNotFoundError(Errors.E105.format(path=input))
+    outputs = (Path(train_out), Path(dev_out))
+    check_outputs(outputs, [input], overwrite=overwrite)
     docs = list(DocBin().from_disk(input).get_docs(spacy.blank("en").vocab))
     order = list(range(len(docs)))
     random.Random(seed).shuffle(order)
     n_dev = min(max(round(len(docs) * dev_fraction), 1), len(docs) - 1) if len(docs) > 1 else 0
     dev_ids = set(order[:n_dev])
-    for path, keep in ((Path(train_out), False), (Path(dev_out), True)):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        DocBin(docs=[doc for i, doc in enumerate(docs) if (i in dev_ids) == keep], store_user_data=True).to_disk(path)
+    with atomic_output(outputs[0]) as train_tmp, atomic_output(outputs[1]) as dev_tmp:
+        for path, keep in ((train_tmp, False), (dev_tmp, True)):
+            part = [doc for i, doc in enumerate(docs) if (i in dev_ids) == keep]
+            DocBin(docs=part, store_user_data=True).to_disk(path)
     return len(docs) - n_dev, n_dev

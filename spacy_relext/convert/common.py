@@ -3,7 +3,13 @@
 A converter turns a raw file into a `DocStream`: a list of `Record`s (one per source
 document or sentence) and a function building one Doc from one record. The stream wraps
 any failure inside that function into E101, naming the file and the record, so the
-converters themselves only check what the data promises and say why it is wrong.
+converters themselves only check what the data promises and say why it is wrong
+(`field`, `check` and `check_row` describe the expected shape of a JSON record).
+
+Bounds: a record has at most `MAX_RECORD_TOKENS` tokens (pre-tokenised formats) or
+`MAX_RECORD_CHARS` characters (raw text), and a JSON line at most `MAX_LINE_BYTES`; a
+larger one is E109, raised before its Doc is built (a Doc takes about 1 KB per token,
+so one 50 MB line of tokens used to take about 5 GB).
 """
 
 import json
@@ -11,8 +17,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
-from typing import Any, Callable, Dict, Hashable, Iterable, Iterator, List, Optional, Sequence, Tuple, TypeVar
+from typing import (
+    Any,
+    BinaryIO,
+    Callable,
+    Dict,
+    Hashable,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+)
 
+from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
@@ -26,11 +46,31 @@ NO_TYPE = "ENTITY"
 TYPE_PREFIX = "type::"
 # Skip reasons shared by several converters (the summary counts them by these strings).
 EXPANDED = "mention expanded to token boundaries (kept)"
+SELF_RELATION = "self-relation: head and tail are the same span (--keep-self-relations keeps it)"
 NO_MENTION = "entity without mention"
 ARG_NO_MENTION = "relation argument has no mention"
 DUPLICATE_RELATION = "duplicate relation"
 
+# fmt: off
+MAX_RECORD_TOKENS = 100_000    # pre-tokenised records
+MAX_RECORD_CHARS = 1_000_000   # raw-text records (spaCy's default nlp.max_length)
+MAX_LINE_BYTES = 10_000_000    # one JSON line, checked before it is parsed
+# fmt: on
+
 T = TypeVar("T")
+MISSING = object()
+
+
+class ConversionError(ValueError):
+    """A coded error that already names its file and record: passed on unchanged."""
+
+
+class RecordTooLarge(ValueError):
+    """A record over a bound; the stream turns it into E109 naming the file and record."""
+
+    def __init__(self, size: str, limit: str) -> None:
+        super().__init__(size)
+        self.size, self.limit = size, limit
 
 
 @dataclass
@@ -116,8 +156,16 @@ class DocStream:
         for record in self.records:
             try:
                 doc = self.to_doc(record)
+            except ConversionError:
+                raise
+            except RecordTooLarge as e:
+                raise ConversionError(
+                    Errors.E109.format(path=record.path, record=record.id, size=e.size, limit=e.limit)
+                ) from None
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
-                raise ValueError(Errors.E101.format(path=record.path, record=record.id, reason=_reason(e))) from e
+                raise ConversionError(
+                    Errors.E101.format(path=record.path, record=record.id, reason=_reason(e))
+                ) from e
             if doc is not None:
                 yield doc
 
@@ -127,7 +175,24 @@ def _reason(error: Exception) -> str:
         return f"missing field {error.args[0]!r}"
     if isinstance(error, json.JSONDecodeError):
         return f"invalid JSON ({error})"
+    if isinstance(error, (IndexError, TypeError, AttributeError)):  # a shape no check foresaw
+        return f"unexpected record structure ({error})"
     return str(error) or type(error).__name__
+
+
+def read_text(path: Path) -> str:
+    """The text of a UTF-8 file (a byte-order mark is dropped): E108 names the line of
+    an invalid byte, E106 an empty file."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ConversionError(
+            Errors.E108.format(path=path, byte=e.start, line=data.count(b"\n", 0, e.start) + 1)
+        ) from None
+    if not text.strip():
+        raise ConversionError(Errors.E106.format(path=path))
+    return text
 
 
 def read_json(path: Path, expected: type = object) -> Any:
@@ -136,13 +201,13 @@ def read_json(path: Path, expected: type = object) -> Any:
     expected (type): `list` or `dict` when the file must hold a JSON array or object.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         record = f"at line {e.lineno} column {e.colno}"
-        raise ValueError(Errors.E101.format(path=path, record=record, reason=f"invalid JSON ({e.msg})")) from None
+        raise ConversionError(Errors.E101.format(path=path, record=record, reason=f"invalid JSON ({e.msg})")) from None
     if not isinstance(data, expected):
-        kind = "an array" if expected is list else "an object"
-        raise ValueError(Errors.E101.format(path=path, record="(whole file)", reason=f"expected {kind} of records"))
+        reason = f"expected {'an array' if expected is list else 'an object'} of records"
+        raise ConversionError(Errors.E101.format(path=path, record="(whole file)", reason=reason))
     return data
 
 
@@ -152,18 +217,42 @@ def json_array(path: Path) -> List[Record]:
 
 
 def json_lines(path: Path) -> List[Record]:
-    """Records of a JSON-lines file, named by line number; blank lines are ignored."""
+    """Records of a JSON-lines file, named by line number; blank lines are ignored.
+
+    Lines are read in bounded pieces: a line over `MAX_LINE_BYTES` is E109 before it is
+    held in memory or parsed.
+    """
     records = []
-    with path.open(encoding="utf8") as f:
-        for n, line in enumerate(f, start=1):
+    offset = 0
+    with path.open("rb") as f:
+        for n, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), start=1):
+            name = f"at line {n}"
+            if len(raw) > MAX_LINE_BYTES:
+                size, limit = f"{_line_length(f, raw):,} bytes on one line", f"{MAX_LINE_BYTES:,} bytes per JSON line"
+                raise ConversionError(Errors.E109.format(path=path, record=name, size=size, limit=limit))
+            try:
+                line = raw.decode("utf-8-sig" if n == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise ConversionError(Errors.E108.format(path=path, byte=offset + e.start, line=n)) from None
+            offset += len(raw)
             if line.strip():
                 try:
-                    records.append(Record(path, f"at line {n}", json.loads(line)))
+                    records.append(Record(path, name, json.loads(line)))
                 except json.JSONDecodeError as e:
-                    raise ValueError(
-                        Errors.E101.format(path=path, record=f"at line {n}", reason=f"invalid JSON ({e.msg})")
-                    ) from None
+                    reason = f"invalid JSON ({e.msg})"
+                    raise ConversionError(Errors.E101.format(path=path, record=name, reason=reason)) from None
     return records
+
+
+def _line_length(f: BinaryIO, start: bytes) -> int:
+    """The length of a line whose first bytes are `start`, reading the rest in pieces."""
+    length = len(start)
+    while not start.endswith(b"\n"):
+        start = f.readline(MAX_LINE_BYTES)
+        if not start:
+            break
+        length += len(start)
+    return length
 
 
 def _record_name(index: int, item: Any) -> str:
@@ -179,6 +268,8 @@ def doc_from_words(vocab: Vocab, words: Sequence[str], sent_starts: Iterable[int
         raise ValueError("the record has no tokens")
     if isinstance(words, str) or not all(isinstance(word, str) for word in words):
         raise ValueError("the tokens must be a list of strings")
+    if len(words) > MAX_RECORD_TOKENS:
+        raise RecordTooLarge(f"{len(words):,} tokens", f"{MAX_RECORD_TOKENS:,} tokens per record")
     starts = set(sent_starts)
     n = len(words)
     return Doc(
@@ -188,8 +279,18 @@ def doc_from_words(vocab: Vocab, words: Sequence[str], sent_starts: Iterable[int
 
 def doc_from_sentences(vocab: Vocab, sentences: Sequence[Sequence[str]]) -> Tuple[Doc, List[int]]:
     """A pre-tokenised Doc from a list of token lists, and the token offset of each sentence."""
+    for i, sentence in enumerate(check(sentences, "array", "the sentences")):
+        check(sentence, "array", f"sentence {i}")
     starts = [0, *accumulate(len(sentence) for sentence in sentences)][:-1]
     return doc_from_words(vocab, [word for sentence in sentences for word in sentence], starts), starts
+
+
+def text_doc(nlp: Language, text: Any) -> Doc:
+    """`nlp.make_doc(text)` for a raw-text record, within `MAX_RECORD_CHARS`."""
+    check(text, "string", "the text")
+    if len(text) > MAX_RECORD_CHARS:
+        raise RecordTooLarge(f"{len(text):,} characters", f"{MAX_RECORD_CHARS:,} characters of text per record")
+    return nlp.make_doc(text)
 
 
 def one_sentence(doc: Doc) -> Doc:
@@ -288,6 +389,76 @@ def token_relations(
         )
         for hs, he, ts, te, label in rows
     ]
+
+
+def drop_self_relations(doc: Doc, summary: ConversionSummary) -> None:
+    """Leave out relations whose head and tail are the same span, counted as skipped."""
+    relations = doc._.relations
+    kept = [rel for rel in relations if (rel.head.start, rel.head.end) != (rel.tail.start, rel.tail.end)]
+    if len(kept) < len(relations):
+        summary.skip(SELF_RELATION, len(relations) - len(kept))
+        doc._.relations = kept
+
+
+# The expected shape of JSON records: `field` and `check` raise a ValueError saying what
+# was expected and what was found, which the stream reports as the E101 reason.
+# fmt: off
+KINDS: Dict[str, Tuple[str, Callable[[Any], bool]]] = {
+    "object": ("an object", lambda v: isinstance(v, dict)),
+    "array": ("an array", lambda v: isinstance(v, list)),
+    "string": ("a string", lambda v: isinstance(v, str)),
+    "integer": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+    "id": ("a string or an integer", lambda v: isinstance(v, (str, int)) and not isinstance(v, bool)),
+}
+# A row of fixed length: (the kind of each item, how a message names the row)
+Shape = Tuple[Tuple[str, ...], str]
+SPAN: Shape = (("integer", "integer"), "[start, end]")
+ENTITY_ROW: Shape = (("integer", "integer", "string"), "[start, end, type]")
+RELATION_ROW: Shape = (("integer",) * 4 + ("string",), "[head start, head end, tail start, tail end, label]")
+# fmt: on
+
+
+def is_kind(value: Any, kind: str) -> bool:
+    """Whether `value` is of `kind`, a key of `KINDS`."""
+    return KINDS[kind][1](value)
+
+
+def check(value: Any, kind: str, what: str) -> Any:
+    """`value`, if it is of `kind` (a key of `KINDS`); else a ValueError naming `what`."""
+    name, test = KINDS[kind]
+    if not test(value):
+        raise ValueError(f"{what} must be {name}, got {show(value)}")
+    return value
+
+
+def field(obj: Any, key: str, kind: str, *, what: str = "the record", default: Any = MISSING) -> Any:
+    """`obj[key]` of `kind`, `obj` being an object; `default` when given and the key is absent."""
+    check(obj, "object", what)
+    if key not in obj:
+        if default is not MISSING:
+            return default
+        raise ValueError(f"missing field {key!r}" + ("" if what == "the record" else f" in {what}"))
+    return check(obj[key], kind, f"field {key!r}" + ("" if what == "the record" else f" of {what}"))
+
+
+def check_row(row: Any, shape: Shape, what: str) -> Tuple[Any, ...]:
+    """A fixed-length array such as `[start, end, type]`, checked item by item."""
+    kinds, names = shape
+    if not (isinstance(row, list) and len(row) == len(kinds) and all(is_kind(v, k) for k, v in zip(kinds, row))):
+        expected = ", ".join(KINDS[k][0] for k in kinds)
+        raise ValueError(f"{what} must be {names} ({expected}), got {show(row)}")
+    return tuple(row)
+
+
+def check_rows(rows: Any, shape: Shape, what: str) -> List[Tuple[Any, ...]]:
+    """An array of `check_row` rows; `what` names the array."""
+    return [check_row(row, shape, f"item {i} of {what}") for i, row in enumerate(check(rows, "array", what))]
+
+
+def show(value: Any) -> str:
+    """A short JSON rendering of a value, for messages."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def argument(mentions: Dict[Any, Span], doc: Doc, start: int, end: int, summary: ConversionSummary) -> Span:

@@ -8,7 +8,18 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation
-from .common import ConversionSummary, DocStream, Record, char_span, json_lines, one_sentence, set_entities
+from .common import (
+    ConversionSummary,
+    DocStream,
+    Record,
+    char_span,
+    field,
+    json_lines,
+    one_sentence,
+    read_text,
+    set_entities,
+    text_doc,
+)
 
 SEMEVAL_MARKERS = {"e1": ("<e1>", "</e1>"), "e2": ("<e2>", "</e2>")}
 # The spaces belong to the markers; chemical names contain "[[" and "]]" without them.
@@ -19,7 +30,7 @@ SEMEVAL_LABEL = re.compile(r"^(?P<label>[^()]+)\((?P<head>e[12]),(?P<tail>e[12])
 
 def semeval(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     """SemEval-2010 Task 8 `TRAIN_FILE.TXT`: directional labels become head -> tail; `Other` is a negative."""
-    blocks = re.split(r"\n[ \t]*\n", path.read_text(encoding="utf8").replace("\r\n", "\n"))
+    blocks = re.split(r"\n[ \t]*\n", read_text(path).replace("\r\n", "\n"))
     lines = [block.strip().split("\n") for block in blocks if block.strip()]
     records = [Record(path, f"id {block[0].split(chr(9))[0]}", block) for block in lines]
     return DocStream(records, lambda record: _semeval_doc(record.data, nlp, summary))
@@ -47,8 +58,8 @@ def chemprot(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream
     """ChemProt (SciBERT JSON lines): head = the `<< >>` argument, tail = the `[[ ]]` argument."""
 
     def to_doc(record: Record) -> Doc:
-        doc, args = marked_doc(nlp, record.data["text"], CHEMPROT_MARKERS, summary)
-        doc._.relations = [Relation(head=args["head"], tail=args["tail"], label=record.data["label"])]
+        doc, args = marked_doc(nlp, field(record.data, "text", "string"), CHEMPROT_MARKERS, summary)
+        doc._.relations = [Relation(head=args["head"], tail=args["tail"], label=field(record.data, "label", "string"))]
         return doc
 
     return DocStream(json_lines(path), to_doc)
@@ -63,7 +74,7 @@ def marked_doc(
     RETURNS (Tuple[Doc, Dict[str, Span]]): The one-sentence Doc and argument name -> mention.
     """
     clean, offsets = strip_markers(text, markers)
-    doc = one_sentence(nlp.make_doc(clean))
+    doc = one_sentence(text_doc(nlp, clean))
     args = {name: char_span(doc, start, end, summary) for name, (start, end) in offsets.items()}
     set_entities(doc, args.values())
     return doc, args

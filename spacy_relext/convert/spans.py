@@ -1,7 +1,7 @@
 """Pre-tokenised formats with token-offset arguments: CoNLL04, SciERC, Wiki80, FewRel."""
 
 from pathlib import Path
-from typing import Any, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 from spacy.language import Language
 from spacy.tokens import Doc, Span
@@ -9,15 +9,26 @@ from spacy.tokens import Doc, Span
 from ..errors import Errors
 from ..relations import Relation
 from .common import (
+    ENTITY_ROW,
+    RELATION_ROW,
+    SPAN,
+    ConversionError,
     ConversionSummary,
     DocStream,
     Record,
+    Shape,
+    check,
+    check_row,
+    check_rows,
     doc_from_sentences,
     doc_from_words,
+    field,
+    is_kind,
     json_array,
     json_lines,
     read_json,
     set_entities,
+    show,
     token_relations,
     token_span,
 )
@@ -25,14 +36,22 @@ from .common import (
 PID_NAMES = "pid2name.json"
 
 
+def per_sentence(value: Any, shape: Shape, what: str) -> List[Tuple[Any, ...]]:
+    """SciERC's rows grouped by sentence (an array of row arrays), flattened."""
+    groups = check(value, "array", what)
+    return [r for i, rows in enumerate(groups) for r in check_rows(rows, shape, f"sentence {i} of {what}")]
+
+
 def conll04(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     """CoNLL04 (unified JSON): `[start, end_exclusive, type]` entities, relations by argument offsets."""
 
     def to_doc(record: Record) -> Doc:
         data = record.data
-        doc = doc_from_words(nlp.vocab, data["tokens"])
-        mentions = {(start, end): token_span(doc, start, end, label) for start, end, label in data["entities"]}
-        doc._.relations = token_relations(data["relations"], mentions, doc, summary)
+        doc = doc_from_words(nlp.vocab, field(data, "tokens", "array"))
+        entities = check_rows(field(data, "entities", "array"), ENTITY_ROW, "field 'entities'")
+        relations = check_rows(field(data, "relations", "array"), RELATION_ROW, "field 'relations'")
+        mentions = {(start, end): token_span(doc, start, end, label) for start, end, label in entities}
+        doc._.relations = token_relations(relations, mentions, doc, summary)
         set_entities(doc, mentions.values())
         return doc
 
@@ -47,16 +66,17 @@ def scierc(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
 
     def to_doc(record: Record) -> Doc:
         data = record.data
-        doc, _ = doc_from_sentences(nlp.vocab, data["sentences"])
+        doc, _ = doc_from_sentences(nlp.vocab, field(data, "sentences", "array"))
         cluster = {
-            (start, end + 1): f"C{k}" for k, spans in enumerate(data.get("clusters", [])) for start, end in spans
+            (start, end + 1): f"C{k}"
+            for k, spans in enumerate(field(data, "clusters", "array", default=[]))
+            for start, end in check_rows(spans, SPAN, f"cluster {k} of field 'clusters'")
         }
         mentions = {
             (start, end + 1): token_span(doc, start, end + 1, label, cluster.get((start, end + 1), ""))
-            for sentence in data["ner"]
-            for start, end, label in sentence
+            for start, end, label in per_sentence(field(data, "ner", "array"), ENTITY_ROW, "field 'ner'")
         }
-        rows = [row for sentence in data["relations"] for row in sentence]
+        rows = per_sentence(field(data, "relations", "array"), RELATION_ROW, "field 'relations'")
         doc._.relations = token_relations(rows, mentions, doc, summary, inclusive=True)
         set_entities(doc, mentions.values())
         return doc
@@ -69,13 +89,18 @@ def wiki80(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
 
     def to_doc(record: Record) -> Doc:
         data = record.data
-        doc = doc_from_words(nlp.vocab, data["token"])
-        head, tail = (token_span(doc, *data[arg]["pos"], data[arg]["type"], data[arg]["id"]) for arg in ("h", "t"))
+        doc = doc_from_words(nlp.vocab, field(data, "token", "array"))
+        head, tail = (_wiki80_argument(doc, field(data, arg, "object"), f"field {arg!r}") for arg in ("h", "t"))
         set_entities(doc, [head, tail])
-        doc._.relations = [Relation(head=head, tail=tail, label=data["relation"])]
+        doc._.relations = [Relation(head=head, tail=tail, label=field(data, "relation", "string"))]
         return doc
 
     return DocStream(json_lines(path), to_doc)
+
+
+def _wiki80_argument(doc: Doc, arg: Dict[str, Any], what: str) -> Span:
+    start, end = check_row(field(arg, "pos", "array", what=what), SPAN, f"field 'pos' of {what}")
+    return token_span(doc, start, end, field(arg, "type", "string", what=what), field(arg, "id", "string", what=what))
 
 
 def fewrel(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
@@ -87,16 +112,25 @@ def fewrel(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     names_path = path.parent / PID_NAMES
     if not names_path.exists():
         raise FileNotFoundError(Errors.E102.format(path=names_path, fmt="fewrel"))
-    names = {pid: value[0] for pid, value in read_json(names_path, dict).items()}
-    data = read_json(path, dict)
-    records = [Record(path, f"{pid}[{i}]", (pid, item)) for pid, items in data.items() for i, item in enumerate(items)]
+    names = {}
+    for pid, value in read_json(names_path, dict).items():
+        if not (isinstance(value, list) and value and isinstance(value[0], str)):
+            reason = f"expected [name, description] (an array starting with a string), got {show(value)}"
+            raise ConversionError(Errors.E101.format(path=names_path, record=pid, reason=reason))
+        names[pid] = value[0]
+    records = []
+    for pid, items in read_json(path, dict).items():
+        if not isinstance(items, list):
+            reason = f"the instances of a relation must be an array, got {show(items)}"
+            raise ConversionError(Errors.E101.format(path=path, record=pid, reason=reason))
+        records += [Record(path, f"{pid}[{i}]", (pid, item)) for i, item in enumerate(items)]
 
     def to_doc(record: Record) -> Doc:
         pid, item = record.data
         if pid not in names:
             summary.skip(f"label without a name in {PID_NAMES} (PID kept)")
-        doc = doc_from_words(nlp.vocab, item["tokens"])
-        head, tail = (_occurrences(doc, item[arg]) for arg in ("h", "t"))
+        doc = doc_from_words(nlp.vocab, field(item, "tokens", "array"))
+        head, tail = (_occurrences(doc, field(item, arg, "array"), f"field {arg!r}") for arg in ("h", "t"))
         set_entities(doc, {(s.start, s.end, s.id_): s for s in head + tail}.values())
         doc._.relations = [Relation(head=head[0], tail=tail[0], label=names.get(pid, pid))]
         return doc
@@ -104,11 +138,17 @@ def fewrel(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     return DocStream(records, to_doc)
 
 
-def _occurrences(doc: Doc, arg: Sequence[Any]) -> List[Span]:
-    _name, qid, occurrences = arg
+FEWREL_ARGUMENT: Shape = (("string", "string", "array"), "[name, id, [token indices of each occurrence]]")
+
+
+def _occurrences(doc: Doc, arg: Sequence[Any], what: str) -> List[Span]:
+    _name, qid, occurrences = check_row(arg, FEWREL_ARGUMENT, what)
     spans = []
-    for indices in occurrences:
-        if not indices or list(indices) != list(range(indices[0], indices[0] + len(indices))):
+    for i, indices in enumerate(occurrences):
+        if not (is_kind(indices, "array") and indices and all(is_kind(k, "integer") for k in indices)):
+            expected = "a non-empty array of token indices"
+            raise ValueError(f"occurrence {i} of {what} must be {expected}, got {show(indices)}")
+        if list(indices) != list(range(indices[0], indices[0] + len(indices))):
             raise ValueError(f"token indices {indices!r} of {qid} are not a contiguous run")
         spans.append(token_span(doc, indices[0], indices[-1] + 1, span_id=qid))
     if not spans:

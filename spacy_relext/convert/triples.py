@@ -12,10 +12,23 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from ..relations import Relation
-from .common import ConversionSummary, DocStream, Record, doc_from_words, json_array, set_entities, token_span, unique
+from .common import (
+    ConversionSummary,
+    DocStream,
+    Record,
+    Shape,
+    check_rows,
+    doc_from_words,
+    field,
+    json_array,
+    set_entities,
+    token_span,
+    unique,
+)
 
 UNLOCATED = "subject or object not found in the text"
 DUPLICATE_TRIPLE = "duplicate triple"
+TRIPLE: Shape = (("string", "string", "string"), "[subject, relation, object]")
 Offsets = Tuple[int, int]
 
 
@@ -23,11 +36,12 @@ def triples(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
     """WebNLG / NYT `{"text", "triple_list": [[subject, relation, object], ...]}` records."""
 
     def to_doc(record: Record) -> Doc:
-        words = record.data["text"].split()
+        words = field(record.data, "text", "string").split()
         doc = doc_from_words(nlp.vocab, words)
+        triples = check_rows(field(record.data, "triple_list", "array"), TRIPLE, "field 'triple_list'")
         mentions: Dict[Offsets, Span] = {}
         relations = []
-        for subject, label, obj in unique(map(tuple, record.data["triple_list"]), summary, DUPLICATE_TRIPLE):
+        for subject, label, obj in unique(triples, summary, DUPLICATE_TRIPLE):
             pair = locate_pair(words, subject.split(), obj.split())
             if pair is None:
                 summary.skip(UNLOCATED)

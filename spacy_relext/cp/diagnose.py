@@ -15,6 +15,7 @@ from spacy.training import Example
 
 from ..entity_markers import ENTITY_REPRESENTATIONS, represent_doc
 from ..errors import Errors
+from ..pipeline_dir import check_pipeline_dir
 from ..relation_pipe import RelationPipe
 from ..entities import ENTITY_GROUP
 from ..readers import copy_gold_entities
@@ -26,6 +27,7 @@ def load_pipeline(path: Union[str, Path]) -> Language:
     import spacy
 
     path = Path(path)
+    check_pipeline_dir(path)
     if not (path / "config.cfg").is_file():
         raise ValueError(Errors.E808.format(path=path))
     return spacy.load(path)

@@ -16,6 +16,7 @@ from thinc.api import Config
 
 from ..entity_markers import EncodedPair, MarkerIds, encode_pair, mark_pair, marker_ids
 from ..errors import Errors
+from ..safe_write import atomic_output, check_outputs
 from .sampling import Bags, PairSample, build_bags, epoch_blanks, epoch_rng, sample_pairs
 from .sentence_pairs import SentencePair, overlapping_sentences, read_pairs, sentence_keys
 
@@ -144,13 +145,23 @@ def pretrain_cp(
     output: Union[str, Path],
     *,
     resume: bool = False,
+    overwrite: bool = False,
+    config_path: Optional[Union[str, Path]] = None,
     progress: Optional[Callable[[int, int, Dict[str, float]], None]] = None,
 ) -> CPResult:
     """Run contrastive pre-training and write `output/model`.
 
+    Before training, the outputs are checked: `checkpoint/` and `model/` must not hold an
+    input (E110); an earlier run's `checkpoint/` is continued with `resume` and replaced
+    only with `overwrite` (E117), and so is its `model/` (E112). Checkpoints and the final
+    model are written into a temporary directory and renamed into place, so a killed run
+    leaves the previous checkpoint whole.
+
     settings (CPSettings): The run's settings.
     output (Path): Directory for `checkpoint/` and `model/`.
     resume (bool): Continue from `output/checkpoint` (E805 when absent).
+    overwrite (bool): Start a new run over an earlier run's `checkpoint/` and `model/`.
+    config_path (Optional[Path]): The settings file, if any (an input no output may replace).
     progress (Optional[Callable]): Called after each step with (step, total steps, losses).
     RETURNS (CPResult): Steps, pairs, training seconds and the model directory.
     """
@@ -162,6 +173,7 @@ def pretrain_cp(
     checkpoint = output / CHECKPOINT_DIR
     if resume and not (checkpoint / STATE_FILE).is_file():
         raise FileNotFoundError(Errors.E805.format(path=output))
+    _check_outputs(settings, output, resume=resume, overwrite=overwrite, config_path=config_path)
     bags = load_bags(settings)
     torch.manual_seed(settings.seed)
     tokenizer, mlm = load_mlm(str(checkpoint if resume else settings.encoder))
@@ -229,6 +241,21 @@ def pretrain_cp(
     return CPResult(state["step"], state["pairs"], state["seconds"], loss_value, str(model_dir))
 
 
+def _check_outputs(
+    settings: CPSettings, output: Path, *, resume: bool, overwrite: bool, config_path: Optional[Union[str, Path]]
+) -> None:
+    inputs = [Path(p) for p in [*settings.corpora, *settings.dev, config_path or "", settings.encoder] if p]
+    inputs = [p for p in inputs if p.exists()]
+    checkpoint = output / CHECKPOINT_DIR
+    # A resumed run continues its own checkpoint and rewrites its own model; a new run
+    # replaces an earlier run's checkpoint and model only with `overwrite`.
+    check_outputs([checkpoint, output / MODEL_DIR], inputs, overwrite=True, is_dir=True)
+    if not (resume or overwrite):
+        if checkpoint.exists():
+            raise FileExistsError(Errors.E117.format(path=checkpoint))
+        check_outputs([output / MODEL_DIR], inputs, is_dir=True)
+
+
 def _encode_batch(
     batch: Sequence[PairSample],
     bags: Bags,
@@ -269,6 +296,11 @@ def _optimizer(model: Any, settings: CPSettings, total: int) -> Tuple[Any, Any]:
 
 
 def _save_model(model: Any, tokenizer: Any, path: Path, settings: CPSettings, bags: Bags, state: Dict) -> None:
+    with atomic_output(path) as tmp:
+        _write_model(model, tokenizer, tmp, settings, bags, state)
+
+
+def _write_model(model: Any, tokenizer: Any, path: Path, settings: CPSettings, bags: Bags, state: Dict) -> None:
     path.mkdir(parents=True, exist_ok=True)
     model.mlm.save_pretrained(path)
     tokenizer.save_pretrained(path)
@@ -286,11 +318,12 @@ def _save_model(model: Any, tokenizer: Any, path: Path, settings: CPSettings, ba
 def _save(model, tokenizer, path: Path, optimizer, scheduler, generator, state, settings, bags) -> None:  # type: ignore
     import torch
 
-    _save_model(model, tokenizer, path, settings, bags, state)
     saved = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "generator": generator.get_state(),
         "state": dict(state),
     }
-    torch.save(saved, path / STATE_FILE)
+    with atomic_output(path) as tmp:  # weights and trainer state replace the old pair together
+        _write_model(model, tokenizer, tmp, settings, bags, state)
+        torch.save(saved, tmp / STATE_FILE)

@@ -35,6 +35,7 @@ from thinc.types import Floats1d, Floats2d, Ints1d
 
 from ..entities import get_entity_clusters
 from ..errors import Errors, Warnings
+from ..pipeline_dir import check_pipeline_dir
 from ..relation_pipe import INT, STR, STR_LIST, CfgCheck, EntityRelationPipe
 from ..relations import Relation, get_relations, set_relations
 from .architectures import SHAPE_DIMS, SIZES, check_sizes, logic_module
@@ -648,6 +649,7 @@ def load_reasoners(path: Union[str, Path]) -> List[Tuple[str, "LogicReasoner"]]:
     RETURNS (List[Tuple[str, LogicReasoner]]): (name, component) pairs.
     """
     path = Path(path)
+    check_pipeline_dir(path)
     config = load_config(path / "config.cfg")
     names = [name for name, cfg in config["components"].items() if cfg.get("factory") == "logic_reasoner"]
     others = [name for name in config["nlp"]["pipeline"] if name not in names]

@@ -7,12 +7,13 @@ from spacy.tokens import DocBin
 
 from spacy_relext.cli import main
 from spacy_relext.convert import CONVERTERS, ConversionSummary, convert, iter_docs, split_docbin
-from spacy_relext.convert.common import ARG_NO_MENTION, DUPLICATE_RELATION, ENTITIES_KEY
+from spacy_relext.convert.common import ARG_NO_MENTION, DUPLICATE_RELATION, ENTITIES_KEY, SELF_RELATION
+from spacy_relext.convert.documents import DWIE_NOT_TEST_DOCUMENT, DWIE_TEST_DOCUMENT
 from spacy_relext.convert.triples import DUPLICATE_TRIPLE, UNLOCATED, locate_pair
 
 SAMPLES = Path(__file__).parents[2] / "corpus" / "samples"
 CORPUS = Path(__file__).parents[2] / ".." / "shared" / "corpus"
-RELATION_SKIPS = {ARG_NO_MENTION, DUPLICATE_RELATION, DUPLICATE_TRIPLE, UNLOCATED}
+RELATION_SKIPS = {ARG_NO_MENTION, DUPLICATE_RELATION, DUPLICATE_TRIPLE, UNLOCATED, SELF_RELATION}
 
 # Hand-checked against the first record of each sample file.
 # words: the first tokens; sents: sentence start tokens; mentions: (start, end, label, id) of the
@@ -290,7 +291,13 @@ MALFORMED = [
         "record P1[0]",
         "not a contiguous run",
     ),
-    ("webnlg", "bad.json", [{"text": "a b", "triple_list": [["a", "r"]]}], "record 0)", "not enough values"),
+    (
+        "webnlg",
+        "bad.json",
+        [{"text": "a b", "triple_list": [["a", "r"]]}],
+        "record 0)",
+        "item 0 of field 'triple_list' must be [subject, relation, object] (a string, a string, a string)",
+    ),
     (
         "docred",
         "bad.json",
@@ -367,7 +374,7 @@ def test_dwie_skips_held_out_test_documents(tmp_path):
     write(tmp_path, "DW_2.json", {**DWIE_DOC, "id": "DW_2", "tags": ["all", "test"]})
     summary = convert("dwie", tmp_path, tmp_path / "out.spacy")
     assert summary.docs == 1
-    assert summary.skipped == {"document tagged 'test' (DWIE's held-out split, not converted)": 1}
+    assert summary.skipped == {DWIE_TEST_DOCUMENT: 1}
     assert len(DocBin().from_disk(tmp_path / "out.spacy")) == 1
 
 
@@ -375,7 +382,7 @@ def test_progress_bar_goes_to_stderr(tmp_path, capsys):
     convert("conll04", SAMPLES / "conll04" / "dev.json", tmp_path / "out.spacy", show_progress=True)
     captured = capsys.readouterr()
     assert captured.out == "" and "40/40" in captured.err
-    convert("conll04", SAMPLES / "conll04" / "dev.json", tmp_path / "out.spacy", show_progress=False)
+    convert("conll04", SAMPLES / "conll04" / "dev.json", tmp_path / "out.spacy", overwrite=True, show_progress=False)
     assert capsys.readouterr().err == ""
 
 
@@ -392,7 +399,7 @@ def conll_train(tmp_path_factory):
 
 
 def split_texts(path, tmp_path, seed):
-    counts = split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", dev_fraction=0.1, seed=seed)
+    counts = split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", dev_fraction=0.1, seed=seed, overwrite=True)
     return counts, [d.text for d in load(tmp_path / "a.spacy")], [d.text for d in load(tmp_path / "b.spacy")]
 
 
@@ -472,8 +479,32 @@ CORPUS_COUNTS = [
     # FewRel: every occurrence is a mention (20431 for 10023 head/tail pairs), grouped by QID.
     ("fewrel", "fewrel/val_wiki.minus_wiki80_dev.json", 10023, 10023, 20431, 20046, 10023, 0, {}, 10023),
     # 11313 triples = 11312 located + 1 duplicate; every string is found as a token sequence.
-    ("webnlg", "webnlg/train_triples.json", 5019, 5019, 16762, 16762, 11312, 0, {"duplicate triple": 1}, 11313),
-    ("webnlg", "webnlg/val_triples.json", 500, 500, 1786, 1786, 1223, 0, {"duplicate triple": 1}, 1224),
+    # 41 (val: 4) have the same subject and object string ("Bacon ingredient Bacon": CasRel
+    # kept the last word of each entity), located on one span: skipped as self-relations.
+    (
+        "webnlg",
+        "webnlg/train_triples.json",
+        5019,
+        5019,
+        16762,
+        16762,
+        11271,
+        0,
+        {"duplicate triple": 1, SELF_RELATION: 41},
+        11313,
+    ),
+    (
+        "webnlg",
+        "webnlg/val_triples.json",
+        500,
+        500,
+        1786,
+        1786,
+        1219,
+        0,
+        {"duplicate triple": 1, SELF_RELATION: 4},
+        1224,
+    ),
     # 8489 triples = 7943 located + 504 duplicates + 42 unlocated. SOURCES.md counts 47 unlocatable
     # triples before removing duplicates; 5 of them are repeats, counted as duplicates here.
     (
@@ -488,7 +519,8 @@ CORPUS_COUNTS = [
         {"duplicate triple": 504, "subject or object not found in the text": 42},
         8489,
     ),
-    # 19060 relations = 17013 + 2026 touching a concept without mention + 21 duplicates.
+    # 19060 relations = 17006 + 7 from a concept to itself + 2026 touching a concept without
+    # mention + 21 duplicates.
     # 20383 concepts, 1104 without mention -> 19279 clusters. SOURCES.md says 1103: concept 5
     # of DW_17909180 ("BSA") has count 1 but no entry in `mentions`.
     # Sentences (not given in SOURCES.md): sentencizer plus a break at every line break.
@@ -499,13 +531,14 @@ CORPUS_COUNTS = [
         19252,
         37940,
         19279,
-        17013,
+        17006,
         0,
         {
             "relation argument has no mention": 2026,
             "entity without mention": 1104,
             "mention expanded to token boundaries (kept)": 106,
             "duplicate relation": 21,
+            SELF_RELATION: 7,
         },
         19060,
     ),
@@ -548,3 +581,227 @@ def test_dwie_coarse_type(types, expected):
     from spacy_relext.convert.documents import coarse_type
 
     assert coarse_type(types) == expected
+
+
+# --- Hostile inputs: empty files, bad encodings, odd shapes, self-relations, huge records ---
+
+# One small valid record per format (file name, content), for the checks below.
+WIKI80 = {"token": ["Jo", "lives", "in", "Oslo"], "h": {"id": "Q1", "pos": [0, 1], "type": "PER"},
+          "t": {"id": "Q2", "pos": [3, 4], "type": "LOC"}, "relation": "residence"}
+SEMEVAL = '1\t"The <e1>cat</e1> sat on the <e2>mat</e2>."\r\nOther\r\nComment:\r\n\r\n'
+VALID = {
+    "semeval": ("train.txt", SEMEVAL),
+    "conll04": ("train.json", CONLL),
+    "scierc": ("train.json", json.dumps({"sentences": [["Jo", "lives"]], "ner": [[[0, 0, "X"]]], "relations": [[]]})
+               + "\n"),
+    "chemprot": ("train.txt", json.dumps({"text": "<< a >> inhibits [[ b ]]", "label": "INHIBITOR"}) + "\n"),
+    "wiki80": ("train.txt", json.dumps(WIKI80) + "\n"),
+    "fewrel": ("val.json", {"P1": [{"tokens": ["a", "b"], "h": ["a", "Q1", [[0]]], "t": ["b", "Q2", [[1]]]}]}),
+    "webnlg": ("train.json", [{"text": WEBNLG_TEXT, "triple_list": [["Alan Bean", "birthPlace", "Wheeler , Texas"]]}]),
+    "nyt": ("train.json", [{"text": WEBNLG_TEXT, "triple_list": [["Alan Bean", "birthPlace", "Wheeler , Texas"]]}]),
+    "dwie": ("DW_1.json", DWIE_DOC),
+    "docred": ("dev.json", [{"title": "T", "sents": [["a", "b"]], "labels": [],
+                             "vertexSet": [[{"name": "a", "sent_id": 0, "pos": [0, 1], "type": "PER"}]]}]),
+}
+
+
+def convert_file(tmp_path, fmt, name, content, **options):
+    """Write one input file (and FewRel's pid2name.json) and convert it to tmp_path/out.spacy."""
+    path = write(tmp_path, name, content) if not isinstance(content, bytes) else tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    if fmt == "fewrel":
+        write(tmp_path, "pid2name.json", {"P1": ["one", "first"]})
+    source = tmp_path if fmt == "dwie" else path
+    return convert(fmt, source, tmp_path / "out.spacy", show_progress=False, **options), path
+
+
+@pytest.mark.parametrize("fmt", sorted(VALID))
+def test_valid_record_converts(tmp_path, fmt):
+    """The control case of the tests below: each minimal record converts."""
+    summary, _ = convert_file(tmp_path, fmt, *VALID[fmt])
+    assert summary.docs == 1
+
+
+@pytest.mark.parametrize("content", ["", "  \n\n", "\ufeff\n"])
+@pytest.mark.parametrize("fmt", sorted(VALID))
+def test_empty_input_is_an_error_for_every_format(tmp_path, fmt, content):
+    """Before: semeval, scierc, chemprot and wiki80 wrote an empty DocBin and exited 0."""
+    with pytest.raises(ValueError, match=r"\[E106\] No records to convert in .*" + VALID[fmt][0]):
+        convert_file(tmp_path, fmt, VALID[fmt][0], content)
+    assert not (tmp_path / "out.spacy").exists()
+
+
+@pytest.mark.parametrize("fmt,name,content", [("conll04", "t.json", []), ("fewrel", "val.json", {}),
+                                              ("docred", "d.json", [])])
+def test_input_without_records_is_an_error(tmp_path, fmt, name, content):
+    with pytest.raises(ValueError, match=r"\[E106\]"):
+        convert_file(tmp_path, fmt, name, content)
+
+
+@pytest.mark.parametrize("fmt", sorted(VALID))
+def test_invalid_utf8_names_file_and_line(tmp_path, fmt):
+    """Before: an uncoded UnicodeDecodeError that did not name the file (except for dwie)."""
+    name, content = VALID[fmt]
+    text = content if isinstance(content, str) else json.dumps(content, indent=1)
+    lines = text.split("\n")
+    lines[1] = lines[1].replace("a", "\xe9", 1) if "a" in lines[1] else lines[1] + "\xe9"
+    data = "\n".join(lines).encode("latin-1")  # é as the single byte 0xe9: not UTF-8
+    with pytest.raises(ValueError) as err:
+        convert_file(tmp_path, fmt, name, data)
+    message = str(err.value)
+    assert "[E108]" in message and str(tmp_path / name) in message and "(line 2)" in message
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    summary, _ = convert_file(tmp_path, "conll04", "t.json", b"\xef\xbb\xbf" + json.dumps(CONLL).encode())
+    assert summary.docs == 1
+
+
+SELF_RELATIONS = [
+    # (format, content with one relation whose head and tail are the same span, and one other)
+    ("conll04", [{**CONLL[0], "relations": [[3, 4, 3, 4, "Located_In"], [0, 1, 3, 4, "Live_In"]]}]),
+    ("webnlg", [{"text": "Bacon is in Bacon Explosion", "triple_list": [["Bacon", "ingredient", "Bacon"],
+                                                                        ["Bacon", "in", "Explosion"]]}]),
+    ("dwie", {**DWIE_DOC, "concepts": [{"concept": 0, "tags": []}, {"concept": 1, "tags": []}],
+              "mentions": [{"begin": 0, "end": 2, "concept": 1}, {"begin": 12, "end": 16, "concept": 0}],
+              "relations": [{"s": 0, "p": "in0", "o": 0}, {"s": 1, "p": "in0", "o": 0}]}),
+    ("docred", [{**VALID["docred"][1][0], "labels": [{"h": 0, "t": 0, "r": "P1"}, {"h": 0, "t": 1, "r": "P2"}],
+                 "vertexSet": [[{"sent_id": 0, "pos": [0, 1], "type": "PER"}],
+                               [{"sent_id": 0, "pos": [1, 2], "type": "LOC"}]]}]),
+]
+
+
+@pytest.mark.parametrize("fmt,content", SELF_RELATIONS)
+def test_self_relations_are_skipped_and_counted(tmp_path, fmt, content):
+    """Before: a relation from a span to itself was stored as gold."""
+    summary, _ = convert_file(tmp_path, fmt, VALID[fmt][0], content)
+    (doc,) = load(tmp_path / "out.spacy")
+    assert len(doc._.relations) == 1 and doc._.relations[0].head != doc._.relations[0].tail
+    assert summary.skipped[SELF_RELATION] == 1 and sum(summary.relations.values()) == 1
+    assert "self-relation" in summary.format()
+
+
+@pytest.mark.parametrize("fmt,content", SELF_RELATIONS)
+def test_self_relations_kept_on_request(tmp_path, fmt, content):
+    summary, _ = convert_file(tmp_path, fmt, VALID[fmt][0], content, keep_self_relations=True)
+    (doc,) = load(tmp_path / "out.spacy")
+    assert len(doc._.relations) == 2 and SELF_RELATION not in summary.skipped
+
+
+def test_cli_keep_self_relations(tmp_path, capsys):
+    path = write(tmp_path, "t.json", SELF_RELATIONS[0][1])
+    main(["convert", "conll04", str(path), str(tmp_path / "a.spacy"), "--no-progress"])
+    assert "self-relation" in capsys.readouterr().out
+    main(["convert", "conll04", str(path), str(tmp_path / "b.spacy"), "--no-progress", "--keep-self-relations"])
+    assert [len(doc._.relations) for name in "ab" for doc in load(tmp_path / f"{name}.spacy")] == [1, 2]
+
+
+SHAPES = [
+    # (format, file name, content, what the E101 reason says) where the reason used to be a
+    # raw Python message ("'int' object is not subscriptable", "not enough values to unpack", ...)
+    ("conll04", "t.json", [5], "the record must be an object, got 5"),
+    ("conll04", "t.json", [{**CONLL[0], "entities": 3}], "field 'entities' must be an array, got 3"),
+    ("conll04", "t.json", [{**CONLL[0], "entities": [[0, 1]]}],
+     "item 0 of field 'entities' must be [start, end, type] (an integer, an integer, a string), got [0, 1]"),
+    ("conll04", "t.json", [{**CONLL[0], "relations": [[0, 1, 3, "4", "Live_In"]]}],
+     "item 0 of field 'relations' must be [head start, head end, tail start, tail end, label]"),
+    ("scierc", "t.json", json.dumps({"sentences": [["a"]], "ner": [[0, 0, "X"]], "relations": [[]]}),
+     "item 0 of sentence 0 of field 'ner' must be [start, end, type]"),
+    ("scierc", "t.json", json.dumps({"sentences": ["a b"], "ner": [], "relations": []}),
+     "sentence 0 must be an array, got \"a b\""),
+    ("wiki80", "t.txt", json.dumps({**WIKI80, "h": [0, 1]}), "field 'h' must be an object, got [0, 1]"),
+    ("wiki80", "t.txt", json.dumps({**WIKI80, "h": {"id": "Q1", "type": "PER"}}), "missing field 'pos' in field 'h'"),
+    ("wiki80", "t.txt", json.dumps({**WIKI80, "t": {**WIKI80["t"], "pos": 3}}),
+     "field 'pos' of field 't' must be an array, got 3"),
+    ("chemprot", "t.txt", json.dumps({"text": 7, "label": "X"}), "field 'text' must be a string, got 7"),
+    ("fewrel", "val.json", {"P1": [{"tokens": ["a", "b"], "h": "a", "t": ["b", "Q2", [[1]]]}]},
+     "field 'h' must be an array, got \"a\""),
+    ("fewrel", "val.json", {"P1": [{"tokens": ["a", "b"], "h": ["a", "Q1", [0]], "t": ["b", "Q2", [[1]]]}]},
+     "occurrence 0 of field 'h' must be a non-empty array of token indices, got 0"),
+    ("fewrel", "val.json", {"P1": 3}, "the instances of a relation must be an array, got 3"),
+    ("webnlg", "t.json", [{"text": "a b", "triple_list": "a r b"}], "field 'triple_list' must be an array"),
+    ("docred", "d.json", [{**VALID["docred"][1][0], "vertexSet": [{"pos": [0, 1]}]}],
+     "entity 0 of field 'vertexSet' must be an array, got {\"pos\": [0, 1]}"),
+    ("docred", "d.json", [{**VALID["docred"][1][0], "labels": [{"h": 0, "t": "1", "r": "P1"}]}],
+     "field 't' of item 0 of field 'labels' must be an integer, got \"1\""),
+    ("dwie", "DW_1.json", {**DWIE_DOC, "mentions": [{"begin": "12", "end": 16, "concept": 0}]},
+     "field 'begin' of item 0 of field 'mentions' must be an integer, got \"12\""),
+    ("dwie", "DW_1.json", {**DWIE_DOC, "relations": [[0, "in0", 0]]},
+     "item 0 of field 'relations' must be an object, got [0, \"in0\", 0]"),
+]
+RAW_PYTHON = ("object is not", "not enough values", "too many values", "indices must be", "unpack", "NoneType")
+
+
+@pytest.mark.parametrize("fmt,name,content,reason", SHAPES)
+def test_wrong_record_shape_says_what_was_expected(tmp_path, fmt, name, content, reason):
+    with pytest.raises(ValueError) as err:
+        convert_file(tmp_path, fmt, name, content)
+    message = str(err.value)
+    assert "[E101]" in message and reason in message
+    assert not any(raw in message for raw in RAW_PYTHON)
+
+
+def test_long_json_line_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
+    """Before: a 50 MB line was parsed whole and its Doc built (about 4.9 GB at peak)."""
+    import tracemalloc
+
+    from spacy_relext.convert import common
+
+    monkeypatch.setattr(common, "MAX_LINE_BYTES", 100_000, raising=False)
+    line = json.dumps({**WIKI80, "token": ["token"] * 500_000})  # about 4.5 MB
+    path = write(tmp_path, "t.txt", json.dumps(WIKI80) + "\n" + line + "\n")
+    tracemalloc.start()
+    with pytest.raises(ValueError) as err:
+        common.json_lines(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert "[E109]" in str(err.value) and "at line 2" in str(err.value) and f"{len(line) + 1:,} bytes" in str(err.value)
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize(
+    "fmt,limit,content,size",
+    [
+        ("wiki80", "MAX_RECORD_TOKENS", json.dumps({**WIKI80, "token": ["a"] * 30}) + "\n", "30 tokens"),
+        ("docred", "MAX_RECORD_TOKENS", [{**VALID["docred"][1][0], "sents": [["a"] * 20, ["b"] * 20]}], "40 tokens"),
+        ("semeval", "MAX_RECORD_CHARS", SEMEVAL.replace("sat on", "sat " * 20 + "on"), "99 characters"),
+    ],
+)
+def test_record_over_the_bound_is_refused(tmp_path, monkeypatch, fmt, limit, content, size):
+    from spacy_relext.convert import common
+
+    monkeypatch.setattr(common, limit, 25, raising=False)
+    with pytest.raises(ValueError) as err:
+        convert_file(tmp_path, fmt, VALID[fmt][0], content)
+    assert "[E109]" in str(err.value) and size in str(err.value) and VALID[fmt][0] in str(err.value)
+
+
+def write_dwie(tmp_path):
+    write(tmp_path, "DW_1.json", DWIE_DOC)
+    write(tmp_path, "DW_2.json", {**DWIE_DOC, "id": "DW_2", "tags": ["all", "test"]})
+
+
+def test_dwie_test_split_converts_exactly_the_test_documents(tmp_path):
+    write_dwie(tmp_path)
+    summary = convert("dwie", tmp_path, tmp_path / "test.spacy", dwie_split="test", show_progress=False)
+    assert summary.docs == 1 and summary.skipped == {DWIE_NOT_TEST_DOCUMENT: 1}
+    summary = convert("dwie", tmp_path, tmp_path / "train.spacy", dwie_split="train", show_progress=False)
+    assert summary.docs == 1 and summary.skipped == {DWIE_TEST_DOCUMENT: 1}
+    main(["convert", "dwie", str(tmp_path), str(tmp_path / "cli.spacy"), "--dwie-split", "test", "--no-progress"])
+    assert [d.text for d in load(tmp_path / "cli.spacy")] == [d.text for d in load(tmp_path / "test.spacy")]
+
+
+@pytest.mark.parametrize("fmt,split", [("conll04", "test"), ("dwie", "dev")])
+def test_dwie_split_is_checked(tmp_path, fmt, split):
+    write_dwie(tmp_path)
+    source = tmp_path if fmt == "dwie" else SAMPLES / "conll04" / "dev.json"
+    with pytest.raises(ValueError, match=r"\[E116\]"):
+        convert(fmt, source, tmp_path / "out.spacy", dwie_split=split, show_progress=False)
+
+
+def test_nothing_converted_is_an_error_and_writes_nothing(tmp_path):
+    write(tmp_path, "DW_2.json", {**DWIE_DOC, "id": "DW_2", "tags": ["all", "test"]})
+    with pytest.raises(ValueError, match=r"\[E107\] Nothing converted .*document tagged 'test'.*: 1"):
+        convert("dwie", tmp_path, tmp_path / "out.spacy", show_progress=False)
+    assert not (tmp_path / "out.spacy").exists()
