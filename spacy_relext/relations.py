@@ -65,7 +65,7 @@ class Relation:
                 raise ValueError(Errors.E001.format(arg=f"rationale[{i}]", type=type(span).__name__))
         for name, span in [("tail", self.tail)] + [(f"rationale[{i}]", s) for i, s in enumerate(self.rationale)]:
             if span.doc is not self.head.doc:
-                raise ValueError(Errors.E002.format(head=_doc_name(self.head.doc), arg=name, other=_doc_name(span.doc)))
+                raise ValueError(Errors.E002.format(head=doc_name(self.head.doc), arg=name, other=doc_name(span.doc)))
 
     @property
     def doc(self) -> Doc:
@@ -152,7 +152,7 @@ def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
         if not isinstance(rel, Relation):
             raise ValueError(Errors.E005.format(type=type(rel).__name__, index=i))
         if rel.doc is not doc:
-            raise ValueError(Errors.E003.format(doc=_doc_name(doc), index=i, label=rel.label, other=_doc_name(rel.doc)))
+            raise ValueError(Errors.E003.format(doc=doc_name(doc), index=i, label=rel.label, other=doc_name(rel.doc)))
         records.append(_to_record(rel))
     for key in [key for key in doc.user_data if _is_block_key(key)]:
         del doc.user_data[key]
@@ -250,6 +250,7 @@ def _from_record(doc: Doc, record: Dict[str, Any], offset: int, index: int) -> R
     )
 
 
-def _doc_name(doc: Optional[Doc]) -> str:
+def doc_name(doc: Optional[Doc]) -> str:
+    """The first 40 characters of a Doc's text, to name it in a message."""
     text = doc.text if doc is not None else ""
     return text[:40] + ("..." if len(text) > 40 else "")

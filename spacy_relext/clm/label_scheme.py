@@ -6,7 +6,7 @@ NIL (0), each symmetric label, each asymmetric label read forward (s -> o) and e
 asymmetric label read in reverse (o -> s). Decoding sums the scores of (s, o) with the
 re-indexed scores of (o, s), so both directions vote on one decision.
 """
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
 
@@ -118,12 +118,16 @@ def decode_pairs(
         else:
             found.append((i, tail, head, label, score) if flipped else (i, head, tail, label, score))
     found.sort(key=lambda rel: -rel[4])
+    # Two relations have overlapping heads and overlapping tails exactly when they share
+    # a (head token, tail token) cell, so each kept relation marks its cells and a
+    # candidate is checked against those: work per relation is |head| x |tail| tokens,
+    # where comparing with every kept relation made decoding quadratic in the pairs.
     kept: List[Tuple[int, Any, Any, str, float]] = []
+    taken: Dict[Tuple[int, str], Set[Tuple[int, int]]] = {}
     for rel in found:
-        if not any(k[0] == rel[0] and k[3] == rel[3] and _overlap(k[1], rel[1]) and _overlap(k[2], rel[2]) for k in kept):
+        cells = [(h, t) for h in range(rel[1].start, rel[1].end) for t in range(rel[2].start, rel[2].end)]
+        seen = taken.setdefault((rel[0], rel[3]), set())
+        if seen.isdisjoint(cells):
             kept.append(rel)
+            seen.update(cells)
     return kept
-
-
-def _overlap(a: Any, b: Any) -> bool:
-    return a.start < b.end and b.start < a.end

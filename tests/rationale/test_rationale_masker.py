@@ -118,6 +118,7 @@ def test_explicit_labels_and_no_resize():
         ({"model": {"k_ratio": 1.5}}, "E500"),
         ({"pair_level": "sentence"}, "E501"),
         ({"temperature_end": 0.0}, "E502"),
+        ({"max_region_length": 0}, "E306"),
     ],
 )
 def test_invalid_settings(config, code):
@@ -219,14 +220,33 @@ def test_mixed_batch_and_update_without_candidates(trained):
     assert losses[NAME] == 0.0
 
 
-def test_long_doc_is_not_truncated(trained):
+def test_long_region_is_cut_around_the_arguments_with_a_warning(trained):
     nlp, _, _ = trained
     words = ["filler"] * 700 + ["Alice", "works", "for", "Acme", "."]
     doc = make_doc(nlp.vocab, words, [(700, 701, "PER"), (703, 704, "ORG")])
     pipe = nlp.get_pipe(NAME)
     with pytest.warns(UserWarning, match="W005"):  # one 705-token "sentence", on purpose
-        doc = nlp(doc)
-        pairs, logits, masks = pipe.predict([doc])
+        with pytest.warns(UserWarning, match=r"\[W031\] 2 candidate pair\(s\) .* max_region_length=512 .* 705 tokens"):
+            doc = nlp(doc)
+            regions, pairs = pipe.make_pairs([doc])
+    assert [pair.region for pair in regions.pairs] == [(193, 705), (193, 705)]  # 512 tokens, arguments inside
+    for rel in doc._.relations:
+        assert all(193 <= span.start and span.end <= 705 for span in rel.rationale)
+        assert sum(len(span) for span in rel.rationale) <= math.ceil(0.6 * 512)
+
+
+def test_long_region_is_kept_whole_without_a_limit(trained):
+    nlp, _, _ = trained
+    words = ["filler"] * 700 + ["Alice", "works", "for", "Acme", "."]
+    doc = make_doc(nlp.vocab, words, [(700, 701, "PER"), (703, 704, "ORG")])
+    pipe = nlp.get_pipe(NAME)
+    pipe.cfg["max_region_length"] = None
+    try:
+        with pytest.warns(UserWarning, match="W005"):
+            doc = nlp(doc)
+            pairs, logits, masks = pipe.predict([doc])
+    finally:
+        pipe.cfg["max_region_length"] = 512
     assert len(pairs) == 2 and masks.shape[1] == len(words)
     for rel in doc._.relations:
         assert sum(len(span) for span in rel.rationale) <= math.ceil(0.6 * len(words))
