@@ -514,3 +514,120 @@ def test_far_pairs_get_their_own_group_and_a_warning(trained):
                                          r"than max_length=128 tokens apart, e.g. \(Alice, Berlin\)"):
         packed, pairs = nlp.get_pipe("clm_classifier").pack([doc])
     assert len(pairs) == 12 and all(len(g.objects) <= 2 for g in packed.groups)
+
+
+# --- bounded work per document --------------------------------------------------
+
+
+def many_entities(nlp, n):
+    """One sentence, "E0 and E1 and ... .", every name a PER mention."""
+    words = " and ".join(f"E{i}" for i in range(n)).split() + ["."]
+    doc = Doc(nlp.vocab, words=words, sent_starts=[i == 0 for i in range(len(words))])
+    doc.ents = [Span(doc, 2 * i, 2 * i + 1, label="PER") for i in range(n)]
+    return doc
+
+
+def test_pairs_scored_equal_the_cap_in_prediction_and_training():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"candidates": {"@misc": "spacy-relext.entity_pairs.v2",
+                                                                "max_pairs_per_sentence": 40}})
+    nlp.initialize(lambda: make_examples(nlp))
+    doc = many_entities(nlp, 30)  # 870 ordered pairs
+    with pytest.warns(UserWarning, match=r"\[W030\] Doc 'E0 and E1 and E2 .*' has 870 candidate pairs; 830 of them"):
+        pairs, scores = clm.predict([doc])
+    assert len(pairs) == scores.shape[0] == 40
+    assert max(abs(head.start - tail.start) for _, head, tail in pairs) <= 2 * 2  # the nearest pairs
+    with pytest.warns(UserWarning, match="W030"):
+        X, truths = clm.make_training_input([Example(doc, many_entities(nlp, 30))])
+    assert X[1].n_pairs == len(truths) == 40  # training sees the same candidates
+
+
+def decode_pairs_before(pairs, log_probs, scheme):
+    """decode_pairs as it was before its speed fix: every kept relation compared."""
+    rows = {(i, h.start, h.end, t.start, t.end): row for row, (i, h, t) in enumerate(pairs)}
+    found = []
+    for row, (i, head, tail) in enumerate(pairs):
+        back = rows.get((i, tail.start, tail.end, head.start, head.end))
+        if back is not None and back < row:
+            continue
+        combined = scheme.combine(log_probs[row], None if back is None else log_probs[back])
+        c = int(numpy.argmax(combined))
+        if c == 0:
+            continue
+        score = float(numpy.exp(combined[c] / (1 if back is None else 2)))
+        label, flipped = scheme.decode(c)
+        if scheme.is_symmetric(c):
+            found.extend([(i, head, tail, label, score), (i, tail, head, label, score)])
+        else:
+            found.append((i, tail, head, label, score) if flipped else (i, head, tail, label, score))
+    found.sort(key=lambda rel: -rel[4])
+
+    def overlap(a, b):
+        return a.start < b.end and b.start < a.end
+
+    kept = []
+    for rel in found:
+        if not any(k[0] == rel[0] and k[3] == rel[3] and overlap(k[1], rel[1]) and overlap(k[2], rel[2]) for k in kept):
+            kept.append(rel)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_decoding_gives_the_relations_it_gave_before_its_speed_fix(seed):
+    rng = numpy.random.default_rng(seed)
+    doc = spacy.blank("en")(" ".join(["w"] * 30))
+    spans = []
+    for _ in range(25):  # overlapping and nested mentions, in two Docs of a batch
+        start = int(rng.integers(0, 28))
+        spans.append(doc[start : start + int(rng.integers(1, 3))])
+    pairs = [(int(d), h, t) for d in (0, 1) for h in spans for t in spans if (h.start, h.end) != (t.start, t.end)]
+    pairs = list({(d, h.start, h.end, t.start, t.end): (d, h, t) for d, h, t in pairs}.values())
+    scheme = DirectionalLabels(["A", "S", "B"], ["S"])
+    logits = rng.normal(size=(len(pairs), scheme.n_classes)) * 3
+    log_probs = logits - numpy.log(numpy.exp(logits).sum(1, keepdims=True))
+    key = [(i, h.start, h.end, t.start, t.end, label, score) for i, h, t, label, score in
+           decode_pairs(pairs, log_probs, scheme)]
+    assert len(key) > 20
+    assert key == [(i, h.start, h.end, t.start, t.end, label, score) for i, h, t, label, score in
+                   decode_pairs_before(pairs, log_probs, scheme)]
+
+
+def context_window_before(doc, focus, max_length):
+    """context_window as it was before it took the sentence starts from its caller."""
+    from spacy_relext.entities import sentence_index, sentence_starts
+
+    starts = sentence_starts(doc)
+    bounds = list(zip(starts, starts[1:] + [len(doc)]))
+    first = sentence_index(starts, focus[0])
+    last = sentence_index(starts, max(focus[0], focus[1] - 1))
+    start, end = bounds[first][0], bounds[last][1]
+    if end - start > max_length:
+        centre = (focus[0] + focus[1]) // 2
+        start = max(0, min(centre - max_length // 2, len(doc) - max_length, focus[0]))
+        start = max(start, min(focus[1] - max_length, focus[0]))
+        return start, min(len(doc), start + max_length)
+    grew = True
+    while grew:
+        grew = False
+        for candidate in (first - 1, last + 1):
+            if 0 <= candidate < len(bounds):
+                new_start, new_end = min(start, bounds[candidate][0]), max(end, bounds[candidate][1])
+                if new_end - new_start <= max_length:
+                    start, end = new_start, new_end
+                    first, last = min(first, candidate), max(last, candidate)
+                    grew = True
+    return start, end
+
+
+def test_context_windows_are_those_of_before_the_speed_fix():
+    from spacy_relext.entities import sentence_starts
+
+    rng = numpy.random.default_rng(0)
+    starts = [i == 0 or rng.random() < 0.1 for i in range(120)]
+    doc = Doc(spacy.blank("en").vocab, words=["w"] * 120, sent_starts=starts)
+    cached = sentence_starts(doc)
+    for focus in [(a, b) for a in range(0, 120, 7) for b in range(a + 1, min(120, a + 60), 5)]:
+        for max_length in (4, 16, 50, 200):
+            want = context_window_before(doc, focus, max_length)
+            assert context_window(doc, focus, max_length) == want
+            assert context_window(doc, focus, max_length, cached) == want
