@@ -122,9 +122,9 @@ class EntityPairs:
             total += block.shape[1]
             held += block.shape[1]
             kept.append(block)
-            if self.max_pairs_per_sentence is not None and held > 4 * BLOCK_PAIRS:
-                # Only the sentence cap prunes on the way: what a pair skipped by it would
-                # lose can only grow, while the Doc cap depends on the final sentence cuts.
+            if self.max_pairs_per_sentence is not None and held > 2 * BLOCK_PAIRS:
+                # Keep each sentence pair's nearest pairs on the way (a pair left out stays
+                # out as more arrive); the Doc cap waits for the final sentence cuts.
                 kept = [_cap(numpy.concatenate(kept, axis=1), self.max_pairs_per_sentence, by_group=True,
                              final=False)]
                 held = kept[0].shape[1]
@@ -142,7 +142,8 @@ class EntityPairs:
 
     def _block(self, table: "_MentionTable", first: int, last: int) -> numpy.ndarray:
         """The pairs with heads `first:last`, in (head, tail) order, as rows: head,
-        tail, sentence pair, token gap and the rank of (lower, higher) mention index."""
+        tail, sentence pair, token gap, and a key ordering the pairs by their lower and
+        higher mention index, then direction."""
         heads = numpy.arange(first, last)
         keep = heads[:, None] != table.index[None, :]
         keep &= (table.starts[heads, None] != table.starts) | (table.ends[heads, None] != table.ends)

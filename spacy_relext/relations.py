@@ -165,12 +165,13 @@ def get_relations(doc: Doc) -> List[Relation]:
     return relations
 
 
-def set_relations(doc: Doc, relations: Optional[Iterable[Relation]]) -> None:
+def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
     """Replace the relations stored on a Doc (the setter of `doc._.relations`).
 
     doc (Doc): The document.
-    relations (Iterable[Relation]): The new relations; `[]` removes them all. None, or
-        anything else that is not an iterable of Relation records, raises E010/E005.
+    relations (Iterable[Relation]): The new relations; `[]` removes them all. None, a
+        single Relation or another non-list raises E010, an item that is not a Relation
+        E005; the Doc's relations are then unchanged.
     """
     if relations is None or isinstance(relations, (Relation, str, bytes, dict)) or not hasattr(relations, "__iter__"):
         raise ValueError(Errors.E010.format(type=type(relations).__name__))
