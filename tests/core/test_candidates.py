@@ -174,7 +174,8 @@ def test_empty_mentions_are_not_paired():
 
 
 def reference_pairs(doc, spans_key, max_distance, max_sent_gap, allowed):
-    """The generator before it was vectorized: a loop over every two mentions."""
+    """The generator before it was vectorized: a loop over every two mentions (their
+    indices in `get_entities` order)."""
     mentions = get_entities(doc, spans_key)
     starts = sentence_starts(doc)
     sent_of = [sentence_index(starts, m.start) for m in mentions]
@@ -189,41 +190,78 @@ def reference_pairs(doc, spans_key, max_distance, max_sent_gap, allowed):
                 continue
             if allowed is not None and (head.label_, tail.label_) not in allowed:
                 continue
-            pairs.append((head, tail))
-    return pairs
+            pairs.append((i, j))
+    return pairs, mentions, sent_of
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_vectorized_generator_gives_the_pairs_of_the_loop(seed):
-    """Random Docs with overlapping, nested and duplicate mentions: v1 (and v2 with caps
-    that do not bind) give exactly the loop's pairs, in the loop's order; binding caps
-    give an ordered subset."""
+def reference_caps(pairs, mentions, sent_of, per_sentence, per_doc):
+    """The caps as documented, pair by pair: nearest first (gap, lower index, higher
+    index, direction), the last kept pair dropped when its other direction is the
+    first cut; per sentence pair, then per Doc; in the uncapped order."""
+
+    def key(pair):
+        i, j = pair
+        return token_gap(mentions[i], mentions[j]), min(i, j), max(i, j), i > j
+
+    def cut(items, cap):
+        items = sorted(items, key=key)
+        kept = items[:cap]
+        if len(items) > cap and key(items[cap])[:3] == key(items[cap - 1])[:3]:
+            kept = kept[:-1]
+        return kept
+
+    if per_sentence is not None:
+        groups = {}
+        for i, j in pairs:
+            groups.setdefault((min(sent_of[i], sent_of[j]), max(sent_of[i], sent_of[j])), []).append((i, j))
+        pairs = [pair for group in groups.values() for pair in cut(group, per_sentence)]
+    if per_doc is not None:
+        pairs = cut(pairs, per_doc)
+    return sorted(pairs)
+
+
+@pytest.mark.parametrize("block_pairs", [1, 7, 1 << 18])
+@pytest.mark.parametrize("seed", range(3))
+def test_vectorized_generator_gives_the_pairs_of_the_loop(seed, block_pairs, monkeypatch):
+    """Random Docs with overlapping, nested and duplicate mentions: v1 and v2 give the
+    loop's pairs in the loop's order, v2's caps keep exactly the pairs the documented
+    rule keeps, and W030 counts every candidate pair. Small blocks make the generator
+    prune on the way and skip pairs too far to be kept, as it does on long Docs."""
+    import spacy_relext.candidates
+
+    monkeypatch.setattr(spacy_relext.candidates, "BLOCK_PAIRS", block_pairs)
     rng = random.Random(seed)
     vocab = spacy.blank("en").vocab
-    for _ in range(50):
-        n = rng.randint(1, 40)
-        starts = [i == 0 or rng.random() < 0.15 for i in range(n)] if rng.random() < 0.8 else None
+    for _ in range(60):
+        n = rng.randint(1, 60)
+        starts = [i == 0 or rng.random() < 0.12 for i in range(n)] if rng.random() < 0.8 else None
         doc = Doc(vocab, words=["w"] * n, sent_starts=starts)
         spans = []
-        for _ in range(rng.randint(0, 15)):
+        for _ in range(rng.randint(0, 25)):
             start = rng.randrange(n)
             spans.append(Span(doc, start, rng.randint(start + 1, min(n, start + 4)), rng.choice("ABC")))
         doc.spans["m"] = spans
         scope, window = rng.choice(["sentence", "window", "document"]), rng.choice([1, 2])
-        settings = {"max_distance": rng.choice([None, 0, 1, 3]), "scope": scope, "window": window,
-                    "allowed_type_pairs": rng.choice([None, [["A", "B"], ["B", "A"], ["C", "C"]]])}
+        settings = {"max_distance": rng.choice([None, None, 0, 1, 3]), "scope": scope, "window": window,
+                    "allowed_type_pairs": rng.choice([None, [["A", "B"], ["B", "A"], ["C", "C"], ["A", "C"]]])}
         allowed = settings["allowed_type_pairs"] and {tuple(p) for p in settings["allowed_type_pairs"]}
         gap = {"sentence": 0, "window": window, "document": None}[scope]
-        expected = [(h.start, h.end, h.label_, t.start, t.end, t.label_)
-                    for h, t in reference_pairs(doc, "m", settings["max_distance"], gap, allowed)]
+        pairs, mentions, sent_of = reference_pairs(doc, "m", settings["max_distance"], gap, allowed)
 
-        def rows(pairs):
-            return [(h.start, h.end, h.label_, t.start, t.end, t.label_) for h, t in pairs]
+        def rows(found):
+            return [(h.start, h.end, h.label_, t.start, t.end, t.label_) for h, t in found]
 
+        expected = rows((mentions[i], mentions[j]) for i, j in pairs)
         assert rows(make_entity_pairs(**settings)(doc, "m")) == expected
-        assert rows(make_entity_pairs_v2(**settings)(doc, "m")) == expected
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # W030
-            capped = rows(make_entity_pairs_v2(**settings, max_pairs_per_sentence=3, max_pairs_per_doc=7)(doc, "m"))
-        remaining = iter(expected)
-        assert len(capped) <= 7 and all(row in remaining for row in capped)
+        caps = {"max_pairs_per_sentence": rng.choice([None, 1, 2, 5, 11]),
+                "max_pairs_per_doc": rng.choice([None, 1, 3, 8, 20])}
+        with warnings.catch_warnings(record=True) as record:
+            warnings.simplefilter("always")
+            capped = rows(make_entity_pairs_v2(**settings, **caps)(doc, "m"))
+        kept = reference_caps(pairs, mentions, sent_of, caps["max_pairs_per_sentence"], caps["max_pairs_per_doc"])
+        assert capped == rows((mentions[i], mentions[j]) for i, j in kept)
+        counts = [str(w.message) for w in record if "W030" in str(w.message)]
+        if len(kept) < len(pairs):
+            assert f"has {len(pairs)} candidate pairs; {len(pairs) - len(kept)} of them" in counts[0]
+        else:
+            assert counts == []
