@@ -28,8 +28,8 @@ SCOPES = ("sentence", "window", "document")
 UNSPLIT_DOC_TOKENS = 200
 # The caps of spacy-relext.entity_pairs.v2. 2,000 ordered pairs are all pairs of 45
 # mentions in one sentence: more than any sentence of CoNLL04 (24 mentions) or SciERC
-# (13); 3 of DWIE's 702 documents have a sentence above it. 20,000 pairs take a few
-# seconds on one CPU thread (README, "Bounded work per document").
+# (13); 3 of DWIE's 702 documents have a sentence above it. 20,000 pairs take seconds
+# on one CPU thread, more with long sentences (README, "Bounded work per document").
 DEFAULT_MAX_PAIRS_PER_SENTENCE = 2000
 DEFAULT_MAX_PAIRS_PER_DOC = 20000
 # Mention pairs compared per vectorized step (memory: a few bytes each).
