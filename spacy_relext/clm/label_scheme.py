@@ -117,7 +117,17 @@ def decode_pairs(
             found.extend([(i, head, tail, label, score), (i, tail, head, label, score)])
         else:
             found.append((i, tail, head, label, score) if flipped else (i, head, tail, label, score))
-    found.sort(key=lambda rel: -rel[4])
+    return drop_overlapping(found)
+
+
+def drop_overlapping(found: List[Tuple[int, Any, Any, str, float]]) -> List[Tuple[int, Any, Any, str, float]]:
+    """By descending score, the relations no kept one overlaps: same Doc and label,
+    overlapping heads and overlapping tails.
+
+    found (List[Tuple[int, Span, Span, str, float]]): (doc index, head, tail, label, score).
+    RETURNS (List[Tuple[int, Span, Span, str, float]]): The kept ones, by descending score.
+    """
+    found = sorted(found, key=lambda rel: -rel[4])
     # Two relations have overlapping heads and overlapping tails exactly when they share
     # a (head token, tail token) cell, so each kept relation marks its cells and a
     # candidate is checked against those: work per relation is |head| x |tail| tokens,

@@ -140,12 +140,17 @@ def test_pickle_round_trip(nlp):
     assert as_tuples(pickle.loads(pickle.dumps(doc))._.relations) == as_tuples(doc._.relations)
 
 
-def test_doc_from_docs_keeps_relations_of_each_doc(nlp):
+def merged_docs(nlp):
+    """A Doc with relations, and it merged with a second one (Doc.from_docs)."""
     first, second = make_doc(nlp), Doc(nlp.vocab, words=["Bob", "visited", "Rome", "and", "Acme", "."])
     first._.relations = full_relations(first)
     second.ents = [Span(second, 0, 1, label="PER"), Span(second, 2, 3, label="LOC")]
     second._.relations = [Relation(head=second.ents[0], tail=second.ents[1], label="Live_In", score=0.5)]
-    merged = Doc.from_docs([first, second])
+    return first, Doc.from_docs([first, second])
+
+
+def test_doc_from_docs_keeps_relations_of_each_doc(nlp):
+    first, merged = merged_docs(nlp)
     rels = merged._.relations
     assert [(r.head.text, r.label, r.tail.text) for r in rels] == [
         ("Alice Smith", "Work_For", "Acme Corp"),
@@ -278,11 +283,7 @@ def test_an_argument_merged_into_a_larger_token_raises(nlp):
 
 
 def test_merged_docs_then_retokenized(nlp):
-    first, second = make_doc(nlp), Doc(nlp.vocab, words=["Bob", "visited", "Rome", "and", "Acme", "."])
-    first._.relations = full_relations(first)
-    second.ents = [Span(second, 0, 1, label="PER"), Span(second, 2, 3, label="LOC")]
-    second._.relations = [Relation(head=second.ents[0], tail=second.ents[1], label="Live_In", score=0.5)]
-    merged = Doc.from_docs([first, second])
+    first, merged = merged_docs(nlp)
     with merged.retokenize() as retokenizer:
         retokenizer.merge(merged[2:4])  # "works for", a rationale span
     rels = merged._.relations
