@@ -34,6 +34,8 @@ DEFAULT_MAX_PAIRS_PER_SENTENCE = 2000
 DEFAULT_MAX_PAIRS_PER_DOC = 20000
 # Mention pairs compared per vectorized step (memory: a few bytes each).
 BLOCK_PAIRS = 1 << 18
+# Most sentence pairs looked up to bound how far a block's pairs may be and still be kept.
+GROUPS_CHECKED = 1 << 16
 
 
 @registry.misc("spacy-relext.entity_pairs.v1")
@@ -276,7 +278,7 @@ class _NearestPairs:
         if len(self.full_groups):
             reach = n_sents if max_sent_gap is None else max_sent_gap
             heads = numpy.unique(sents)
-            if len(heads) * min(n_sents, 2 * reach + 1) <= len(self.full_groups):  # else they cannot all be
+            if len(heads) * min(n_sents, 2 * reach + 1) <= GROUPS_CHECKED:  # a bounded check
                 others = numpy.arange(-reach, reach + 1)
                 tails = (heads[:, None] + others[None, :]).ravel()
                 heads = numpy.repeat(heads, len(others))
@@ -309,9 +311,10 @@ class _NearestPairs:
 
 
 def _cut(found: numpy.ndarray, cap: int, *, by_group: bool, pairs_together: bool = False) -> numpy.ndarray:
-    """The `cap` nearest pairs of each sentence pair (`by_group`) or of all `found`,
-    sorted by (sentence pair,) gap and ranking key. With `pairs_together`, the last
-    kept pair of a cut that its other direction just misses is dropped too."""
+    """The `cap` nearest pairs of each sentence pair (`by_group`) or of all `found`
+    (sorted by sentence pair, gap and ranking key when any is cut). With
+    `pairs_together`, the last kept pair of a cut that its other direction just misses
+    is dropped too."""
     if found.shape[1] <= cap:
         return found
     group = found[2] if by_group else numpy.zeros(found.shape[1], dtype="int64")
