@@ -130,7 +130,9 @@ class EntityPairs:
                                                per_doc=self.max_pairs_per_doc))
         return [(mentions[i], mentions[j]) for i, j in zip(found[0].tolist(), found[1].tolist())]
 
-    def _block(self, table: "_MentionTable", heads: numpy.ndarray, nearest: "_NearestPairs") -> Tuple[numpy.ndarray, int]:
+    def _block(
+        self, table: "_MentionTable", heads: numpy.ndarray, nearest: "_NearestPairs"
+    ) -> Tuple[numpy.ndarray, int]:
         """The candidate pairs of `heads` that may still be kept, in (head, tail) order,
         as rows: head, tail, sentence pair, token gap, and a key ordering the pairs by
         their lower and higher mention index, then direction; and how many candidate
@@ -158,7 +160,9 @@ class EntityPairs:
         sent_hi = numpy.maximum(table.sents[heads, None], sents)
         if self.max_sent_gap is not None:
             keep &= sent_hi - sent_lo <= self.max_sent_gap
-        gap = numpy.maximum(0, numpy.maximum(table.starts[heads, None], starts) - numpy.minimum(table.ends[heads, None], ends))
+        gap = numpy.maximum(
+            0, numpy.maximum(table.starts[heads, None], starts) - numpy.minimum(table.ends[heads, None], ends)
+        )
         if self.max_distance is not None:
             keep &= gap <= self.max_distance
         if table.allowed is not None:

@@ -70,17 +70,15 @@ class Relation:
         object.__setattr__(self, "score", score)
         object.__setattr__(self, "rationale", tuple(self.rationale))
         object.__setattr__(self, "rules", tuple(str(rule) for rule in self.rules))
-        for i, span in enumerate(self.rationale):
-            if not isinstance(span, Span):
-                raise ValueError(Errors.E001.format(arg=f"rationale[{i}]", type=type(span).__name__))
-        for name, span in [("head", self.head), ("tail", self.tail)] + [
-            (f"rationale[{i}]", s) for i, s in enumerate(self.rationale)
-        ]:
+        doc = self.head.doc
+        # Names are only built for a message: this runs for every relation read.
+        for k, span in enumerate((self.head, self.tail, *self.rationale)):
+            if k >= 2 and not isinstance(span, Span):
+                raise ValueError(Errors.E001.format(arg=_arg_name(k), type=type(span).__name__))
             if span.end <= span.start:
-                raise ValueError(Errors.E008.format(arg=name, start=span.start, end=span.end))
-        for name, span in [("tail", self.tail)] + [(f"rationale[{i}]", s) for i, s in enumerate(self.rationale)]:
-            if span.doc is not self.head.doc:
-                raise ValueError(Errors.E002.format(head=doc_name(self.head.doc), arg=name, other=doc_name(span.doc)))
+                raise ValueError(Errors.E008.format(arg=_arg_name(k), start=span.start, end=span.end))
+            if span.doc is not doc:
+                raise ValueError(Errors.E002.format(head=doc_name(doc), arg=_arg_name(k), other=doc_name(span.doc)))
 
     @property
     def doc(self) -> Doc:
@@ -303,6 +301,11 @@ def _from_record(doc: Doc, record: Dict[str, Any], start_char: int, offset: Opti
         rationale=tuple(make_span(s, 2 + i, f"rationale[{i}]") for i, s in enumerate(record["rationale"])),
         rules=tuple(record["rules"]),
     )
+
+
+def _arg_name(k: int) -> str:
+    """The name of a relation's k-th span: head, tail, then rationale[i]."""
+    return ("head", "tail")[k] if k < 2 else f"rationale[{k - 2}]"
 
 
 def doc_name(doc: Optional[Doc]) -> str:

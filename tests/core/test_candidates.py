@@ -125,7 +125,8 @@ def test_v2_is_registered_and_v1_keeps_no_cap():
 def test_sentence_cap_keeps_the_nearest_pairs_in_order_and_warns():
     doc = one_sentence(5)  # mentions at tokens 0, 2, 4, 6, 8
     with pytest.warns(UserWarning, match=r"\[W030\] Doc 'M0 and M1 and M2 and M3 and M4 \. ' has 20 candidate pairs; "
-                                         r"14 of them were skipped .* max_pairs_per_sentence=6 and max_pairs_per_doc=None"):
+                                         r"14 of them were skipped .* max_pairs_per_sentence=6 and "
+                                         r"max_pairs_per_doc=None"):
         pairs = make_entity_pairs_v2(max_pairs_per_sentence=6, max_pairs_per_doc=None)(doc)
     # Neighbours (1 token apart) first, both directions together, ties by the earlier
     # mentions; returned in the uncapped order (by head, then tail).

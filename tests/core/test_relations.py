@@ -232,7 +232,8 @@ def test_assigning_anything_but_a_list_of_relations_raises(nlp, value):
     doc._.relations = full_relations(doc)
     if value is Relation:
         value = full_relations(doc)[0]  # one record, not a list of them
-    with pytest.raises(ValueError, match=r"\[E010\] doc\._\.relations must be set to a list .* doc\._\.relations = \[\]"):
+    with pytest.raises(ValueError, match=r"\[E010\] doc\._\.relations must be set to a list .* "
+                                         r"doc\._\.relations = \[\]"):
         doc._.relations = value
     assert as_tuples(doc._.relations) == as_tuples(full_relations(doc))  # unchanged
 
