@@ -469,6 +469,11 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                               [[r["mode"], r.get("dataset", "conll04_dev"), r["sentences"], r["pairs"], spread(r["packed_sents_per_s"]),
                                 spread(r["per_pair_sents_per_s"]), spread(r["speedup"], 2) + "x"]
                                for r in f["rows"]]))
+        elif name == "pair_cost":
+            body.append(table(["component", "caps", "entities (one sentence)", "tokens", "pairs scored",
+                               "s per Doc (median, min-max)", "ms / pair"],
+                              [[r["component"], r["caps"], r["entities"], r["tokens"], r["pairs_scored"],
+                                spread(r["seconds"], 2), num(r["ms_per_pair"], 3)] for r in f["rows"]]))
         elif name == "rationale_solver_cost":
             body.append(table(["part", "ms / pair", "ratio to the forward without mask"],
                               [[k, spread(v, 2), spread(f["ratio_to_forward_no_mask"][k], 3)

@@ -40,6 +40,7 @@ BENCHMARKS = {
     "memory200_logic": ("speed", "bench_memory200_logic", False),
     "clm_packing": ("clm_packing_speed", "bench", False),
     "rationale_solver_cost": ("rationale_solver_cost", "bench", False),
+    "pair_cost": ("pair_cost", "bench", False),
     "accuracy_rere": ("accuracy", "bench_rere", False),
     "accuracy_clm": ("accuracy", "bench_clm", False),
     "accuracy_rationale": ("accuracy", "bench_rationale", False),

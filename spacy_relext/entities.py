@@ -1,5 +1,5 @@
 """Entity mentions, document-level clusters and sentence lookup shared by all components."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from spacy.tokens import Doc, Span
 
@@ -70,3 +70,19 @@ def sentence_spans(doc: Doc) -> List[Span]:
     """
     starts = sentence_starts(doc)
     return [doc[start:end] for start, end in zip(starts, starts[1:] + [len(doc)])]
+
+
+def window_around(focus: Tuple[int, int], size: int, bounds: Tuple[int, int]) -> Tuple[int, int]:
+    """A window of at most `size` tokens inside `bounds`, centred on `focus` and holding
+    all of it when it fits (else its start, then as much of it as fits).
+
+    focus (Tuple[int, int]): (start, end) tokens the window is for (e.g. two arguments).
+    size (int): Most tokens in the window.
+    bounds (Tuple[int, int]): (start, end) the window must stay within.
+    RETURNS (Tuple[int, int]): The window's (start, end).
+    """
+    lo, hi = bounds
+    centre = (focus[0] + focus[1]) // 2
+    start = max(lo, min(centre - size // 2, hi - size, focus[0]))
+    start = max(start, min(focus[1] - size, focus[0]))  # keep the focus inside when it fits
+    return start, min(hi, start + size)

@@ -32,7 +32,7 @@ class Warnings(metaclass=ErrorsWithCodes):
     W004 = ("{count} candidate pair(s) of '{name}' have arguments more than max_length="
             "{limit} tokens apart, e.g. {example}: they cannot share one context window, so "
             "the object is read outside its context. Limit the candidates "
-            "(max_distance of spacy-relext.entity_pairs.v1) or raise the model's max_length.")
+            "(max_distance of spacy-relext.entity_pairs.v2) or raise the model's max_length.")
     W005 = ("A Doc of more than {limit} tokens has no sentence boundaries, so candidate scope "
             "'sentence'/'window' treats it as one sentence and pairs every two of its mentions "
             "(memory and time grow with the square of the mention count). Add a component that "
@@ -55,6 +55,18 @@ class Warnings(metaclass=ErrorsWithCodes):
             "on given entities: set them before the component runs (doc = nlp.make_doc(text); "
             "doc.spans['{key}'] = [doc[0:2], ...]; then doc = nlp(doc)), or add a component "
             "writing that span group before '{name}'.")
+    # Bounded work per document (candidates and regions)
+    W030 = ("Doc '{doc}' has {total} candidate pairs; {skipped} of them were skipped to stay "
+            "within max_pairs_per_sentence={per_sentence} and max_pairs_per_doc={per_doc} "
+            "(spacy-relext.entity_pairs.v2 keeps the pairs whose arguments are nearest). If "
+            "the Doc is one long text, set sentence boundaries before the relation component "
+            "(e.g. nlp.add_pipe('sentencizer', first=True)); otherwise narrow the candidates "
+            "(max_distance, allowed_type_pairs) or raise the caps (null for no cap).")
+    W031 = ("{count} candidate pair(s) of '{name}' have a maskable region longer than "
+            "max_region_length={limit} tokens (e.g. {example}, {length} tokens): their "
+            "rationale is chosen within a window of {limit} tokens centred on the two "
+            "arguments. Set sentence boundaries before '{name}', or raise max_region_length "
+            "(null for no limit; the work per pair grows with the square of the region).")
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -74,6 +86,20 @@ class Errors(metaclass=ErrorsWithCodes):
             "{type} at position {index}.")
     E006 = ("Relation label must be a non-empty string, got {label!r}.")
     E007 = ("Relation score must be a finite number, got {score!r}.")
+    E008 = ("Relation {arg} is an empty span ({start}:{end}): a relation argument or "
+            "rationale span must hold at least one token. Build it with doc[start:end], "
+            "end > start.")
+    E009 = ("Relation score must be a probability in [0, 1], got {score!r}. Pass a "
+            "probability (e.g. a softmax or sigmoid output), not a logit or a count.")
+    E010 = ("doc._.relations must be set to a list of spacy_relext.Relation, got {type}. "
+            "To remove all relations from a Doc, assign an empty list: "
+            "doc._.relations = [].")
+    E011 = ("Relation {index} ({label}) of Doc '{doc}': its {arg} was written for "
+            "characters {start}:{end} ({text!r}), which no longer start and end on token "
+            "boundaries: the Doc was retokenized (doc.retokenize() merge or split) after the "
+            "relations were written. Retokenize before running the relation components "
+            "(or before assigning doc._.relations), or rerun them on the retokenized Doc; "
+            "to drop the stale relations, assign doc._.relations = [].")
     # Corpus conversion
     E100 = ("Unknown corpus format '{name}'. Available formats: {available}.")
     E101 = ("Malformed record in {path} (record {record}): {reason}")
@@ -142,6 +168,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "the config at a local Hugging Face model directory.")
     E303 = ("Candidate scope must be one of {options}, got {value!r}.")
     E304 = ("max_distance must be >= 0 or None (no limit), got {value}.")
+    E305 = ("{name} must be >= 1 or None (no cap), got {value!r}.")
+    E306 = ("max_region_length must be >= 1 or None (no limit), got {value!r}.")
     # clm_classifier and the shared relation-component base
     E400 = ("Component '{name}' has no relation labels. Call add_label, pass labels "
             "to initialize (or [initialize.components] in the config), or give "

@@ -45,7 +45,7 @@ window_size = 1
 maxout_pieces = 3
 subword_features = true
 """
-DEFAULT_CANDIDATES = {"@misc": "spacy-relext.entity_pairs.v1", "scope": "sentence"}
+DEFAULT_CANDIDATES = {"@misc": "spacy-relext.entity_pairs.v2", "scope": "sentence"}
 # The part of a saved component (a file, or a key of its bytes) holding the sha256 of the
 # others as they were written.
 CHECKSUMS = "checksums"
@@ -534,7 +534,7 @@ class EntityRelationPipe(RelationPipe):
 
 class CandidatePairPipe(EntityRelationPipe):
     """A relation component that classifies candidate (head, tail) mention pairs from a
-    registered pair generator (`spacy-relext.entity_pairs.v1`)."""
+    registered pair generator (`spacy-relext.entity_pairs.v2`)."""
 
     def __init__(
         self,

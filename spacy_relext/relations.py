@@ -9,6 +9,12 @@ Storage layout: one "block" per source document under the user_data key
 extensions. `Doc.from_docs` shifts the character offsets of such keys for each merged
 document, so every block keeps pointing at its own document's tokens; the token
 offsets inside a block are relative to the block's first token.
+
+Each record also keeps the character offsets of its spans (`"chars"`, relative to the
+block's first character): on access, spans whose tokens no longer cover those
+characters (the Doc was retokenized) are found again by their characters, and E011 is
+raised when the characters no longer start and end on token boundaries. Records
+written before `"chars"` existed are read by their token offsets alone.
 """
 import bisect
 import math
@@ -33,10 +39,12 @@ class Relation:
     head (Span): The first argument (subject).
     tail (Span): The second argument (object).
     label (str): The relation label.
-    score (float): Confidence in [0, 1]; 1.0 for gold relations.
+    score (float): Confidence in [0, 1] (E009 otherwise); 1.0 for gold relations.
     source (str): Name of the component that produced it ("" for gold or user data).
     rationale (Tuple[Span, ...]): Token segments that explain the decision.
     rules (Tuple[str, ...]): Human-readable logic-rule explanations.
+
+    Every span (head, tail, rationale) holds at least one token (E008).
     """
 
     head: Span
@@ -57,15 +65,20 @@ class Relation:
         score = float(self.score)
         if not math.isfinite(score):
             raise ValueError(Errors.E007.format(score=self.score))
+        if not 0.0 <= score <= 1.0:
+            raise ValueError(Errors.E009.format(score=self.score))
         object.__setattr__(self, "score", score)
         object.__setattr__(self, "rationale", tuple(self.rationale))
         object.__setattr__(self, "rules", tuple(str(rule) for rule in self.rules))
-        for i, span in enumerate(self.rationale):
-            if not isinstance(span, Span):
-                raise ValueError(Errors.E001.format(arg=f"rationale[{i}]", type=type(span).__name__))
-        for name, span in [("tail", self.tail)] + [(f"rationale[{i}]", s) for i, s in enumerate(self.rationale)]:
-            if span.doc is not self.head.doc:
-                raise ValueError(Errors.E002.format(head=_doc_name(self.head.doc), arg=name, other=_doc_name(span.doc)))
+        doc = self.head.doc
+        # Names are only built for a message: this runs for every relation read.
+        for k, span in enumerate((self.head, self.tail, *self.rationale)):
+            if k >= 2 and not isinstance(span, Span):
+                raise ValueError(Errors.E001.format(arg=_arg_name(k), type=type(span).__name__))
+            if span.end <= span.start:
+                raise ValueError(Errors.E008.format(arg=_arg_name(k), start=span.start, end=span.end))
+            if span.doc is not doc:
+                raise ValueError(Errors.E002.format(head=doc_name(doc), arg=_arg_name(k), other=doc_name(span.doc)))
 
     @property
     def doc(self) -> Doc:
@@ -133,6 +146,11 @@ def relations_by_sentence(sents: Sequence[Span], relations: Iterable[Relation]) 
 def get_relations(doc: Doc) -> List[Relation]:
     """Build the Relation objects stored on a Doc, in assignment order.
 
+    Spans are rebuilt from their token offsets; when those no longer cover the
+    characters the span was written for (the Doc was retokenized), they are found again
+    by their characters, and E011 is raised if the characters no longer start and end
+    on token boundaries.
+
     doc (Doc): The document.
     RETURNS (List[Relation]): A new list; editing it does not change the Doc.
     """
@@ -141,18 +159,26 @@ def get_relations(doc: Doc) -> List[Relation]:
     for start_char, records in blocks:
         offset = _token_starting_at(doc, start_char)
         for record in records:
-            relations.append(_from_record(doc, record, offset, len(relations)))
+            relations.append(_from_record(doc, record, start_char, offset, len(relations)))
     return relations
 
 
 def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
-    """Replace the relations stored on a Doc (the setter of `doc._.relations`)."""
+    """Replace the relations stored on a Doc (the setter of `doc._.relations`).
+
+    doc (Doc): The document.
+    relations (Iterable[Relation]): The new relations; `[]` removes them all. None, a
+        single Relation or another non-list raises E010, an item that is not a Relation
+        E005; the Doc's relations are then unchanged.
+    """
+    if relations is None or isinstance(relations, (Relation, str, bytes, dict)) or not hasattr(relations, "__iter__"):
+        raise ValueError(Errors.E010.format(type=type(relations).__name__))
     records = []
     for i, rel in enumerate(relations):
         if not isinstance(rel, Relation):
             raise ValueError(Errors.E005.format(type=type(rel).__name__, index=i))
         if rel.doc is not doc:
-            raise ValueError(Errors.E003.format(doc=_doc_name(doc), index=i, label=rel.label, other=_doc_name(rel.doc)))
+            raise ValueError(Errors.E003.format(doc=doc_name(doc), index=i, label=rel.label, other=doc_name(rel.doc)))
         records.append(_to_record(rel))
     for key in [key for key in doc.user_data if _is_block_key(key)]:
         del doc.user_data[key]
@@ -206,19 +232,25 @@ def _is_block_key(key: Any) -> bool:
     return isinstance(key, tuple) and len(key) == 4 and key[0] == "._." and key[1] == STORE_NAME
 
 
-def _token_starting_at(doc: Doc, start_char: int) -> int:
+def _token_starting_at(doc: Doc, start_char: int) -> Optional[int]:
+    """The token where a block starts, or None when no token starts at its first
+    character any more (a retokenized merged Doc)."""
     if start_char == 0:
         return 0
     for token in doc:  # only merged Docs (Doc.from_docs) have blocks not at 0
         if token.idx == start_char:
             return token.i
-    raise ValueError(Errors.E004.format(index=0, start=start_char, end=start_char, length=len(doc)))
+    return None
 
 
 def _to_record(rel: Relation) -> Dict[str, Any]:
+    """The plain-data record of a relation (the block starts at the Doc's first token
+    and character, so offsets are the spans' own)."""
+
     def span_data(span: Span) -> List[Any]:
         return [span.start, span.end, span.label_, span.id_]
 
+    spans = (rel.head, rel.tail, *rel.rationale)
     return {
         "head": span_data(rel.head),
         "tail": span_data(rel.tail),
@@ -227,29 +259,56 @@ def _to_record(rel: Relation) -> Dict[str, Any]:
         "source": rel.source,
         "rationale": [[s.start, s.end] for s in rel.rationale],
         "rules": list(rel.rules),
+        "chars": [[s.start_char, s.end_char] for s in spans],  # head, tail, then the rationale
     }
 
 
-def _from_record(doc: Doc, record: Dict[str, Any], offset: int, index: int) -> Relation:
-    def make_span(data: Sequence[Any]) -> Span:
-        start, end = int(data[0]) + offset, int(data[1]) + offset
-        if not 0 <= start <= end <= len(doc):
-            raise ValueError(Errors.E004.format(index=index, start=start, end=end, length=len(doc)))
+def _from_record(doc: Doc, record: Dict[str, Any], start_char: int, offset: Optional[int], index: int) -> Relation:
+    chars = record.get("chars")  # absent from records written by earlier versions
+
+    def make_span(data: Sequence[Any], k: int, arg: str) -> Span:
         label = data[2] if len(data) > 2 else ""
         span_id = data[3] if len(data) > 3 else ""
-        return Span(doc, start, end, label=label, span_id=span_id)
+        if chars is None:
+            if offset is None:
+                raise ValueError(Errors.E004.format(index=index, start=start_char, end=start_char, length=len(doc)))
+            start, end = int(data[0]) + offset, int(data[1]) + offset
+            if not 0 <= start <= end <= len(doc):
+                raise ValueError(Errors.E004.format(index=index, start=start, end=end, length=len(doc)))
+            return Span(doc, start, end, label=label, span_id=span_id)
+        first, last = start_char + chars[k][0], start_char + chars[k][1]
+        if offset is not None:
+            start, end = int(data[0]) + offset, int(data[1]) + offset
+            if 0 <= start < end <= len(doc):
+                span = Span(doc, start, end, label=label, span_id=span_id)
+                if span.start_char == first and span.end_char == last:
+                    return span  # the tokens are unchanged: the common case
+        # Retokenized since the relation was written: find the span by its characters.
+        span = doc.char_span(first, last, label=label, span_id=span_id, alignment_mode="strict")
+        if span is None or len(span) == 0:
+            raise ValueError(
+                Errors.E011.format(index=index, label=record["label"], doc=doc_name(doc), arg=arg, start=first,
+                                   end=last, text=doc.text[first:last])
+            )
+        return span
 
     return Relation(
-        head=make_span(record["head"]),
-        tail=make_span(record["tail"]),
+        head=make_span(record["head"], 0, "head"),
+        tail=make_span(record["tail"], 1, "tail"),
         label=record["label"],
         score=record["score"],
         source=record["source"],
-        rationale=tuple(make_span(s) for s in record["rationale"]),
+        rationale=tuple(make_span(s, 2 + i, f"rationale[{i}]") for i, s in enumerate(record["rationale"])),
         rules=tuple(record["rules"]),
     )
 
 
-def _doc_name(doc: Optional[Doc]) -> str:
+def _arg_name(k: int) -> str:
+    """The name of a relation's k-th span: head, tail, then rationale[i]."""
+    return ("head", "tail")[k] if k < 2 else f"rationale[{k - 2}]"
+
+
+def doc_name(doc: Optional[Doc]) -> str:
+    """The first 40 characters of a Doc's text, to name it in a message."""
     text = doc.text if doc is not None else ""
     return text[:40] + ("..." if len(text) > 40 else "")

@@ -6,7 +6,7 @@ NIL (0), each symmetric label, each asymmetric label read forward (s -> o) and e
 asymmetric label read in reverse (o -> s). Decoding sums the scores of (s, o) with the
 re-indexed scores of (o, s), so both directions vote on one decision.
 """
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy
 
@@ -117,13 +117,27 @@ def decode_pairs(
             found.extend([(i, head, tail, label, score), (i, tail, head, label, score)])
         else:
             found.append((i, tail, head, label, score) if flipped else (i, head, tail, label, score))
-    found.sort(key=lambda rel: -rel[4])
+    return drop_overlapping(found)
+
+
+def drop_overlapping(found: List[Tuple[int, Any, Any, str, float]]) -> List[Tuple[int, Any, Any, str, float]]:
+    """By descending score, the relations no kept one overlaps: same Doc and label,
+    overlapping heads and overlapping tails.
+
+    found (List[Tuple[int, Span, Span, str, float]]): (doc index, head, tail, label, score).
+    RETURNS (List[Tuple[int, Span, Span, str, float]]): The kept ones, by descending score.
+    """
+    found = sorted(found, key=lambda rel: -rel[4])
+    # Two relations have overlapping heads and overlapping tails exactly when they share
+    # a (head token, tail token) cell, so each kept relation marks its cells and a
+    # candidate is checked against those: work per relation is |head| x |tail| tokens,
+    # where comparing with every kept relation made decoding quadratic in the pairs.
     kept: List[Tuple[int, Any, Any, str, float]] = []
+    taken: Dict[Tuple[int, str], Set[Tuple[int, int]]] = {}
     for rel in found:
-        if not any(k[0] == rel[0] and k[3] == rel[3] and _overlap(k[1], rel[1]) and _overlap(k[2], rel[2]) for k in kept):
+        cells = [(h, t) for h in range(rel[1].start, rel[1].end) for t in range(rel[2].start, rel[2].end)]
+        seen = taken.setdefault((rel[0], rel[3]), set())
+        if seen.isdisjoint(cells):
             kept.append(rel)
+            seen.update(cells)
     return kept
-
-
-def _overlap(a: Any, b: Any) -> bool:
-    return a.start < b.end and b.start < a.end

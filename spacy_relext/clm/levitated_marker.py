@@ -20,7 +20,7 @@ from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
 from thinc.types import Floats2d, Ints2d
 
-from ..entities import sentence_index, sentence_starts
+from ..entities import sentence_index, sentence_starts, window_around
 from ..errors import Errors
 from ..torch_io import deserialize_weights_only
 
@@ -163,10 +163,11 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         return ops.alloc2f(0, model.get_dim("nO")), lambda d_scores: []
     lengths = [len(doc) for doc in docs]
     flat = ops.flatten(tokvecs) if sum(lengths) else ops.alloc2f(0, n_in)
+    sentences = [sentence_starts(doc) for doc in docs]  # once per Doc, not per chunk
     outputs = []
     for start in range(0, len(packed.groups), GROUPS_PER_CALL):
         chunk = packed.slice(start, start + GROUPS_PER_CALL)
-        outputs.append(_attend(model, docs, flat, chunk, is_train))
+        outputs.append(_attend(model, docs, flat, chunk, is_train, sentences))
     scores = ops.xp.concatenate([scores for scores, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
 
     def backprop(d_scores: OutT) -> List[Floats2d]:
@@ -181,7 +182,12 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
 
 
 def _attend(
-    model: Model[InT, OutT], docs: Sequence[Doc], flat: Floats2d, packed: PackedPairs, is_train: bool
+    model: Model[InT, OutT],
+    docs: Sequence[Doc],
+    flat: Floats2d,
+    packed: PackedPairs,
+    is_train: bool,
+    sentences: Sequence[List[int]],
 ) -> Tuple[Floats2d, Callable[[Floats2d, Floats2d], None]]:
     """Scores of one chunk of groups; its backprop adds into the token-vector gradient."""
     ops = model.ops
@@ -191,6 +197,7 @@ def _attend(
         packed,
         max_length=model.attrs["max_length"],
         mutual=model.attrs["mutual_object_attention"],
+        sentences=sentences,
     )
     sources = layout.sources.ravel()
     has_source = ops.asarray1i(numpy.flatnonzero(sources >= 0))
@@ -316,27 +323,31 @@ def group_focus(group: PairGroup, max_length: int) -> Offsets:
     return (start, end) if end - start <= max_length else group.subject
 
 
-def context_window(doc: Doc, focus: Offsets, max_length: int) -> Offsets:
+def context_window(doc: Doc, focus: Offsets, max_length: int, starts: Optional[List[int]] = None) -> Offsets:
     """The sentences holding `focus` (a subject, or a group's arguments) widened with
     neighbouring sentences while the window stays within `max_length` tokens; a window
     centred on the focus when those sentences alone are longer.
+
+    starts (Optional[List[int]]): `sentence_starts(doc)`, computed once per Doc by a
+        caller placing many groups (reading them per group made packing quadratic).
     """
-    starts = sentence_starts(doc)
-    bounds = list(zip(starts, starts[1:] + [len(doc)]))
+    if starts is None:
+        starts = sentence_starts(doc)
+
+    def bounds(k: int) -> Offsets:
+        return starts[k], starts[k + 1] if k + 1 < len(starts) else len(doc)
+
     first = sentence_index(starts, focus[0])
     last = sentence_index(starts, max(focus[0], focus[1] - 1))
-    start, end = bounds[first][0], bounds[last][1]
+    start, end = bounds(first)[0], bounds(last)[1]
     if end - start > max_length:
-        centre = (focus[0] + focus[1]) // 2
-        start = max(0, min(centre - max_length // 2, len(doc) - max_length, focus[0]))
-        start = max(start, min(focus[1] - max_length, focus[0]))  # keep the focus inside when it fits
-        return start, min(len(doc), start + max_length)
+        return window_around(focus, max_length, (0, len(doc)))
     grew = True
     while grew:
         grew = False
         for candidate in (first - 1, last + 1):
-            if 0 <= candidate < len(bounds):
-                new_start, new_end = min(start, bounds[candidate][0]), max(end, bounds[candidate][1])
+            if 0 <= candidate < len(starts):
+                new_start, new_end = min(start, bounds(candidate)[0]), max(end, bounds(candidate)[1])
                 if new_end - new_start <= max_length:
                     start, end = new_start, new_end
                     first, last = min(first, candidate), max(last, candidate)
@@ -344,19 +355,33 @@ def context_window(doc: Doc, focus: Offsets, max_length: int) -> Offsets:
     return start, end
 
 
-def make_layout(docs: Sequence[Doc], packed: PackedPairs, *, max_length: int, mutual: bool) -> Layout:
+def make_layout(
+    docs: Sequence[Doc],
+    packed: PackedPairs,
+    *,
+    max_length: int,
+    mutual: bool,
+    sentences: Optional[Sequence[List[int]]] = None,
+) -> Layout:
     """Rows, ids and masks of a batch of packed sequences.
 
     docs (Sequence[Doc]): The Docs the groups refer to.
     packed (PackedPairs): The groups and optional CLM ids.
     max_length (int): Context tokens per sequence.
     mutual (bool): M-DOS.
+    sentences (Optional[Sequence[List[int]]]): `sentence_starts` of each Doc, when the
+        caller already has them; read from the Docs otherwise.
     RETURNS (Layout): The layout.
     """
     from .pytorch_marker_attention import CLM, OBJ_END, OBJ_START, SUBJ_END, SUBJ_START, TEXT
 
     doc_starts = numpy.cumsum([0] + [len(doc) for doc in docs])
-    windows = [context_window(docs[g.doc_index], group_focus(g, max_length), max_length) for g in packed.groups]
+    if sentences is None:
+        sentences = [sentence_starts(doc) for doc in docs]
+    windows = [
+        context_window(docs[g.doc_index], group_focus(g, max_length), max_length, sentences[g.doc_index])
+        for g in packed.groups
+    ]
     text_width = max(end - start for start, end in windows)
     object_width = max(len(g.objects) for g in packed.groups)
     clm_width = 0 if packed.clm_ids is None else packed.clm_ids.shape[1]

@@ -15,6 +15,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, xp2torch
 
+from ..entities import sentence_starts
 from ..errors import Errors
 from .levitated_marker import (
     GROUPS_PER_CALL,
@@ -99,6 +100,7 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     encoder = model.get_ref("encoder")
     module = encoder.shims[0]._model
     pieces = [_doc_pieces(module.tokenizer, doc) for doc in docs]
+    sentences = [sentence_starts(doc) for doc in docs]  # once per Doc, not per group
     outputs = []
     for start in range(0, len(packed.groups), GROUPS_PER_CALL):
         layout = make_solid_layout(
@@ -108,6 +110,7 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
             max_length=model.attrs["max_length"],
             mutual=model.attrs["mutual_object_attention"],
             special=_special_ids(module),
+            sentences=sentences,
         )
         outputs.append(encoder(tuple(ops.asarray(layout[key]) for key in SOLID_LAYOUT_KEYS), is_train))
     scores = ops.xp.concatenate([s for s, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
@@ -143,10 +146,12 @@ def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKw
     return ArgsKwargs(args=tuple(xp2torch(a) for a in inputs), kwargs={}), lambda d_args: None
 
 
-def _wordpiece_window(doc: Doc, pieces: List[List[int]], focus: Tuple[int, int], budget: int) -> Tuple[int, int]:
+def _wordpiece_window(
+    doc: Doc, pieces: List[List[int]], focus: Tuple[int, int], budget: int, starts: Optional[List[int]] = None
+) -> Tuple[int, int]:
     """`context_window` in tokens, then trimmed on the side farther from the focus
     until its wordpieces fit `budget`."""
-    start, end = context_window(doc, focus, budget)
+    start, end = context_window(doc, focus, budget, starts)
     count = sum(len(p) for p in pieces[start:end])
     while count > budget and (start < focus[0] or end > focus[1]):
         if focus[0] - start >= end - focus[1]:
@@ -165,6 +170,7 @@ def _marked_text(
     docs: Sequence[Doc],
     max_length: int,
     special: Dict[str, Any],
+    starts: Optional[List[int]] = None,
 ) -> Tuple[List[int], List[Tuple[int, int]], Dict[int, int], Dict[int, int]]:
     """[CLS] window [SEP] wordpiece ids with solid markers around `spans` (the subject
     first, then solid objects), the rows of each span's two markers, and the first and
@@ -172,7 +178,7 @@ def _marked_text(
     """
     s_open, s_close, o_open, o_close = special["markers"]
     budget = max_length - 2 - 2 * len(spans)
-    start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group_focus(group, budget), budget)
+    start, end = _wordpiece_window(docs[group.doc_index], doc_pieces, group_focus(group, budget), budget, starts)
     ids, first, last = [special["cls"]], {}, {}
     rows = [[0, 0] for _ in spans]
     for t in range(start, end):
@@ -200,6 +206,7 @@ def make_solid_layout(
     max_length: int,
     mutual: bool,
     special: Dict[str, Any],
+    sentences: Optional[Sequence[List[int]]] = None,
 ) -> Dict[str, numpy.ndarray]:
     """Input ids, position ids, 3-D mask and pair rows of packed sequences.
 
@@ -209,15 +216,21 @@ def make_solid_layout(
     max_length (int): Text wordpieces per sequence, special tokens and markers included.
     mutual (bool): M-DOS.
     special (Dict[str, Any]): cls, sep, pad ids, the 4 marker ids, CLM ids per class token.
+    sentences (Optional[Sequence[List[int]]]): `sentence_starts` of each Doc, when the
+        caller already has them; read from the Docs otherwise.
     RETURNS (Dict[str, numpy.ndarray]): input_ids, positions (G, T), mask (G, T, T)
         and pair_rows (P, 5).
     """
     solid = packed.solid_objects
+    if sentences is None:
+        sentences = [sentence_starts(doc) for doc in docs]
     texts, marker_rows, object_positions = [], [], []
     for group in packed.groups:
         doc_pieces = pieces[group.doc_index]
         spans = [group.subject] + (group.objects if solid else [])
-        ids, rows, first, last = _marked_text(doc_pieces, spans, group, docs, max_length, special)
+        ids, rows, first, last = _marked_text(
+            doc_pieces, spans, group, docs, max_length, special, sentences[group.doc_index]
+        )
         texts.append(ids)
         marker_rows.append(rows)
         if not solid:

@@ -16,6 +16,7 @@ entities are closest; the solver's cost grows with the square of the region, so 
 over the whole document would be infeasible), and the relation is written between the
 first mentions of the two clusters.
 """
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from spacy.language import Language
@@ -26,8 +27,8 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
-from ..entities import cluster_id, get_entities, get_entity_clusters, sentence_index, sentence_starts
-from ..errors import Errors
+from ..entities import cluster_id, get_entities, get_entity_clusters, sentence_index, sentence_starts, window_around
+from ..errors import Errors, Warnings
 from ..relation_pipe import (
     BOOL,
     DEFAULT_CANDIDATES,
@@ -44,6 +45,10 @@ from .architectures import PairRegion, PairRegions, build_masker
 from .solver import mask_segments
 
 PAIR_LEVELS = ("mention", "cluster")
+# Longest maskable region, in tokens: longer than all but one of the 19,252 sentences of
+# DWIE (555 tokens; the next is under 300). The solver's work per pair grows with the
+# square of the region (README, "Bounded work per document").
+DEFAULT_MAX_REGION_LENGTH = 512
 RegionPair = Tuple[int, Span, Span, int]  # (doc index, head, tail, region start)
 
 DEFAULT_RATIONALE_MODEL_CONFIG = """
@@ -77,6 +82,7 @@ DEFAULT_RATIONALE_MODEL = Config().from_str(DEFAULT_RATIONALE_MODEL_CONFIG + DEF
         "pair_level": "mention",
         "keep_candidates": False,
         "candidate_floor": 0.0,
+        "max_region_length": DEFAULT_MAX_REGION_LENGTH,
         "temperature_start": 1.0,
         "temperature_end": 0.1,
         "anneal_steps": 1000,
@@ -95,6 +101,7 @@ def make_rationale_masker(
     pair_level: str,
     keep_candidates: bool,
     candidate_floor: float,
+    max_region_length: Optional[int],
     temperature_start: float,
     temperature_end: float,
     anneal_steps: int,
@@ -117,6 +124,11 @@ def make_rationale_masker(
         it are not written (0 writes all). A document-level backbone has dozens of labels
         per entity pair, and a `logic_reasoner` reads an unwritten label as very unlikely,
         so a floor such as 0.01 saves most of the time and memory at little cost.
+    max_region_length (Optional[int]): Most tokens a pair's rationale is chosen from. A
+        longer region (a very long sentence, or a long text without sentence
+        boundaries) is cut to a window of this many tokens centred on the two
+        arguments, with a warning (W031): the solver's work per pair grows with the
+        square of the region. None: no limit.
     temperature_start (float): Relaxation temperature at the first update.
     temperature_end (float): Temperature reached after `anneal_steps` updates.
     anneal_steps (int): Updates of the geometric annealing (0: always `temperature_end`).
@@ -133,6 +145,7 @@ def make_rationale_masker(
         pair_level=pair_level,
         keep_candidates=keep_candidates,
         candidate_floor=candidate_floor,
+        max_region_length=max_region_length,
         temperature_start=temperature_start,
         temperature_end=temperature_end,
         anneal_steps=anneal_steps,
@@ -145,7 +158,7 @@ class RationaleMasker(CandidatePairPipe):
     """Classify candidate pairs from sparse, contiguous rationales and write them."""
 
     CFG_SCHEMA = {**CandidatePairPipe.CFG_SCHEMA, "pair_level": one_of(PAIR_LEVELS), "keep_candidates": BOOL,
-                  "candidate_floor": NUMBER, "nI": OPTIONAL_INT}
+                  "candidate_floor": NUMBER, "max_region_length": OPTIONAL_INT, "nI": OPTIONAL_INT}
 
     def __init__(
         self,
@@ -159,6 +172,7 @@ class RationaleMasker(CandidatePairPipe):
         pair_level: str = "mention",
         keep_candidates: bool = False,
         candidate_floor: float = 0.0,
+        max_region_length: Optional[int] = DEFAULT_MAX_REGION_LENGTH,
         temperature_start: float = 1.0,
         temperature_end: float = 0.1,
         anneal_steps: int = 1000,
@@ -170,6 +184,8 @@ class RationaleMasker(CandidatePairPipe):
             raise ValueError(Errors.E501.format(options=PAIR_LEVELS, value=pair_level))
         if not 0.0 <= candidate_floor < 1.0:
             raise ValueError(Errors.E503.format(value=candidate_floor))
+        if max_region_length is not None and max_region_length < 1:
+            raise ValueError(Errors.E306.format(value=max_region_length))
         if min(temperature_start, temperature_end) <= 0 or anneal_steps < 0:
             raise ValueError(Errors.E502.format(start=temperature_start, end=temperature_end, steps=anneal_steps))
         super().__init__(
@@ -184,6 +200,7 @@ class RationaleMasker(CandidatePairPipe):
             pair_level=pair_level,
             keep_candidates=keep_candidates,
             candidate_floor=candidate_floor,
+            max_region_length=max_region_length,
         )
         self.temperature_start = temperature_start
         self.temperature_end = temperature_end
@@ -229,17 +246,26 @@ class RationaleMasker(CandidatePairPipe):
         RETURNS (Tuple[PairRegions, List[RegionPair]]): The model input besides the Docs, and
             the pairs (doc index, head, tail, region start) in the model's row order.
         """
-        regions, pairs = [], []
+        regions, pairs, clipped = [], [], []
+        limit = self.cfg["max_region_length"]
         for i, doc in enumerate(docs):
             starts = sentence_starts(doc)
             for heads, tails in self._argument_pairs(doc):
-                region = min(
-                    (_sentence_region(starts, len(doc), head, tail) for head in heads for tail in tails),
-                    key=lambda span: (span[1] - span[0], span[0]),
+                region, head, tail = min(
+                    ((_sentence_region(starts, len(doc), head, tail), head, tail) for head in heads for tail in tails),
+                    key=lambda found: (found[0][1] - found[0][0], found[0][0]),
                 )
+                if limit is not None and region[1] - region[0] > limit:
+                    focus = (min(head.start, tail.start), max(head.end, tail.end))
+                    clipped.append((head, tail, region[1] - region[0]))
+                    region = window_around(focus, limit, region)
                 offsets = [[(m.start, m.end) for m in group] for group in (heads, tails)]
                 regions.append(PairRegion(i, offsets[0], offsets[1], region))
                 pairs.append((i, heads[0], tails[0], region[0]))
+        if clipped:
+            head, tail, length = clipped[0]
+            warnings.warn(Warnings.W031.format(name=self.name, count=len(clipped), limit=limit, example=(head, tail),
+                                               length=length))
         return PairRegions(regions, temperature=self.temperature), pairs
 
     def _argument_pairs(self, doc: Doc) -> List[Tuple[List[Span], List[Span]]]:
@@ -280,8 +306,6 @@ class RationaleMasker(CandidatePairPipe):
         masks = ops.to_numpy(masks)
         found: List[List[Relation]] = [[] for _ in docs]
         for p, (i, head, tail, start) in enumerate(pairs):
-            doc = docs[i]
-            rationale = tuple(doc[start + a : start + b] for a, b in mask_segments(masks[p].tolist()))
             best = int(probs[p].argmax())
             if self.cfg["keep_candidates"]:
                 floor = self.cfg.get("candidate_floor", 0.0)
@@ -289,7 +313,11 @@ class RationaleMasker(CandidatePairPipe):
             elif best > 0 and probs[p, best] >= self.threshold:
                 decided = [best]
             else:
-                decided = []
+                continue
+            # Segments only for the pairs written: a pair's mask has up to half its
+            # region's length in segments, and most pairs are decided negative.
+            doc = docs[i]
+            rationale = tuple(Span(doc, start + a, start + b) for a, b in mask_segments(masks[p].tolist()))
             for c in decided:
                 found[i].append(
                     Relation(

@@ -17,6 +17,7 @@ from spacy_relext.clm.clm_classifier import candidate_label_markers, chunk_objec
 from spacy_relext.clm.label_scheme import (  # noqa: E402
     DirectionalLabels,
     decode_pairs,
+    drop_overlapping,
     learn_symmetric_labels,
 )
 from spacy_relext.clm.levitated_marker import (  # noqa: E402
@@ -514,3 +515,104 @@ def test_far_pairs_get_their_own_group_and_a_warning(trained):
                                          r"than max_length=128 tokens apart, e.g. \(Alice, Berlin\)"):
         packed, pairs = nlp.get_pipe("clm_classifier").pack([doc])
     assert len(pairs) == 12 and all(len(g.objects) <= 2 for g in packed.groups)
+
+
+# --- bounded work per document --------------------------------------------------
+
+
+def many_entities(nlp, n):
+    """One sentence, "E0 and E1 and ... .", every name a PER mention."""
+    words = " and ".join(f"E{i}" for i in range(n)).split() + ["."]
+    doc = Doc(nlp.vocab, words=words, sent_starts=[i == 0 for i in range(len(words))])
+    doc.ents = [Span(doc, 2 * i, 2 * i + 1, label="PER") for i in range(n)]
+    return doc
+
+
+def test_pairs_scored_equal_the_cap_in_prediction_and_training():
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier", config={"candidates": {"@misc": "spacy-relext.entity_pairs.v2",
+                                                                "max_pairs_per_sentence": 40}})
+    nlp.initialize(lambda: make_examples(nlp))
+    doc = many_entities(nlp, 30)  # 870 ordered pairs
+    with pytest.warns(UserWarning, match=r"\[W030\] Doc 'E0 and E1 and E2 .*' has 870 candidate pairs; 830 of them"):
+        pairs, scores = clm.predict([doc])
+    assert len(pairs) == scores.shape[0] == 40
+    assert max(abs(head.start - tail.start) for _, head, tail in pairs) <= 2 * 2  # the nearest pairs
+    with pytest.warns(UserWarning, match="W030"):
+        X, truths = clm.make_training_input([Example(doc, many_entities(nlp, 30))])
+    assert X[1].n_pairs == len(truths) == 40  # training sees the same candidates
+
+
+def drop_overlapping_before(found):
+    """drop_overlapping as it was before its speed fix: every kept relation compared."""
+
+    def overlap(a, b):
+        return a.start < b.end and b.start < a.end
+
+    kept = []
+    for rel in sorted(found, key=lambda rel: -rel[4]):
+        if not any(k[0] == rel[0] and k[3] == rel[3] and overlap(k[1], rel[1]) and overlap(k[2], rel[2]) for k in kept):
+            kept.append(rel)
+    return kept
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_decoding_keeps_the_relations_it_kept_before_its_speed_fix(seed):
+    """Random relations with overlapping and nested arguments, in two Docs and two
+    labels, some with equal scores: the same ones kept, in the same order."""
+    rng = numpy.random.default_rng(seed)
+    doc = spacy.blank("en")(" ".join(["w"] * 30))
+
+    def span():
+        start = int(rng.integers(0, 28))
+        return doc[start : start + int(rng.integers(1, 4))]
+
+    found = [(int(rng.integers(0, 2)), span(), span(), str(rng.choice(["A", "B"])), float(rng.integers(0, 50)) / 50)
+             for _ in range(300)]
+
+    def view(relations):
+        return [(i, h.start, h.end, t.start, t.end, label, score) for i, h, t, label, score in relations]
+
+    kept = view(drop_overlapping(found))
+    assert 20 < len(kept) < 300 and kept == view(drop_overlapping_before(found))
+
+
+def context_window_before(doc, focus, max_length):
+    """context_window as it was before it took the sentence starts from its caller."""
+    from spacy_relext.entities import sentence_index, sentence_starts
+
+    starts = sentence_starts(doc)
+    bounds = list(zip(starts, starts[1:] + [len(doc)]))
+    first = sentence_index(starts, focus[0])
+    last = sentence_index(starts, max(focus[0], focus[1] - 1))
+    start, end = bounds[first][0], bounds[last][1]
+    if end - start > max_length:
+        centre = (focus[0] + focus[1]) // 2
+        start = max(0, min(centre - max_length // 2, len(doc) - max_length, focus[0]))
+        start = max(start, min(focus[1] - max_length, focus[0]))
+        return start, min(len(doc), start + max_length)
+    grew = True
+    while grew:
+        grew = False
+        for candidate in (first - 1, last + 1):
+            if 0 <= candidate < len(bounds):
+                new_start, new_end = min(start, bounds[candidate][0]), max(end, bounds[candidate][1])
+                if new_end - new_start <= max_length:
+                    start, end = new_start, new_end
+                    first, last = min(first, candidate), max(last, candidate)
+                    grew = True
+    return start, end
+
+
+def test_context_windows_are_those_of_before_the_speed_fix():
+    from spacy_relext.entities import sentence_starts
+
+    rng = numpy.random.default_rng(0)
+    starts = [i == 0 or rng.random() < 0.1 for i in range(120)]
+    doc = Doc(spacy.blank("en").vocab, words=["w"] * 120, sent_starts=starts)
+    cached = sentence_starts(doc)
+    for focus in [(a, b) for a in range(0, 120, 7) for b in range(a + 1, min(120, a + 60), 5)]:
+        for max_length in (4, 16, 50, 200):
+            want = context_window_before(doc, focus, max_length)
+            assert context_window(doc, focus, max_length) == want
+            assert context_window(doc, focus, max_length, cached) == want

@@ -1,4 +1,5 @@
 import pickle
+from pathlib import Path
 
 import pytest
 import spacy
@@ -139,12 +140,17 @@ def test_pickle_round_trip(nlp):
     assert as_tuples(pickle.loads(pickle.dumps(doc))._.relations) == as_tuples(doc._.relations)
 
 
-def test_doc_from_docs_keeps_relations_of_each_doc(nlp):
+def merged_docs(nlp):
+    """A Doc with relations, and it merged with a second one (Doc.from_docs)."""
     first, second = make_doc(nlp), Doc(nlp.vocab, words=["Bob", "visited", "Rome", "and", "Acme", "."])
     first._.relations = full_relations(first)
     second.ents = [Span(second, 0, 1, label="PER"), Span(second, 2, 3, label="LOC")]
     second._.relations = [Relation(head=second.ents[0], tail=second.ents[1], label="Live_In", score=0.5)]
-    merged = Doc.from_docs([first, second])
+    return first, Doc.from_docs([first, second])
+
+
+def test_doc_from_docs_keeps_relations_of_each_doc(nlp):
+    first, merged = merged_docs(nlp)
     rels = merged._.relations
     assert [(r.head.text, r.label, r.tail.text) for r in rels] == [
         ("Alice Smith", "Work_For", "Acme Corp"),
@@ -190,3 +196,118 @@ def test_align_relations_different_tokenization(nlp):
     ]
     assert [(r.head.start, r.head.end, r.tail.start, r.tail.end) for r in aligned] == [(0, 2, 4, 5), (4, 5, 6, 8)]
     assert [r.label for r in missed] == ["Split"]
+
+
+# --- the data model's rules ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs,arg",
+    [({"head": (4, 4)}, "head"), ({"tail": (6, 6)}, "tail"), ({"rationale": ((2, 3), (3, 3))}, r"rationale\[1\]")],
+)
+def test_empty_spans_raise(nlp, kwargs, arg):
+    doc = make_doc(nlp)
+    spans = {"head": (0, 2), "tail": (4, 6), "rationale": (), **kwargs}
+    with pytest.raises(ValueError, match=rf"\[E008\] Relation {arg} is an empty span"):
+        Relation(head=doc[slice(*spans["head"])], tail=doc[slice(*spans["tail"])], label="X",
+                 rationale=tuple(doc[slice(*r)] for r in spans["rationale"]))
+
+
+@pytest.mark.parametrize("score", [5.0, -3, 1.0001, -1e-9])
+def test_scores_outside_0_1_raise(nlp, score):
+    doc = make_doc(nlp)
+    with pytest.raises(ValueError, match=r"\[E009\] Relation score must be a probability in \[0, 1\]"):
+        Relation(head=doc[0:2], tail=doc[4:6], label="X", score=score)
+
+
+@pytest.mark.parametrize("score", [0, 0.0, 1, 1.0, 0.5])
+def test_scores_inside_0_1_are_kept(nlp, score):
+    doc = make_doc(nlp)
+    assert Relation(head=doc[0:2], tail=doc[4:6], label="X", score=score).score == float(score)
+
+
+@pytest.mark.parametrize("value", [None, 3, Relation])
+def test_assigning_anything_but_a_list_of_relations_raises(nlp, value):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    if value is Relation:
+        value = full_relations(doc)[0]  # one record, not a list of them
+    with pytest.raises(ValueError, match=r"\[E010\] doc\._\.relations must be set to a list .* "
+                                         r"doc\._\.relations = \[\]"):
+        doc._.relations = value
+    assert as_tuples(doc._.relations) == as_tuples(full_relations(doc))  # unchanged
+
+
+# --- character offsets and retokenization ------------------------------------
+
+
+def test_records_keep_character_offsets(nlp):
+    doc = make_doc(nlp)
+    doc._.relations = full_relations(doc)
+    (records,) = [v for k, v in doc.user_data.items() if k[1] == STORE_NAME]
+    assert records[0]["chars"] == [[0, 11], [22, 31], [12, 21]]  # head, tail, rationale
+
+
+def test_relations_follow_a_merge_before_them(nlp):
+    doc = Doc(nlp.vocab, words=["The", "firm", "Acme", "is", "in", "Paris", "."])
+    doc.ents = [Span(doc, 2, 3, label="ORG"), Span(doc, 5, 6, label="LOC")]
+    doc._.relations = [Relation(head=doc.ents[0], tail=doc.ents[1], label="Located_In", rationale=(doc[3:5],))]
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[0:2])
+    (rel,) = doc._.relations
+    assert (rel.head.text, rel.label, rel.tail.text, rel.rationale[0].text) == ("Acme", "Located_In", "Paris", "is in")
+    assert (rel.head.start, rel.tail.start) == (doc.ents[0].start, doc.ents[1].start) == (1, 4)
+    assert rel.head.label_ == "ORG"
+
+
+def test_relations_follow_a_split_before_them(nlp):
+    doc = Doc(nlp.vocab, words=["NewYork", "and", "Acme", "in", "Paris"])
+    doc.ents = [Span(doc, 2, 3, label="ORG"), Span(doc, 4, 5, label="LOC")]
+    doc._.relations = [Relation(head=doc.ents[0], tail=doc.ents[1], label="Located_In")]
+    with doc.retokenize() as retokenizer:
+        retokenizer.split(doc[0], ["New", "York"], heads=[(doc[0], 1), doc[1]])
+    (rel,) = doc._.relations
+    assert (rel.head.text, rel.tail.text, rel.head.start, rel.tail.start) == ("Acme", "Paris", 3, 5)
+
+
+def test_an_argument_merged_into_a_larger_token_raises(nlp):
+    doc = Doc(nlp.vocab, words=["The", "firm", "Acme", "is", "in", "Paris", "."])
+    doc.ents = [Span(doc, 2, 3, label="ORG"), Span(doc, 5, 6, label="LOC")]
+    doc._.relations = [Relation(head=doc.ents[0], tail=doc.ents[1], label="Located_In")]
+    with doc.retokenize() as retokenizer:
+        retokenizer.merge(doc[2:4])  # "Acme is"
+    with pytest.raises(ValueError, match=r"\[E011\] Relation 0 \(Located_In\) .* its head was written for characters "
+                                         r"9:13 \('Acme'\), .* the Doc was retokenized"):
+        doc._.relations
+    doc._.relations = []  # the way out the message names
+    assert doc._.relations == []
+
+
+def test_merged_docs_then_retokenized(nlp):
+    first, merged = merged_docs(nlp)
+    with merged.retokenize() as retokenizer:
+        retokenizer.merge(merged[2:4])  # "works for", a rationale span
+    rels = merged._.relations
+    assert [(r.head.text, r.label, r.tail.text) for r in rels] == [
+        ("Alice Smith", "Work_For", "Acme Corp"),
+        ("Acme Corp", "OrgBased_In", "Paris"),
+        ("Bob", "Live_In", "Rome"),
+    ]
+    assert rels[0].rationale[0].text == "works for" and rels[2].head.start == len(first) - 1
+    with merged.retokenize() as retokenizer:
+        retokenizer.merge(merged[len(first) - 2 : len(first)])  # ". Bob": across the two blocks
+    with pytest.raises(ValueError, match=r"\[E011\] Relation 2 \(Live_In\).* its head .*\('Bob'\)"):
+        merged._.relations
+
+
+def test_docbin_written_before_character_offsets_still_loads(nlp):
+    path = Path(__file__).parent / "fixtures" / "relations_before_chars.spacy"
+    plain, merged = DocBin().from_disk(path).get_docs(nlp.vocab)
+    assert as_tuples(plain._.relations) == as_tuples(full_relations(plain))
+    assert [(r.head.text, r.label, r.tail.text, r.score) for r in merged._.relations] == [
+        ("Alice Smith", "Work_For", "Acme Corp", 0.75),
+        ("Acme Corp", "OrgBased_In", "Paris", 1.0),
+        ("Bob", "Live_In", "Rome", 0.5),
+    ]
+    merged._.relations = merged._.relations  # rewritten in the new format, unchanged
+    assert [(r.head.text, r.tail.text) for r in merged._.relations][2] == ("Bob", "Rome")

@@ -53,7 +53,7 @@ def docs_with_relations(draw):
                 head=Span(doc, hs, he, label=draw(TEXT), span_id=draw(st.one_of(st.just(""), TEXT))),
                 tail=Span(doc, ts, te, label=draw(TEXT)),
                 label=draw(TEXT),
-                score=draw(st.floats(allow_nan=False, allow_infinity=False, width=64)),
+                score=draw(st.floats(min_value=0.0, max_value=1.0, width=64)),
                 source=draw(st.one_of(st.just(""), TEXT)),
                 rationale=rationale,
                 rules=tuple(draw(st.lists(TEXT, max_size=3))),
@@ -107,6 +107,15 @@ def test_invalid_label_and_score_raise(label, score):
     with pytest.raises(ValueError, match=r"\[E006\]"):
         Relation(head=doc[0:1], tail=doc[1:2], label=label)
     with pytest.raises(ValueError, match=r"\[E007\]"):
+        Relation(head=doc[0:1], tail=doc[1:2], label="X", score=score)
+
+
+@FAST
+@given(st.one_of(st.floats(max_value=-1e-300, allow_infinity=False, allow_nan=False),
+                 st.floats(min_value=1.0 + 1e-15, allow_infinity=False, allow_nan=False)))
+def test_scores_outside_0_1_raise(score):
+    doc = Doc(NLP.vocab, words=["a", "b"])
+    with pytest.raises(ValueError, match=r"\[E009\]"):
         Relation(head=doc[0:1], tail=doc[1:2], label="X", score=score)
 
 

@@ -1,6 +1,7 @@
 """The `rationale_masker` component (RE2): training, rationales, serialization, edge cases."""
 import math
 import pickle
+import warnings
 
 import numpy
 import pytest
@@ -118,6 +119,7 @@ def test_explicit_labels_and_no_resize():
         ({"model": {"k_ratio": 1.5}}, "E500"),
         ({"pair_level": "sentence"}, "E501"),
         ({"temperature_end": 0.0}, "E502"),
+        ({"max_region_length": 0}, "E306"),
     ],
 )
 def test_invalid_settings(config, code):
@@ -219,14 +221,33 @@ def test_mixed_batch_and_update_without_candidates(trained):
     assert losses[NAME] == 0.0
 
 
-def test_long_doc_is_not_truncated(trained):
+def test_long_region_is_cut_around_the_arguments_with_a_warning(trained):
     nlp, _, _ = trained
     words = ["filler"] * 700 + ["Alice", "works", "for", "Acme", "."]
     doc = make_doc(nlp.vocab, words, [(700, 701, "PER"), (703, 704, "ORG")])
     pipe = nlp.get_pipe(NAME)
     with pytest.warns(UserWarning, match="W005"):  # one 705-token "sentence", on purpose
-        doc = nlp(doc)
-        pairs, logits, masks = pipe.predict([doc])
+        with pytest.warns(UserWarning, match=r"\[W031\] 2 candidate pair\(s\) .* max_region_length=512 .* 705 tokens"):
+            doc = nlp(doc)
+            regions, pairs = pipe.make_pairs([doc])
+    assert [pair.region for pair in regions.pairs] == [(193, 705), (193, 705)]  # 512 tokens, arguments inside
+    for rel in doc._.relations:
+        assert all(193 <= span.start and span.end <= 705 for span in rel.rationale)
+        assert sum(len(span) for span in rel.rationale) <= math.ceil(0.6 * 512)
+
+
+def test_long_region_is_kept_whole_without_a_limit(trained):
+    nlp, _, _ = trained
+    words = ["filler"] * 700 + ["Alice", "works", "for", "Acme", "."]
+    doc = make_doc(nlp.vocab, words, [(700, 701, "PER"), (703, 704, "ORG")])
+    pipe = nlp.get_pipe(NAME)
+    pipe.cfg["max_region_length"] = None
+    try:
+        with pytest.warns(UserWarning, match="W005"):
+            doc = nlp(doc)
+            pairs, logits, masks = pipe.predict([doc])
+    finally:
+        pipe.cfg["max_region_length"] = 512
     assert len(pairs) == 2 and masks.shape[1] == len(words)
     for rel in doc._.relations:
         assert sum(len(span) for span in rel.rationale) <= math.ceil(0.6 * len(words))
@@ -500,3 +521,92 @@ def test_transformer_config_initializes_updates_and_predicts(monkeypatch):
     for doc in docs:
         rels = get_relations(doc)
         assert rels and all(r.rationale and all(0 <= s.start < s.end <= len(doc) for s in r.rationale) for r in rels)
+
+
+# --- bounded work per document --------------------------------------------------
+
+CAPPED = {"@misc": "spacy-relext.entity_pairs.v2", "max_pairs_per_sentence": 40}
+
+
+def many_entities(vocab, n, *, gap=1, sentences=True):
+    """One sentence (or, without `sentences`, one unsplit text) with `n` PER mentions,
+    `gap` filler tokens between two of them."""
+    words, ents = [], []
+    for i in range(n):
+        ents.append((len(words), len(words) + 1, "PER"))
+        words += [f"E{i}"] + ["and"] * gap
+    words.append(".")
+    doc = make_doc(vocab, words, ents)
+    if sentences:
+        for token in doc:
+            token.is_sent_start = token.i == 0
+    return doc
+
+
+def test_pairs_scored_equal_the_cap_in_prediction_and_training():
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe(NAME, config={"candidates": CAPPED})
+    nlp.initialize(lambda: make_examples(nlp))
+    doc = many_entities(nlp.vocab, 30)  # 870 ordered pairs
+    with pytest.warns(UserWarning, match=r"\[W030\] Doc 'E0 and E1 and .*' has 870 candidate pairs; 830 of them"):
+        pairs, logits, masks = pipe.predict([doc])
+    assert len(pairs) == logits.shape[0] == 40
+    with pytest.warns(UserWarning, match="W030"):
+        X, truths = pipe.make_training_input([Example(doc, many_entities(nlp.vocab, 30))])
+    assert len(X[1]) == len(truths) == 40  # training sees the same candidates
+
+
+def test_a_20000_token_text_without_sentences_is_bounded():
+    """The default caps: 2,000 pairs of the one "sentence" (the nearest), regions cut
+    to 512 tokens; the component runs to the end (with smaller caps here, for time)."""
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe(NAME)
+    nlp.initialize(lambda: make_examples(nlp))
+    doc = many_entities(nlp.vocab, 400, gap=49, sentences=False)  # 20,001 tokens, 159,600 ordered pairs
+    assert len(doc) == 20001
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        regions, pairs = pipe.make_pairs([doc])
+    assert warning_codes(record) == ["W005", "W030", "W031"]
+    assert len(pairs) == 2000
+    assert max(pair.region[1] - pair.region[0] for pair in regions.pairs) == 512
+    assert all(abs(head.start - tail.start) <= 3 * 50 for _, head, tail, _ in pairs)  # the nearest
+    pipe.candidates = spacy.registry.misc.get("spacy-relext.entity_pairs.v2")(max_pairs_per_doc=20)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        pairs, logits, masks = pipe.predict([doc])
+        assert len(nlp(doc)._.relations) <= 20
+    assert len(pairs) == 20 and masks.shape == (20, 512)
+    assert warning_codes(record) == ["W005", "W030", "W031"]
+
+
+def warning_codes(record):
+    return sorted({str(w.message).split("]")[0][-4:] for w in record})
+
+
+def test_rationales_are_those_of_before_the_speed_fix(trained):
+    """set_annotations builds rationale spans for the written relations only: the same
+    relations, scores and rationales as building them for every pair first."""
+    from spacy_relext.rationale.solver import mask_segments
+
+    nlp, examples, _ = trained
+    pipe = nlp.get_pipe(NAME)
+    docs = [eg.predicted.copy() for eg in examples] + [many_entities(nlp.vocab, 12)]
+    for keep in (False, True):
+        pipe.cfg["keep_candidates"] = keep
+        try:
+            pairs, logits, masks = pipe.predict(docs)
+            pipe.set_annotations(docs, (pairs, logits, masks))
+        finally:
+            pipe.cfg["keep_candidates"] = False
+        probs = pipe.model.ops.softmax(logits)
+        expected = [[] for _ in docs]
+        for p, (i, head, tail, start) in enumerate(pairs):
+            rationale = [(start + a, start + b) for a, b in mask_segments(masks[p].tolist())]
+            best = int(probs[p].argmax())
+            decided = range(1, pipe.n_classes) if keep else [best] if best > 0 else []
+            for c in decided:
+                expected[i].append((head.start, tail.start, pipe.labels[c - 1], float(probs[p, c]), rationale))
+        got = [[(r.head.start, r.tail.start, r.label, r.score, [(s.start, s.end) for s in r.rationale])
+                for r in doc._.relations] for doc in docs]
+        assert got == expected and sum(map(len, got)) > 0
