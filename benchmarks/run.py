@@ -13,7 +13,8 @@ full-only; their last full results stay in `benchmarks/results/` and in the repo
 
 Smoke mode (`--mode smoke`) checks that benchmarks run, in minutes: the quick mode's
 benchmarks (or those `--only` names, full-only ones included) on the first few documents
-of each corpus file, with a few training steps. Its figures measure nothing, so it
+of each corpus file, with a few training steps, all in one child process (startup costs
+more than such a benchmark). Its figures measure nothing, so it
 refuses to write them into this repository: `--out-dir DIR` receives
 `DIR/benchmarks/results/*.json` and `DIR/BENCHMARKS.md` instead (and the README summary
 only where `DIR/README.md` has one).
@@ -26,6 +27,7 @@ import shlex
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -127,21 +129,30 @@ def main() -> None:
         parser.error("--mode smoke: give --out-dir another folder (benchmarks/results/ and BENCHMARKS.md of this "
                      "repository hold the real figures)")
     if args.in_process:
+        failed = []
         for name in args.only:
-            run_one(name, args, args.harness_command)
+            try:
+                run_one(name, args, args.harness_command)
+            except Exception:  # the next benchmarks still run (a smoke run has them all in one process)
+                traceback.print_exc()
+                failed.append(name)
+        if failed:
+            sys.exit(f"benchmarks failed: {', '.join(failed)}")
         return
     if not args.corpus_dir.is_dir():
         sys.exit(f"--corpus-dir {args.corpus_dir} is not a directory: point it at the raw corpora (../shared/corpus)")
     harness_command = "python benchmarks/run.py " + shlex.join(sys.argv[1:])
     names = args.only or [n for n, (_, _, full_only) in BENCHMARKS.items() if not (args.mode != "full" and full_only)]
     failed = []
-    for name in names:
-        print(f"[{time.strftime('%H:%M:%S')}] {name}", flush=True)
-        child = [sys.executable, str(HERE / "run.py"), "--in-process", "--only", name, "--mode", args.mode,
+    # One process per benchmark, so that its peak RSS is its own; smoke figures measure
+    # nothing, so a smoke run saves the startups.
+    for group in [names] if args.mode == "smoke" else [[name] for name in names]:
+        print(f"[{time.strftime('%H:%M:%S')}] {' '.join(group)}", flush=True)
+        child = [sys.executable, str(HERE / "run.py"), "--in-process", "--only", *group, "--mode", args.mode,
                  "--corpus-dir", str(args.corpus_dir), "--work", str(args.work), "--out-dir", str(args.out_dir),
                  "--harness-command", harness_command]
         if subprocess.run(child).returncode:
-            failed.append(name)
+            failed.extend(group if len(group) == 1 else ["those the child listed above"])
     import report
 
     report.main(["--results", str(args.out_dir / "benchmarks" / "results"), "--output",
