@@ -30,7 +30,7 @@ SPLITS = {
                 "dev fraction 0.2, seed 0 (400 / 100)",
 }
 CONVERTERS = {"redocred": "docred"}  # dataset -> converter, where the names differ
-SMOKE_DOCS = 24  # documents read from each raw file in smoke mode
+SMOKE_DOCS = 12  # documents read from each raw file in smoke mode
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.

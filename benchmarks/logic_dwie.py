@@ -79,7 +79,7 @@ SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
 BACKBONE_THRESHOLD = "backbone_threshold_tuned_on_train"  # nlp.meta key (see train_reasoner)
 # mode -> backbone steps, training docs for the reasoner, dev docs, reasoner settings
 SETTINGS = {
-    "smoke": {"backbone_steps": 2, "reasoner_docs": 8, "dev_docs": 4,
+    "smoke": {"backbone_steps": 2, "reasoner_docs": 4, "dev_docs": 2,
               "reasoner": {"generator_pretrain_steps": 5, "em_iterations": 1, "generator_em_steps": 2,
                            "extractor_epochs": 1}},
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,

@@ -10,10 +10,10 @@ on dev. The speed comparison runs on the first model (drop 0, first loss): the s
 pipeline with the extractor querying the detected relations vs every label, in the same
 process. Only the first `--train-limit` documents of TRAIN.spacy and the first
 `--dev-limit` of DEV.spacy are used (0, the default: all); the dev limit holds for
-training, scores and speed alike. Results go to OUT_DIR/results.json; progress to stdout. With
-`--speed-model MODEL` it only runs the speed comparison on that pipeline (OUT_DIR/speed.json);
-with `--sweep` it only re-scores the trained runs in OUT_DIR over detector thresholds
-(OUT_DIR/sweep.json).
+training, scores and speed alike. Results go to OUT_DIR/results.json; progress to
+stdout. With `--speed-model MODEL` it only runs the speed comparison on that pipeline
+(OUT_DIR/speed.json); with `--sweep` it only re-scores the trained runs in OUT_DIR over
+detector thresholds (OUT_DIR/sweep.json).
 """
 
 import argparse
