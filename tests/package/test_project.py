@@ -5,9 +5,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import srsly
+from thinc.api import Config
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import substitute_project_variables, validate_project_commands
-from thinc.api import Config
 from weasel.util.hashing import get_checksum
 
 ROOT = Path(__file__).resolve().parents[2]
