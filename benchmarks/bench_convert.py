@@ -40,6 +40,7 @@ DATASETS = [
 # The smaller inputs, one per format where possible: quick mode converts only these.
 QUICK = {"conll04/valid.CoNLL04.json", "scierc/dev.json", "wiki80/train_0.01.txt", "webnlg/val_triples.json",
          "dwie/docred_style/dev.json", "chemprot/dev.txt"}
+SMOKE = {"conll04/valid.CoNLL04.json"}  # smoke mode: one small input
 
 
 def convert_speed(corpus_dir: Path, datasets, repeats: int) -> list:
@@ -60,9 +61,9 @@ def convert_speed(corpus_dir: Path, datasets, repeats: int) -> list:
     return rows
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    """The harness's entry point: every corpus (full) or the small inputs (quick)."""
-    datasets = [d for d in DATASETS if not quick or d[1] in QUICK]
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    """The harness's entry point: every corpus (full), the small inputs (quick) or one (smoke)."""
+    datasets = [d for d in DATASETS if not quick or d[1] in (SMOKE if smoke else QUICK)]
     return {"data": "raw corpora under --corpus-dir, each input converted whole",
             "figures": {"rows": convert_speed(corpus_dir, datasets, 3)}}
 

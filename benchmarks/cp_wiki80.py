@@ -1,11 +1,12 @@
 """Low-resource Wiki80 with and without contrastive pre-training (CP), plus diagnose tables.
 
     python benchmarks/cp_wiki80.py --corpus-dir ../shared/corpus --work training/cp_bench \
-        [--cp-steps 150] [--dev-per-relation 40] [--subsets train_0.01 train_0.1] [--semeval-train 2000]
+        [--cp-steps 150] [--dev-per-relation 40] [--subsets train_0.01 train_0.1] [--semeval-train 2000] [--limit N]
 
 Steps, all in one run on one machine:
 1. Convert Wiki80 `train_0.01`/`train_0.1` and FewRel validation (the shared copy already
-   lacks every sentence of the held-back Wiki80 dev set).
+   lacks every sentence of the held-back Wiki80 dev set); `--limit N` keeps the first N
+   documents of each (the harness's smoke mode).
 2. Dev split: per FewRel relation (all 16 are Wiki80 relations), `--dev-per-relation`
    instances whose sentence is in neither training file.
 3. CP data: the other FewRel instances plus `train_0.1`, minus any sentence or (head, tail)
@@ -30,6 +31,7 @@ import io
 import json
 import os
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -46,6 +48,9 @@ from spacy_relext.encoders import installed_encoder  # noqa: E402
 from spacy_relext.cp.diagnose import diagnose_pipeline  # noqa: E402
 from spacy_relext.cp.pretrain import CPSettings, pretrain_cp  # noqa: E402
 from spacy_relext.cp.sentence_pairs import doc_pairs, read_docs, read_pairs, sentence_key  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))
+import data  # noqa: E402
 
 
 SUBSETS = ("train_0.01", "train_0.1")
@@ -70,7 +75,7 @@ def write(docs, path: Path) -> str:
     return str(path)
 
 
-def build_splits(corpus: Path, work: Path, per_relation: int, seed: int) -> dict:
+def build_splits(corpus: Path, work: Path, per_relation: int, seed: int, limit: int = 0) -> dict:
     files = {}
     for name, fmt, src in (
         ("train_0.01", "wiki80", corpus / "wiki80" / "train_0.01.txt"),
@@ -79,7 +84,7 @@ def build_splits(corpus: Path, work: Path, per_relation: int, seed: int) -> dict
     ):
         files[name] = work / f"{name}.spacy"
         if not files[name].exists():
-            convert(fmt, src, files[name], overwrite=True, show_progress=False)
+            data.convert_first(fmt, src, files[name], limit)
     train_keys = {sentence_key(p.words) for p in read_pairs([files["train_0.01"], files["train_0.1"]])}
     by_label: dict = {}
     for doc in read_docs([files["fewrel_val"]]):
@@ -157,6 +162,8 @@ def make_parser() -> argparse.ArgumentParser:
                         help="Wiki80 training subsets to fine-tune on (both encoders each)")
     parser.add_argument("--semeval-train", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0,
+                        help="Convert only the first N documents of each input (0: all)")
     parser.add_argument("--out", type=Path, default=Path("training/cp_bench/cp_wiki80.json"),
                         help="Where the figures are written (after every run, so a stopped run keeps them)")
     return parser
@@ -166,7 +173,7 @@ def run(args: argparse.Namespace) -> dict:
     args.work.mkdir(parents=True, exist_ok=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     result = {"args": {k: str(v) for k, v in vars(args).items()}}
-    splits = build_splits(args.corpus_dir, args.work, args.dev_per_relation, args.seed)
+    splits = build_splits(args.corpus_dir, args.work, args.dev_per_relation, args.seed, args.limit)
     result["splits"] = splits
     log(f"splits: {splits}")
     minilm = installed_encoder()
@@ -221,14 +228,20 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point (full mode only, about 45 min on 2 cores): the settings
-    of project.yml's benchmark-cp-wiki80 command."""
-    args = make_parser().parse_args(["--corpus-dir", str(corpus_dir), "--work", str(work / "cp_bench"),
-                                     "--cp-steps", "60", "--epochs-1", "6", "--epochs-10", "1",
-                                     "--out", str(work / "cp_bench" / "cp_wiki80.json")])
-    return {"data": "Wiki80 train_0.01 / train_0.1; dev: 40 FewRel validation instances per relation (640)",
-            "figures": run(args)}
+    of project.yml's benchmark-cp-wiki80 command (smoke mode: 2 CP steps, one epoch, the
+    first 48 documents of each input)."""
+    work = work / ("cp_bench_smoke" if smoke else "cp_bench")
+    sizes = ["--cp-steps", "60", "--epochs-1", "6", "--epochs-10", "1"]
+    if smoke:
+        sizes = ["--cp-steps", "2", "--epochs-1", "1", "--epochs-10", "1", "--dev-per-relation", "2", "--limit", "48"]
+    args = make_parser().parse_args(["--corpus-dir", str(corpus_dir), "--work", str(work), *sizes,
+                                     "--out", str(work / "cp_wiki80.json")])
+    data_text = "Wiki80 train_0.01 / train_0.1; dev: 40 FewRel validation instances per relation (640)"
+    if smoke:
+        data_text = "smoke mode: the first 48 documents of Wiki80 train_0.01 / train_0.1 and FewRel validation"
+    return {"data": data_text, "figures": run(args)}
 
 
 def main() -> None:

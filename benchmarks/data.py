@@ -7,14 +7,19 @@ commands build them (cached under the harness's work directory).
 - dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner);
 - redocred: Re-DocRED `dev_revised.json` (its only split in the corpus) split by
   `split --dev-fraction 0.2 --seed 0` (logic_reasoner's second set).
+
+In smoke mode (`benchmarks/run.py --mode smoke`, a test that every benchmark runs, not a
+measurement) each set is built the same way from the first `SMOKE_DOCS` documents of
+each raw file, in a folder of its own.
 """
+from itertools import islice
 from pathlib import Path
 from typing import Dict, List
 
 from spacy.tokens import Doc, DocBin, Span
 from spacy.vocab import Vocab
 
-from spacy_relext.convert import convert, split_docbin
+from spacy_relext.convert import ConversionSummary, convert, iter_docs, split_docbin
 
 SPLITS = {
     "conll04": "conll04 train: conll04/train.CoNLL04.json; dev: conll04/valid.CoNLL04.json (SpERT split)",
@@ -25,21 +30,38 @@ SPLITS = {
                 "dev fraction 0.2, seed 0 (400 / 100)",
 }
 CONVERTERS = {"redocred": "docred"}  # dataset -> converter, where the names differ
+SMOKE_DOCS = 12  # documents read from each raw file in smoke mode
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.
 RELEASED = {"conll04": ("train.CoNLL04.json", "valid.CoNLL04.json"), "scierc": ("train.json", "dev.json")}
 
 
-def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
-    """Paths of the `train` and `dev` DocBins of a reference dataset, converting once."""
-    out = work / "data"
+def mode_name(quick: bool, smoke: bool = False) -> str:
+    """The harness's mode, as result files and work folders name it."""
+    return "smoke" if smoke else "quick" if quick else "full"
+
+
+def convert_first(fmt: str, source: Path, output: Path, limit: int = 0) -> None:
+    """`convert`, keeping only the first `limit` documents (0: all)."""
+    if not limit:
+        convert(fmt, source, output, overwrite=True, show_progress=False)
+        return
+    docs = islice(iter_docs(fmt, source, ConversionSummary(fmt=fmt)), limit)
+    DocBin(docs=docs, store_user_data=True).to_disk(output)
+
+
+def dataset(name: str, corpus_dir: Path, work: Path, smoke: bool = False) -> Dict[str, Path]:
+    """Paths of the `train` and `dev` DocBins of a reference dataset, converting once
+    (`smoke`: from the first `SMOKE_DOCS` documents of each raw file)."""
+    out = work / ("data_smoke" if smoke else "data")
     out.mkdir(parents=True, exist_ok=True)
     train, dev = out / f"{name}_train.spacy", out / f"{name}_dev.spacy"
+    limit = SMOKE_DOCS if smoke else 0
     if not (train.exists() and dev.exists()):
         if name in RELEASED:
             for path, source in zip((train, dev), RELEASED[name]):
-                convert(name, corpus_dir / name / source, path, overwrite=True, show_progress=False)
+                convert_first(name, corpus_dir / name / source, path, limit)
         else:
             source, fraction = {
                 "semeval": (corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT", 0.1),
@@ -47,9 +69,14 @@ def dataset(name: str, corpus_dir: Path, work: Path) -> Dict[str, Path]:
                 "redocred": (corpus_dir / "redocred" / "dev_revised.json", 0.2),
             }[name]
             full = out / f"{name}_all.spacy"
-            convert(CONVERTERS.get(name, name), source, full, overwrite=True, show_progress=False)
+            convert_first(CONVERTERS.get(name, name), source, full, limit)
             split_docbin(full, train, dev, dev_fraction=fraction, seed=0, overwrite=True)
-    return {"train": train, "dev": dev, "split": SPLITS[name]}
+    return {"train": train, "dev": dev, "split": split_text(name, smoke)}
+
+
+def split_text(name: str, smoke: bool = False) -> str:
+    """How the reference dataset `name` is split (`SPLITS`), and in smoke mode from what."""
+    return SPLITS[name] + (f"; smoke mode: from the first {SMOKE_DOCS} documents of each file" if smoke else "")
 
 
 def read(path: Path, vocab: Vocab, limit: int = 0) -> List[Doc]:

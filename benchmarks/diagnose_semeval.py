@@ -28,15 +28,16 @@ from spacy_relext.cp.diagnose import diagnose_pipeline, relation_component  # no
 from spacy_relext.cp.sentence_pairs import read_docs  # noqa: E402
 
 
-def diagnose_semeval(corpus_dir: Path, work: Path, quick: bool, model: Optional[Path] = None) -> dict:
-    paths = data.dataset("semeval", corpus_dir, work)
+def diagnose_semeval(corpus_dir: Path, work: Path, quick: bool, model: Optional[Path] = None,
+                     smoke: bool = False) -> dict:
+    paths = data.dataset("semeval", corpus_dir, work, smoke)
     source = "given"
     if model is None:
         # where accuracy.train_and_score("clm_semeval") writes its model
-        model = work / f"accuracy_clm_semeval_{'quick' if quick else 'full'}" / "model-best"
+        model = work / f"accuracy_clm_semeval_{data.mode_name(quick, smoke)}" / "model-best"
         source = "accuracy_clm_semeval, same --work"
         if not model.exists():
-            model = accuracy.train_and_score("clm_semeval", corpus_dir, work, quick)["model"]
+            model = accuracy.train_and_score("clm_semeval", corpus_dir, work, quick, smoke=smoke)["model"]
             source = "trained by this run"
     nlp = spacy.load(model)
     docs = list(read_docs([paths["dev"]]))
@@ -60,9 +61,9 @@ def diagnose_semeval(corpus_dir: Path, work: Path, quick: bool, model: Optional[
     return {"data": paths["split"], "figures": figures}
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point (benchmarks/run.py)."""
-    return diagnose_semeval(corpus_dir, work, quick)
+    return diagnose_semeval(corpus_dir, work, quick, smoke=smoke)
 
 
 def main() -> None:

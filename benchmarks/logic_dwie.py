@@ -6,7 +6,7 @@ backbone, same run (issue 6's headline figure).
     python benchmarks/logic_dwie.py run --corpus-dir ../shared/corpus [--work DIR] [--quick] [--dataset redocred]
     python benchmarks/logic_dwie.py train-reasoner BACKBONE_MODEL TRAIN.spacy OUTPUT [--docs N] [--dev DEV.spacy]
     python benchmarks/logic_dwie.py candidate-backbone BACKBONE_MODEL OUTPUT
-    python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE
+    python benchmarks/logic_dwie.py evaluate PIPELINE DEV.spacy TRAIN.spacy RULES.txt --output FILE [--limit N]
     python benchmarks/run.py [--quick] --only memory_logic_dwie --corpus-dir ../shared/corpus  (after the above)
 
 The reasoner is trained with `spacy train` and configs/logic_dwie.cfg (its `initialize`
@@ -79,6 +79,9 @@ SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
 BACKBONE_THRESHOLD = "backbone_threshold_tuned_on_train"  # nlp.meta key (see train_reasoner)
 # mode -> backbone steps, training docs for the reasoner, dev docs, reasoner settings
 SETTINGS = {
+    "smoke": {"backbone_steps": 2, "reasoner_docs": 4, "dev_docs": 2,
+              "reasoner": {"generator_pretrain_steps": 5, "em_iterations": 1, "generator_em_steps": 2,
+                           "extractor_epochs": 1}},
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
               "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
     "full": {"backbone_steps": 2400, "reasoner_docs": 0, "dev_docs": 0, "reasoner": {}},  # the defaults
@@ -233,10 +236,11 @@ def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -
     return out
 
 
-def logic_benchmark(paths: dict, out: Path, quick: bool, rules_path: Optional[Path]) -> dict:
+def logic_benchmark(paths: dict, out: Path, mode: str, rules_path: Optional[Path]) -> dict:
     """Train the backbone and the reasoner, then compare them on dev (see the module
-    docstring); `rules_path`: the gold logic rules (DWIE), None where there are none."""
-    settings = SETTINGS["quick" if quick else "full"]
+    docstring); `mode`: a key of SETTINGS; `rules_path`: the gold logic rules (DWIE),
+    None where there are none."""
+    settings = SETTINGS[mode]
     log(f"training the backbone ({settings['backbone_steps']} steps)")
     backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
     nlp, reasoner_figures = train_reasoner(out / "backbone" / "model-best", paths, out, settings["reasoner_docs"],
@@ -256,21 +260,23 @@ def logic_benchmark(paths: dict, out: Path, quick: bool, rules_path: Optional[Pa
     return figures
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point (benchmarks/run.py: accuracy_logic_dwie)."""
-    paths = data.dataset("dwie", corpus_dir, work)
-    out = work / f"accuracy_logic_dwie_{'quick' if quick else 'full'}"
+    paths = data.dataset("dwie", corpus_dir, work, smoke)
+    mode = data.mode_name(quick, smoke)
     rules_path = corpus_dir / "dwie" / "rules" / "dwie.grules.txt"
-    return {"data": paths["split"], "figures": logic_benchmark(paths, out, quick, rules_path)}
+    figures = logic_benchmark(paths, work / f"accuracy_logic_dwie_{mode}", mode, rules_path)
+    return {"data": paths["split"], "figures": figures}
 
 
-def bench_redocred(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_redocred(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point for Re-DocRED (accuracy_logic_redocred): the same
     comparison on a seeded split of its dev set (its train set is not in the corpus),
     without a logic score (no gold rules)."""
-    paths = data.dataset("redocred", corpus_dir, work)
-    out = work / f"accuracy_logic_redocred_{'quick' if quick else 'full'}"
-    return {"data": paths["split"], "figures": logic_benchmark(paths, out, quick, None)}
+    paths = data.dataset("redocred", corpus_dir, work, smoke)
+    mode = data.mode_name(quick, smoke)
+    figures = logic_benchmark(paths, work / f"accuracy_logic_redocred_{mode}", mode, None)
+    return {"data": paths["split"], "figures": figures}
 
 
 def reasoner_memory(pipeline: Path, docbin: Path) -> dict:
@@ -307,11 +313,11 @@ def largest_doc_memory(pipeline: Path, dev: Path, work: Path) -> dict:
             "reasoner_increase_mb": child["peak_mb"] - child["rss_before_mb"]}
 
 
-def bench_memory(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench_memory(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point (memory_logic_dwie): the reasoner trained by
     accuracy_logic_dwie (run that first, in the same mode) on the largest dev document."""
-    paths = data.dataset("dwie", corpus_dir, work)
-    pipeline = work / f"accuracy_logic_dwie_{'quick' if quick else 'full'}" / "backbone_logic"
+    paths = data.dataset("dwie", corpus_dir, work, smoke)
+    pipeline = work / f"accuracy_logic_dwie_{data.mode_name(quick, smoke)}" / "backbone_logic"
     if not pipeline.exists():
         raise FileNotFoundError(f"{pipeline} is missing: run accuracy_logic_dwie first (same mode)")
     return {"data": paths["split"], "figures": largest_doc_memory(pipeline, paths["dev"], work)}
@@ -341,6 +347,7 @@ def main() -> None:
     ev.add_argument("train", type=Path, help="Training DocBin (facts for Ign F1)")
     ev.add_argument("rules", type=Path, nargs="?", help="dwie/rules/dwie.grules.txt (none: no logic score)")
     ev.add_argument("--output", type=Path, required=True, help="Metrics JSON")
+    ev.add_argument("--limit", type=int, default=0, help="Score only the first N dev documents (0: all)")
     mem = sub.add_parser("reasoner-memory", help="Peak memory of a pipeline's logic_reasoner on one Doc (a DocBin)")
     mem.add_argument("pipeline", type=Path)
     mem.add_argument("docbin", type=Path)
@@ -361,7 +368,7 @@ def main() -> None:
         nlp = spacy.load(args.pipeline)
         train_facts = collect_train_facts(data.read(args.train, nlp.vocab), spans_key=SPANS_KEY)
         rules = read_logic_rules(args.rules) if args.rules else []
-        figures = compare(nlp, data.read(args.dev, nlp.vocab), train_facts, rules)
+        figures = compare(nlp, data.read(args.dev, nlp.vocab, args.limit), train_facts, rules)
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf8")
     elif args.command == "run":

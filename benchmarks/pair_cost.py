@@ -3,7 +3,8 @@
 (the caps of spacy-relext.entity_pairs.v2 switched off), then the same Doc with the
 default caps. Untrained but initialised components (speed does not depend on the
 weights), one torch thread. Timing: `timing.py` (3 repeats, median with min-max; one
-warm-up Doc of 50 entities first).
+warm-up Doc of 50 entities first, or of the smallest size if that is smaller: smoke mode
+times 10 entities).
 
     python benchmarks/pair_cost.py [--sizes 50 100 200 400] [--components clm_classifier rationale_masker]
 """
@@ -28,6 +29,7 @@ from spacy_relext import Relation  # noqa: E402
 
 SIZES = (50, 100, 200, 400)
 QUICK_SIZES = (50, 100, 200)
+SMOKE_SIZES = (10,)
 COMPONENTS = ("clm_classifier", "rationale_masker")
 UNCAPPED = {"@misc": "spacy-relext.entity_pairs.v2", "max_pairs_per_sentence": None, "max_pairs_per_doc": None}
 
@@ -61,16 +63,16 @@ def pair_cost(components: Sequence[str], sizes: Sequence[int]) -> List[dict]:
     for component in components:
         for caps, candidates in (("none", UNCAPPED), ("default", {"@misc": "spacy-relext.entity_pairs.v2"})):
             nlp = pipeline(component, candidates)
-            cost(nlp, component, 50)  # warm-up
+            cost(nlp, component, min(50, *sizes))  # warm-up
             for n in sizes:
                 rows.append({"component": component, "caps": caps, **cost(nlp, component, n)})
                 print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point (benchmarks/run.py); needs no corpus."""
-    rows = pair_cost(COMPONENTS, QUICK_SIZES if quick else SIZES)
+    rows = pair_cost(COMPONENTS, SMOKE_SIZES if smoke else QUICK_SIZES if quick else SIZES)
     return {"data": "synthetic one-sentence Docs; untrained, initialised components",
             "figures": {"torch_threads": 1, "rows": rows}}
 

@@ -2,7 +2,7 @@
 macro-F1, micro-F1 without Other, and rationale statistics over every candidate pair
 (mean fraction of region tokens selected, mean number of contiguous segments).
 
-python benchmarks/rationale_eval.py training/rationale_semeval/model-best corpus_converted/semeval_dev.spacy
+python benchmarks/rationale_eval.py training/rationale_semeval/model-best corpus_converted/semeval_dev.spacy [--limit N]
 """
 import argparse
 from pathlib import Path
@@ -16,10 +16,11 @@ from spacy_relext.readers import create_gold_ents_corpus
 from spacy_relext.scorer import score_semeval
 
 
-def evaluate(nlp, dev: Path, component: str = "rationale_masker", batch_size: int = 64) -> dict:
-    """Dev scores and rationale statistics of a pipeline with a rationale_masker."""
+def evaluate(nlp, dev: Path, component: str = "rationale_masker", batch_size: int = 64, limit: int = 0) -> dict:
+    """Dev scores and rationale statistics of a pipeline with a rationale_masker, on the
+    first `limit` documents of `dev` (0: all)."""
     pipe = nlp.get_pipe(component)
-    examples = list(create_gold_ents_corpus(dev, spans_key=None)(nlp))
+    examples = list(create_gold_ents_corpus(dev, limit=limit, spans_key=None)(nlp))
     predicted, fractions, segments = [], [], []
     for start in range(0, len(examples), batch_size):
         batch = examples[start : start + batch_size]
@@ -53,8 +54,10 @@ def main() -> None:
     parser.add_argument("--component", default="rationale_masker")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=0, help="Score only the first N dev documents (0: all)")
     args = parser.parse_args()
-    report = {"model": str(args.model), **evaluate(spacy.load(args.model), args.dev, args.component, args.batch_size)}
+    nlp = spacy.load(args.model)
+    report = {"model": str(args.model), **evaluate(nlp, args.dev, args.component, args.batch_size, args.limit)}
     write_report(report, args.output)
 
 

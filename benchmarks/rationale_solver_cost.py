@@ -140,13 +140,15 @@ def solver_cost(length: int, pairs: int, width: int, k_ratio: float, repeats: in
     return report
 
 
-def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
+def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """The harness's entry point: L = 128, 64 pairs, K = 0.6 L; the CPU encoder (width 96),
-    then MiniLM-L6 (width 384) under "minilm"."""
+    then MiniLM-L6 (width 384) under "minilm". Smoke mode: L = 16, 4 pairs."""
     repeats = 3 if quick else 5
-    figures = solver_cost(128, 64, 96, 0.6, repeats, 20)
-    figures["minilm"] = solver_cost(128, 64, 96, 0.6, repeats, 20, encoder="minilm")
-    return {"data": "synthetic: 64 pairs of 128-token sentences, untrained weights (timing only)", "figures": figures}
+    length, pairs = (16, 4) if smoke else (128, 64)
+    figures = solver_cost(length, pairs, 96, 0.6, repeats, 20)
+    figures["minilm"] = solver_cost(length, pairs, 96, 0.6, repeats, 20, encoder="minilm")
+    return {"data": f"synthetic: {pairs} pairs of {length}-token sentences, untrained weights (timing only)",
+            "figures": figures}
 
 
 def main() -> None:

@@ -2,15 +2,18 @@
 (the paper's Figure 3 experiment) and relation-first vs query-every-relation speed.
 
     python benchmarks/rere.py TRAIN.spacy DEV.spacy OUT_DIR [--steps 3000] [--drops 0,0.1,0.3,0.5]
+        [--train-limit N] [--dev-limit N]
 
 For every (drop, loss) it removes that fraction of the training triples at random
 (seeded), trains `configs/rere_cpu.cfg` for `--steps` steps, and evaluates `model-best`
 on dev. The speed comparison runs on the first model (drop 0, first loss): the same
 pipeline with the extractor querying the detected relations vs every label, in the same
-process. Results go to OUT_DIR/results.json; progress to stdout. With
-`--speed-model MODEL` it only runs the speed comparison on that pipeline (OUT_DIR/speed.json);
-with `--sweep` it only re-scores the trained runs in OUT_DIR over detector thresholds
-(OUT_DIR/sweep.json).
+process. Only the first `--train-limit` documents of TRAIN.spacy and the first
+`--dev-limit` of DEV.spacy are used (0, the default: all); the dev limit holds for
+training, scores and speed alike. Results go to OUT_DIR/results.json; progress to
+stdout. With `--speed-model MODEL` it only runs the speed comparison on that pipeline
+(OUT_DIR/speed.json); with `--sweep` it only re-scores the trained runs in OUT_DIR over
+detector thresholds (OUT_DIR/sweep.json).
 """
 
 import argparse
@@ -18,12 +21,13 @@ import json
 import random
 import sys
 import time
+from itertools import islice
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import spacy
 from spacy.cli.train import train
-from spacy.tokens import DocBin
+from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from spacy_relext.entities import sentence_spans
@@ -46,13 +50,20 @@ KEYS = [
 ]
 
 
-def drop_triples(src: Path, dest: Path, fraction: float, seed: int) -> Dict[str, int]:
-    """Copy a DocBin, removing each gold relation with probability `fraction`."""
+def read_docs(path: Path, vocab, limit: int = 0) -> List[Doc]:
+    """The first `limit` documents of the DocBin at `path` (0: all)."""
+    docs = DocBin().from_disk(path).get_docs(vocab)
+    return list(islice(docs, limit) if limit else docs)
+
+
+def drop_triples(src: Path, dest: Path, fraction: float, seed: int, limit: int = 0) -> Dict[str, int]:
+    """Copy the first `limit` documents of a DocBin (0: all), removing each gold relation
+    with probability `fraction`."""
     install_extensions()
     nlp = spacy.blank("en")
     rng = random.Random(seed)
     docs, kept, total = [], 0, 0
-    for doc in DocBin().from_disk(src).get_docs(nlp.vocab):
+    for doc in read_docs(src, nlp.vocab, limit):
         rels = get_relations(doc)
         keep = [rel for rel in rels if rng.random() >= fraction]
         set_relations(doc, keep)
@@ -62,32 +73,32 @@ def drop_triples(src: Path, dest: Path, fraction: float, seed: int) -> Dict[str,
     return {"kept": kept, "total": total}
 
 
-def evaluate(model_dir: Path, dev: Path, detector_threshold: Optional[float] = None) -> Dict[str, Any]:
+def evaluate(model_dir: Path, dev: Path, detector_threshold: Optional[float] = None, limit: int = 0) -> Dict[str, Any]:
     nlp = spacy.load(model_dir)
     if detector_threshold is not None:
         nlp.get_pipe("relation_detector").cfg["threshold"] = detector_threshold
-    examples = [Example(nlp.make_doc(doc.text), doc) for doc in DocBin().from_disk(dev).get_docs(nlp.vocab)]
+    examples = [Example(nlp.make_doc(doc.text), doc) for doc in read_docs(dev, nlp.vocab, limit)]
     scores = nlp.evaluate(examples)
     return {key: round(100 * scores[key], 2) for key in KEYS}
 
 
-def sweep(out: Path, dev: Path, thresholds: List[float]) -> Dict[str, Any]:
+def sweep(out: Path, dev: Path, thresholds: List[float], limit: int = 0) -> Dict[str, Any]:
     """Dev triple exact F1 of every trained run for several detector thresholds (tuned
     on dev, hence optimistic: reported apart from the fixed-threshold figures)."""
     result = {}
     for model_dir in sorted(out.glob("drop*/model-best")):
-        scores = {th: evaluate(model_dir, dev, th)["triple_exact_f"] for th in thresholds}
+        scores = {th: evaluate(model_dir, dev, th, limit)["triple_exact_f"] for th in thresholds}
         best = max(scores, key=scores.get)
         result[model_dir.parent.name] = {"triple_exact_f": scores, "best_threshold": best}
         print(model_dir.parent.name, json.dumps(result[model_dir.parent.name]), flush=True)
     return result
 
 
-def speed(model_dir: Path, dev: Path, repeats: int) -> Dict[str, Any]:
+def speed(model_dir: Path, dev: Path, repeats: int, limit: int = 0) -> Dict[str, Any]:
     """Sentences/s of relation-first extraction vs querying every label, measured
     alternately in one process (benchmarks/timing.py); speedup = time(all) / time(first)."""
     nlp = spacy.load(model_dir)
-    texts = [doc.text for doc in DocBin().from_disk(dev).get_docs(nlp.vocab)]
+    texts = [doc.text for doc in read_docs(dev, nlp.vocab, limit)]
     extractor = nlp.get_pipe("span_extractor")
     result: Dict[str, Any] = {"labels": len(extractor.labels), "batch_size": 64}
 
@@ -122,16 +133,18 @@ def main() -> None:
     parser.add_argument("--losses", default="cpu,bce")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--train-limit", type=int, default=0, help="Use only the first N training documents (0: all)")
+    parser.add_argument("--dev-limit", type=int, default=0, help="Use only the first N dev documents (0: all)")
     parser.add_argument("--speed-model", type=Path, default=None)
     parser.add_argument("--sweep", action="store_true")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.sweep:
-        result = sweep(args.out, args.dev, [0.3, 0.5, 0.7, 0.9])
+        result = sweep(args.out, args.dev, [0.3, 0.5, 0.7, 0.9], args.dev_limit)
         (args.out / "sweep.json").write_text(json.dumps(result, indent=2))
         return
     if args.speed_model is not None:
-        speeds = speed(args.speed_model, args.dev, args.repeats)
+        speeds = speed(args.speed_model, args.dev, args.repeats, args.dev_limit)
         print(json.dumps(speeds), flush=True)
         (args.out / "speed.json").write_text(json.dumps(speeds, indent=2))
         return
@@ -139,7 +152,7 @@ def main() -> None:
     first_model = None
     for drop in [float(x) for x in args.drops.split(",")]:
         train_path = args.out / f"train_drop{drop}.spacy"
-        counts = drop_triples(args.train, train_path, drop, args.seed)
+        counts = drop_triples(args.train, train_path, drop, args.seed, args.train_limit)
         for loss in args.losses.split(","):
             run_dir = args.out / f"drop{drop}_{loss}"
             print(f"training loss={loss} drop={drop} ({counts['kept']}/{counts['total']} triples)", flush=True)
@@ -151,16 +164,17 @@ def main() -> None:
                 "training.max_steps": args.steps,
                 "training.eval_frequency": max(1, args.steps // 6),
                 "training.seed": args.seed,
+                "corpora.dev.limit": args.dev_limit,
             }
             train(CONFIG, run_dir, overrides=overrides)
-            scores = evaluate(run_dir / "model-best", args.dev)
+            scores = evaluate(run_dir / "model-best", args.dev, limit=args.dev_limit)
             results.append(
                 {"loss": loss, "drop": drop, **counts, "train_s": round(time.perf_counter() - start), **scores}
             )
             print(json.dumps(results[-1]), flush=True)
             first_model = first_model or run_dir / "model-best"
             (args.out / "results.json").write_text(json.dumps({"runs": results}, indent=2))
-    speeds = speed(first_model, args.dev, args.repeats)
+    speeds = speed(first_model, args.dev, args.repeats, args.dev_limit)
     print(json.dumps(speeds), flush=True)
     (args.out / "results.json").write_text(json.dumps({"runs": results, "speed": speeds}, indent=2))
 

@@ -101,9 +101,9 @@ def bucketed(docs: List[Doc], key: Callable[[Doc], int], buckets) -> Dict[str, L
     return out
 
 
-def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
+def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     dataset, configs, kind = COMPONENTS[name]
-    paths = data.dataset(dataset, corpus_dir, work)
+    paths = data.dataset(dataset, corpus_dir, work, smoke)
     repeats = 3 if quick else 5
     result = {"component": name, "data": paths["split"], "dev": str(paths["dev"]), "input": kind, "configs": {}}
     for config_name, config_file in configs.items():
@@ -168,8 +168,8 @@ def logic_pipeline(paths: dict, quick: bool) -> Language:
     return nlp
 
 
-def logic_speed(corpus_dir: Path, work: Path, quick: bool) -> dict:
-    paths = data.dataset("dwie", corpus_dir, work)
+def logic_speed(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    paths = data.dataset("dwie", corpus_dir, work, smoke)
     nlp = logic_pipeline(paths, quick)
     repeats = 3
     docs = [data.entity_only(d, nlp.vocab, "entities") for d in data.read(paths["dev"], nlp.vocab, 8 if quick else 32)]
@@ -229,14 +229,14 @@ def synthetic_doc(nlp: Language, n_entities: int, per_sentence: int) -> Doc:
     return doc
 
 
-def memory_200(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
+def memory_200(name: str, corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
     """Peak RSS of processing one document with 200 entities, 10 to a sentence (20
     sentences; sentence-scoped pair components see 20 x 90 = 1,800 ordered pairs)."""
     if name == "logic":
-        nlp = logic_pipeline(data.dataset("dwie", corpus_dir, work), True)
+        nlp = logic_pipeline(data.dataset("dwie", corpus_dir, work, smoke), True)
     else:
         dataset, configs, _ = COMPONENTS[name]
-        paths = data.dataset(dataset, corpus_dir, work)
+        paths = data.dataset(dataset, corpus_dir, work, smoke)
         nlp = build(CONFIGS / configs["cpu"], paths["train"], paths["dev"], 16, 1)
         if "ner" in nlp.pipe_names:
             nlp.remove_pipe("ner")
@@ -252,19 +252,20 @@ def memory_200(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
             "doc_increase_mb": after_peak - before_rss}
 
 
-def run(name: str, corpus_dir: Path, work: Path, quick: bool) -> dict:
+def run(name: str, corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+    """The figures of one benchmark (`smoke`: on the smoke sets of data.py, quick sizes)."""
     if name.startswith("memory200-"):
-        return memory_200(name.split("-", 1)[1], corpus_dir, work, quick)
+        return memory_200(name.split("-", 1)[1], corpus_dir, work, quick, smoke)
     if name == "logic":
-        return logic_speed(corpus_dir, work, quick)
-    return component_speed(name, corpus_dir, work, quick)
+        return logic_speed(corpus_dir, work, quick, smoke)
+    return component_speed(name, corpus_dir, work, quick, smoke)
 
 
 def _bench(name: str):
-    def bench(corpus_dir: Path, work: Path, quick: bool) -> dict:
-        figures = run(name, corpus_dir, work, quick)
+    def bench(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
+        figures = run(name, corpus_dir, work, quick, smoke)
         dataset = "dwie" if name.endswith("logic") else COMPONENTS[name.split("-")[-1]][0]
-        split = data.SPLITS[dataset]
+        split = data.split_text(dataset, smoke)
         return {"data": split if not name.startswith("memory200") else f"synthetic document; model initialised on {split}",
                 "figures": figures}
     return bench

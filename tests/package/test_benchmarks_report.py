@@ -1,6 +1,7 @@
 """The benchmark harness's shared timing method and the BENCHMARKS.md generator
 (no real benchmark runs here)."""
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -179,3 +180,13 @@ def test_report_renders_logic_reasoner_runs(tmp_path):
     assert "15.0 / 13.0 -> 30.0 / 25.0" in text and "`accuracy_logic_redocred`" in text
     assert "| backbone | 50.0 | 50.0 | 15.0 | 13.0 | - | - | 10 |" in text  # no logic score without gold rules
     assert "dev document 7 (88 entities, 1348 tokens" in text and "peak 560 MiB while it ran (+60 MiB)" in text
+
+
+@pytest.mark.parametrize("out_dir", [None, ".", "benchmarks/.."])
+def test_smoke_mode_refuses_to_write_into_this_repository(out_dir):
+    """Smoke figures measure nothing: they never replace benchmarks/results/ or BENCHMARKS.md."""
+    root = Path(__file__).parents[2]
+    command = [sys.executable, "benchmarks/run.py", "--mode", "smoke", "--only", "convert", "--corpus-dir", "."]
+    proc = subprocess.run(command + (["--out-dir", out_dir] if out_dir else []), cwd=root, capture_output=True,
+                          text=True)
+    assert proc.returncode == 2 and "--mode smoke: give --out-dir another folder" in proc.stderr

@@ -5,13 +5,25 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 import srsly
+from thinc.api import Config
 from weasel.schemas import ProjectConfigSchema, validate
 from weasel.util import substitute_project_variables, validate_project_commands
 from weasel.util.hashing import get_checksum
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ["demo", "conll04", "semeval", "semeval-rationale", "scierc", "webnlg-triples", "dwie", "pretrain-cp", "benchmark", "all"]
-BENCHMARK_SCRIPT = "python benchmarks/run.py --quick --corpus-dir ${vars.corpus_dir}"
+BENCHMARK_SCRIPT = ("python benchmarks/run.py --mode ${vars.bench_suite_mode} --corpus-dir ${vars.corpus_dir} "
+                    "--out-dir ${vars.bench_out}")
+# Variables that override a config value: by default they keep the config's value, so
+# `spacy project run` trains exactly what the config says (tests/package/test_workflows.py
+# sets them to smoke sizes). variable -> (config, dotted key)
+LOGIC_INIT = "initialize.components.logic_reasoner"
+CONFIG_VARS = {
+    "ner_max_steps": ("ner_cpu.cfg", "training.max_steps"),
+    "logic_pretrain_steps": ("logic_dwie.cfg", f"{LOGIC_INIT}.generator_pretrain_steps"),
+    "logic_em_steps": ("logic_dwie.cfg", f"{LOGIC_INIT}.generator_em_steps"),
+    "logic_extractor_epochs": ("logic_dwie.cfg", f"{LOGIC_INIT}.extractor_epochs"),
+}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +56,30 @@ def test_workflows_and_commands(project, raw):
     benchmark = [commands[step] for step in raw["workflows"]["benchmark"]]
     raw_commands = {cmd["name"]: cmd for cmd in raw["commands"]}
     assert [raw_commands[cmd["name"]]["script"] for cmd in benchmark] == [[BENCHMARK_SCRIPT]]
+
+
+@pytest.mark.parametrize("var,config,key", [(var, *where) for var, where in CONFIG_VARS.items()])
+def test_variables_default_to_the_config_values(raw, var, config, key):
+    section = Config().from_disk(ROOT / "configs" / config, interpolate=False)
+    for part in key.split("."):
+        section = section[part]
+    assert raw["vars"][var] == section
+
+
+def test_default_variables_change_nothing(raw):
+    """Every `spacy train` reads its whole training and dev sets, and the benchmarks run
+    in the modes they are documented with, into this repository's results, unless a
+    variable says otherwise."""
+    assert [raw["vars"][name] for name in ("train_limit", "dev_limit", "dwie_reasoner_docs")] == [0, 0, 0]
+    bench = [raw["vars"][name] for name in ("bench_mode", "bench_suite_mode", "bench_out")]
+    assert bench == ["full", "quick", "."]
+    trains = [line for cmd in raw["commands"] for line in cmd["script"] if line.startswith("python -m spacy train")]
+    assert trains and all("--corpora.dev.limit ${vars.dev_limit}" in line for line in trains)
+    train_limits = ("--corpora.train.limit ${vars.train_limit}", "--corpora.train.limit ${vars.dwie_reasoner_docs}")
+    assert all(any(limit in line for limit in train_limits) for line in trains)
+    for path in (ROOT / "configs").glob("*.cfg"):
+        corpora = Config().from_disk(path, interpolate=False).get("corpora", {})
+        assert [corpora.get(split, {}).get("limit", 0) for split in ("train", "dev")] == [0, 0], path.name
 
 
 def test_every_dependency_is_made_earlier_or_provided(project):
