@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="Convert a raw corpus into a .spacy DocBin")
     convert.add_argument("format", help="Corpus format (see `convert --help`)")
-    convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie)")
+    convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie and brat)")
     convert.add_argument("output", type=Path, help="Output .spacy file")
     _add_overwrite(convert)
     convert.add_argument("--keep-self-relations", action="store_true",

@@ -144,6 +144,9 @@ class Errors(metaclass=ErrorsWithCodes):
             "(exactly the documents tagged 'test', DWIE's held-out split).")
     E117 = ("{path} holds the checkpoint of an earlier pre-training run. Pass --resume to "
             "continue it, or --overwrite to start a new run that replaces it.")
+    # Annotation-tool exports and the data check (E120-E149)
+    E120 = ("No brat annotation files (*.ann) in {path}. Give the directory of a brat collection "
+            "(each .ann file beside its .txt file), or one .ann file.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "
