@@ -45,6 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_overwrite(split)
     split.set_defaults(run=_run_split)
 
+    debug = commands.add_parser(
+        "debug-data", help="Check converted data before training: labels, entities, sentences, candidate pairs"
+    )
+    debug.add_argument("train", type=Path, help="Training .spacy file")
+    debug.add_argument("dev", type=Path, nargs="?", help="Dev .spacy file")
+    debug.add_argument("--config", type=Path,
+                       help="Training config: its [components.*.candidates] blocks give the pairs checked "
+                            "(default: spacy-relext.entity_pairs.v2 on doc.ents)")
+    debug.set_defaults(run=_run_debug_data)
+
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
     demo.add_argument("--max-steps", type=int, default=300, help="Training steps (a few minutes on 2 cores)")
     demo.set_defaults(run=_run_demo)
@@ -102,6 +112,15 @@ def _run_split(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
     )
     print(f"Wrote {n_train} docs to {args.train_output} and {n_dev} docs to {args.dev_output}")
+
+
+def _run_debug_data(args: argparse.Namespace) -> None:
+    from .debug_data import debug_data
+
+    report = debug_data(args.train, args.dev, config=args.config)
+    print(report.format())
+    if report.errors:
+        sys.exit(1)
 
 
 def _run_demo(args: argparse.Namespace) -> None:
