@@ -55,6 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "(default: spacy-relext.entity_pairs.v2 on doc.ents)")
     debug.set_defaults(run=_run_debug_data)
 
+    export = commands.add_parser(
+        "export", help="Write a pipeline's predictions for an annotation tool (pre-annotation)"
+    )
+    export.add_argument("format", help="prodigy (.jsonl), labelstudio (.json) or brat (a directory)")
+    export.add_argument("pipeline", help="Pipeline directory or installed package name")
+    export.add_argument("input", type=Path, help="Texts: one document per line, or .jsonl of {\"text\": ...}")
+    export.add_argument("output", type=Path, help="File (prodigy, labelstudio) or directory (brat) to write")
+    _add_overwrite(export)
+    export.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    export.set_defaults(run=_run_export)
+
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
     demo.add_argument("--max-steps", type=int, default=300, help="Training steps (a few minutes on 2 cores)")
     demo.set_defaults(run=_run_demo)
@@ -121,6 +132,28 @@ def _run_debug_data(args: argparse.Namespace) -> None:
     print(report.format())
     if report.errors:
         sys.exit(1)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    import spacy
+    from tqdm import tqdm
+
+    from .errors import Errors
+    from .export import EXPORTERS, export_docs, read_texts
+    from .safe_write import check_outputs
+
+    if args.format not in EXPORTERS:  # before the pipeline is loaded
+        raise ValueError(Errors.E126.format(name=args.format, available=", ".join(EXPORTERS)))
+    pipeline = Path(args.pipeline)
+    inputs = [args.input, *([pipeline] if pipeline.exists() else [])]
+    check_outputs([args.output], inputs, overwrite=args.overwrite, is_dir=args.format == "brat")
+    texts = read_texts(args.input)
+    nlp = spacy.load(args.pipeline)
+    docs = tqdm(nlp.pipe(texts), total=len(texts), desc=f"export {args.format}", unit="doc", file=sys.stderr,
+                disable=args.no_progress)
+    n_docs = export_docs(args.format, docs, args.output, source=str(args.pipeline), inputs=inputs,
+                         overwrite=args.overwrite)
+    print(f"Wrote the predictions for {n_docs} texts to {args.output} ({args.format})")
 
 
 def _run_demo(args: argparse.Namespace) -> None:

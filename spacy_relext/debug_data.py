@@ -161,8 +161,8 @@ def candidate_sources(config: Optional[PathLike]) -> List[CandidateSource]:
                 settings = ", ".join(f"{key} = {value!r}" for key, value in block.items())
                 sources.append(CandidateSource(f"component '{name}'", generator, component.get("spans_key"), settings))
     if not sources:
-        default = CandidateSource("the default generator", make_entity_pairs_v2(), None, f"{DEFAULT_CANDIDATES} (defaults)")
-        sources.append(default)
+        settings = f"{DEFAULT_CANDIDATES} (defaults)"
+        sources.append(CandidateSource("the default generator", make_entity_pairs_v2(), None, settings))
     return sources
 
 

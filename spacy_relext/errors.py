@@ -184,6 +184,10 @@ class Errors(metaclass=ErrorsWithCodes):
             "annotated entities).")
     E125 = ("Cannot read {path}: {reason}. Give a .spacy file written by "
             "`python -m spacy_relext convert` or `split`.")
+    # Pre-annotation export
+    E126 = ("Unknown export format '{name}'. Available formats: {available}.")
+    E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "
+            "one document per line, or a .jsonl file of {{\"text\": ...}} records.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "
