@@ -25,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = commands.add_parser("convert", help="Convert a raw corpus into a .spacy DocBin")
     convert.add_argument("format", help="Corpus format (see `convert --help`)")
-    convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie)")
+    convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie and brat)")
     convert.add_argument("output", type=Path, help="Output .spacy file")
     _add_overwrite(convert)
     convert.add_argument("--keep-self-relations", action="store_true",
@@ -44,6 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0)
     _add_overwrite(split)
     split.set_defaults(run=_run_split)
+
+    debug = commands.add_parser(
+        "debug-data", help="Check converted data before training: labels, entities, sentences, candidate pairs"
+    )
+    debug.add_argument("train", type=Path, help="Training .spacy file")
+    debug.add_argument("dev", type=Path, nargs="?", help="Dev .spacy file")
+    debug.add_argument("--config", type=Path,
+                       help="Training config: its [components.*.candidates] blocks give the pairs checked "
+                            "(default: spacy-relext.entity_pairs.v2 on doc.ents)")
+    debug.set_defaults(run=_run_debug_data)
+
+    export = commands.add_parser(
+        "export", help="Write a pipeline's predictions for an annotation tool (pre-annotation)"
+    )
+    export.add_argument("format", help="prodigy (.jsonl), labelstudio (.json) or brat (a directory)")
+    export.add_argument("pipeline", help="Pipeline directory or installed package name")
+    export.add_argument("input", type=Path, help="Texts: one document per line, or .jsonl of {\"text\": ...}")
+    export.add_argument("output", type=Path, help="File (prodigy, labelstudio) or directory (brat) to write")
+    _add_overwrite(export)
+    export.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    export.set_defaults(run=_run_export)
 
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
     demo.add_argument("--max-steps", type=int, default=300, help="Training steps (a few minutes on 2 cores)")
@@ -102,6 +123,37 @@ def _run_split(args: argparse.Namespace) -> None:
         overwrite=args.overwrite,
     )
     print(f"Wrote {n_train} docs to {args.train_output} and {n_dev} docs to {args.dev_output}")
+
+
+def _run_debug_data(args: argparse.Namespace) -> None:
+    from .debug_data import debug_data
+
+    report = debug_data(args.train, args.dev, config=args.config)
+    print(report.format())
+    if report.errors:
+        sys.exit(1)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    import spacy
+    from tqdm import tqdm
+
+    from .errors import Errors
+    from .export import EXPORTERS, export_docs, read_texts
+    from .safe_write import check_outputs
+
+    if args.format not in EXPORTERS:  # before the pipeline is loaded
+        raise ValueError(Errors.E126.format(name=args.format, available=", ".join(EXPORTERS)))
+    pipeline = Path(args.pipeline)
+    inputs = [args.input, *([pipeline] if pipeline.exists() else [])]
+    check_outputs([args.output], inputs, overwrite=args.overwrite, is_dir=args.format == "brat")
+    texts = read_texts(args.input)
+    nlp = spacy.load(args.pipeline)
+    docs = tqdm(nlp.pipe(texts), total=len(texts), desc=f"export {args.format}", unit="doc", file=sys.stderr,
+                disable=args.no_progress)
+    n_docs = export_docs(args.format, docs, args.output, source=str(args.pipeline), inputs=inputs,
+                         overwrite=args.overwrite)
+    print(f"Wrote the predictions for {n_docs} texts to {args.output} ({args.format})")
 
 
 def _run_demo(args: argparse.Namespace) -> None:

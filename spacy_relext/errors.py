@@ -69,6 +69,28 @@ class Warnings(metaclass=ErrorsWithCodes):
             "(null for no limit; the work per pair grows with the square of the region).")
 
 
+    # The data check, debug-data (W050-W059)
+    W050 = ("{split}: {count} of {total} relation(s) cross a sentence boundary, e.g. {example}. "
+            "Candidates of scope 'sentence' never pair their arguments: use scope 'window' or "
+            "'document', or check the sentence boundaries of the converted Docs.")
+    W051 = ("{split}: {count} of {total} gold pairs are never proposed by the candidates of {name}, "
+            "e.g. {example}: they are guaranteed misses. Widen the candidates (scope, max_distance, "
+            "allowed_type_pairs, the caps) if they matter.")
+    W052 = ("{split}: {count} relation(s) have overlapping or nested head and tail, e.g. {example}. "
+            "Marker-based components need two disjoint arguments; check the annotations.")
+    W053 = ("{split}: {count} relation(s) have an argument nested in or overlapping another "
+            "mention: it is in doc.spans['{key}'] but not in doc.ents, where {name} reads its "
+            "candidates, e.g. {example}. Set spans_key = \"{key}\" in the component's config to "
+            "read every mention.")
+    W054 = ("Label '{label}' looks symmetric: {share}% of its {count} annotated pairs also have the "
+            "reverse pair with this label. If its direction does not matter, annotate both directions "
+            "of every pair or list it in clm_classifier's symmetric_labels; if it does, check the "
+            "reversed pairs.")
+    W055 = ("{split}: the candidates of {name} give {negatives} negative pairs for {positives} "
+            "positive ones (more than {ratio} per positive). Training is dominated by negatives: "
+            "narrow the candidates (allowed_type_pairs, max_distance).")
+
+
 class Errors(metaclass=ErrorsWithCodes):
     # Data model
     E001 = ("Relation argument '{arg}' is a {type}, not a spaCy Span. Build it with "
@@ -144,6 +166,28 @@ class Errors(metaclass=ErrorsWithCodes):
             "(exactly the documents tagged 'test', DWIE's held-out split).")
     E117 = ("{path} holds the checkpoint of an earlier pre-training run. Pass --resume to "
             "continue it, or --overwrite to start a new run that replaces it.")
+    # Annotation-tool exports and the data check (E120-E149)
+    E120 = ("No brat annotation files (*.ann) in {path}. Give the directory of a brat collection "
+            "(each .ann file beside its .txt file), or one .ann file.")
+    E121 = ("{split}: {count} relation(s) have an argument that is not an entity mention where "
+            "{name} reads its candidates, e.g. {example}. No component can propose them. Add the "
+            "arguments as entities (doc.ents, or the span group the component's spans_key names), "
+            "or fix the offsets in the annotations and convert again.")
+    E122 = ("{split}: candidates of {name} propose none of the {count} gold pairs, e.g. {example}: "
+            "nothing can be learned. Widen the candidates (scope 'window' or 'document', "
+            "max_distance, allowed_type_pairs) or set spans_key to the group holding the mentions.")
+    E123 = ("Labels of dev missing from train: {labels}. The components learn only the labels of "
+            "the training data, so these are guaranteed misses: annotate examples of them in "
+            "train, or split again (python -m spacy_relext split).")
+    E124 = ("No gold relation in {path}: train needs Docs with doc._.relations. Convert the "
+            "annotations with `python -m spacy_relext convert` (relations are kept only between "
+            "annotated entities).")
+    E125 = ("Cannot read {path}: {reason}. Give a .spacy file written by "
+            "`python -m spacy_relext convert` or `split`.")
+    # Pre-annotation export
+    E126 = ("Unknown export format '{name}'. Available formats: {available}.")
+    E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "
+            "one document per line, or a .jsonl file of {{\"text\": ...}} records.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "

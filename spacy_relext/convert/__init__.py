@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..errors import Errors
 from ..safe_write import atomic_output, check_outputs
+from .annotations import brat, brat_files, doccano, labelstudio, prodigy
 from .common import ENTITIES_KEY, ConversionSummary, DocStream, drop_self_relations
 from .documents import DWIE_SPLITS, docred, dwie, dwie_files
 from .marked import chemprot, semeval
@@ -43,6 +44,11 @@ CONVERTERS: Dict[str, Converter] = {
     "nyt": triples,
     "dwie": dwie,
     "docred": docred,
+    # exports of annotation tools (a user's own data)
+    "prodigy": prodigy,
+    "brat": brat,
+    "labelstudio": labelstudio,
+    "doccano": doccano,
 }
 # fmt: on
 
@@ -70,7 +76,7 @@ def convert(
     dwie_split: Optional[str] = None,
     show_progress: bool = True,
 ) -> ConversionSummary:
-    """Convert a raw corpus file (a directory for `dwie`) into a `.spacy` DocBin.
+    """Convert a raw corpus file (a directory for `dwie` and `brat`) into a `.spacy` DocBin.
 
     The output is checked before converting (E110 if it would replace an input, E112 if
     it exists and `overwrite` is False) and written only when every record converted,
@@ -100,9 +106,12 @@ def convert(
 
 
 def input_files(fmt: str, input_path: Path) -> List[Path]:
-    """The files a conversion reads (for dwie, every document of the directory)."""
+    """The files a conversion reads (for dwie and brat, every document of the directory)."""
     if fmt == "dwie" and input_path.is_dir():
         return [input_path, *dwie_files(input_path)]
+    if fmt == "brat" and input_path.is_dir():
+        anns = brat_files(input_path)
+        return [input_path, *anns, *(ann.with_suffix(".txt") for ann in anns)]
     if fmt == "fewrel":
         return [input_path, input_path.parent / PID_NAMES]
     return [input_path]

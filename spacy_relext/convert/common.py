@@ -33,6 +33,7 @@ from typing import (
 )
 
 from spacy.language import Language
+from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import filter_spans
 from spacy.vocab import Vocab
@@ -180,9 +181,10 @@ def _reason(error: Exception) -> str:
     return str(error) or type(error).__name__
 
 
-def read_text(path: Path) -> str:
+def read_text(path: Path, *, allow_empty: bool = False) -> str:
     """The text of a UTF-8 file (a byte-order mark is dropped): E108 names the line of
-    an invalid byte, E106 an empty file."""
+    an invalid byte, E106 an empty file (unless `allow_empty`: a brat `.ann` file of a
+    document nobody annotated yet is empty)."""
     data = path.read_bytes()
     try:
         text = data.decode("utf-8-sig")
@@ -190,7 +192,7 @@ def read_text(path: Path) -> str:
         raise ConversionError(
             Errors.E108.format(path=path, byte=e.start, line=data.count(b"\n", 0, e.start) + 1)
         ) from None
-    if not text.strip():
+    if not text.strip() and not allow_empty:
         raise ConversionError(Errors.E106.format(path=path))
     return text
 
@@ -291,6 +293,27 @@ def text_doc(nlp: Language, text: Any) -> Doc:
     if len(text) > MAX_RECORD_CHARS:
         raise RecordTooLarge(f"{len(text):,} characters", f"{MAX_RECORD_CHARS:,} characters of text per record")
     return nlp.make_doc(text)
+
+
+def split_sentences(doc: Doc, *, spaces_end_sentences: bool = False) -> Doc:
+    """Sentence boundaries of a raw-text document: spaCy's rule-based sentencizer, plus a
+    break after every line break (headlines and list items have no final punctuation).
+
+    spaces_end_sentences (bool): A whitespace token the sentencizer would start a sentence
+        with (the line break after a full stop) ends the previous one instead, so no
+        sentence is whitespace only. False for DWIE, whose converted sentences predate it.
+    """
+    doc = Sentencizer()(doc)
+    for token in doc[:-1]:
+        if "\n" in token.text_with_ws and token.is_space:
+            doc[token.i + 1].is_sent_start = True
+    if spaces_end_sentences:
+        for token in doc[1:]:
+            if token.is_space and token.is_sent_start:
+                token.is_sent_start = False
+                if token.i + 1 < len(doc):  # the sentence then starts after the spaces
+                    doc[token.i + 1].is_sent_start = True
+    return doc
 
 
 def one_sentence(doc: Doc) -> Doc:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from spacy.language import Language
-from spacy.pipeline import Sentencizer
 from spacy.tokens import Doc, Span
 
 from ..errors import Errors
@@ -34,6 +33,7 @@ from .common import (
     lookup,
     read_text,
     set_entities,
+    split_sentences,
     text_doc,
     token_span,
     type_label,
@@ -67,7 +67,6 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary, *, split: str = 
     files = dwie_files(path)
     if not files:
         raise FileNotFoundError(Errors.E103.format(path=path))
-    sentencizer = Sentencizer()
 
     def to_doc(record: Record) -> Optional[Doc]:
         data = json.loads(read_text(record.path))
@@ -76,10 +75,7 @@ def dwie(path: Path, nlp: Language, summary: ConversionSummary, *, split: str = 
             summary.skip(DWIE_TEST_DOCUMENT if is_test else DWIE_NOT_TEST_DOCUMENT)
             return None
         text = field(data, "content", "string")
-        doc = sentencizer(text_doc(nlp, text))
-        for token in doc[:-1]:
-            if "\n" in token.text_with_ws and token.is_space:
-                doc[token.i + 1].is_sent_start = True
+        doc = split_sentences(text_doc(nlp, text))
         types = {}
         for i, concept in enumerate(field(data, "concepts", "array")):
             what = f"item {i} of field 'concepts'"

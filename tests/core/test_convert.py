@@ -101,7 +101,8 @@ def sample_docs(tmp_path_factory):
 
 
 def test_registry_covers_all_formats():
-    expected = {"semeval", "conll04", "scierc", "chemprot", "wiki80", "fewrel", "webnlg", "nyt", "dwie", "docred"}
+    expected = {"semeval", "conll04", "scierc", "chemprot", "wiki80", "fewrel", "webnlg", "nyt", "dwie", "docred",
+                "prodigy", "brat", "labelstudio", "doccano"}
     assert set(CONVERTERS) == expected
 
 
@@ -350,7 +351,7 @@ def test_malformed_record_names_file_and_record(tmp_path, fmt, name, content, re
 
 def test_unknown_format():
     with pytest.raises(ValueError, match=r"\[E100\].*conll04"):
-        convert("brat", SAMPLES, Path("unused.spacy"))
+        convert("conll2003", SAMPLES, Path("unused.spacy"))
 
 
 def test_missing_input(tmp_path):

@@ -32,6 +32,7 @@ SMOKE_VARS = {
     "corpus_dir": str(CORPUS),
     "demo_steps": 2,
     "clm_max_steps": 2,
+    "custom_max_steps": 2,
     "ner_max_steps": 2,
     "rere_steps": 2,
     "rationale_max_steps": 2,
