@@ -158,6 +158,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E205 = ("Cannot read logic rule file {path}, line {line}: {text!r}. Expected "
             "LogiRE's dwie.grules.txt format: '<number> [<body atom>, ...] <head relation>', "
             "e.g. \"25 ['in2', 'in0'] in0\" (an atom '~rel' is the inverse of rel).")
+    E210 = ("Cannot score triples: the predicted Doc's text ({predicted!r}) is not the "
+            "reference Doc's text ({reference!r}) up to whitespace, so their arguments cannot "
+            "be aligned by characters. Build each Example from two Docs of the same text.")
     # Candidates and encoders
     E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
             "group or leave it unset to use doc.ents. Groups present: {keys}.")
