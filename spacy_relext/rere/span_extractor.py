@@ -291,16 +291,33 @@ class SpanExtractor(PULossPipe):
         batch (Tuple[Ints2d, Floats2d]): The output of `predict`.
         """
         docs = list(docs)
+        relations = self.decode(docs, batch, self.threshold)
+        self.write_relations(docs, relations)
+        if self.cfg["span_group"] is not None:
+            for doc, rels in zip(docs, relations):
+                spans = {(r.head.start, r.head.end, "subject") for r in rels}
+                spans |= {(r.tail.start, r.tail.end, "object") for r in rels}
+                doc.spans[self.cfg["span_group"]] = [Span(doc, s, e, label=lab) for s, e, lab in sorted(spans)]
+
+    def decode(self, docs: List[Doc], batch: Batch, threshold: float) -> List[List[Relation]]:
+        """The relations of each Doc that the pointers of `predict` give at a threshold
+        (`tune_thresholds` decodes one prediction at many).
+
+        docs (List[Doc]): The documents `predict` ran on.
+        batch (Tuple[Ints2d, Floats2d]): The output of `predict`.
+        threshold (float): The pointer (or span-score) threshold.
+        RETURNS (List[List[Relation]]): The relations of each Doc, query after query.
+        """
         queries, probs = batch
         probs = self.model.ops.to_numpy(probs)
         relations: List[List[Relation]] = [[] for _ in docs]
         offset = 0
-        for d, start, end, label in queries.tolist():
+        for d, start, end, label in self.model.ops.to_numpy(queries).tolist():
             doc, query_probs = docs[d], probs[offset : offset + end - start]
             offset += end - start
             pairs = decode_pointers(
                 query_probs,
-                self.threshold,
+                threshold,
                 pairing=self.cfg["pairing"],
                 texts=[token.text for token in doc[start:end]],
                 max_length=self.cfg["max_span_length"],
@@ -315,9 +332,4 @@ class SpanExtractor(PULossPipe):
                         source=self.name,
                     )
                 )
-        self.write_relations(docs, relations)
-        if self.cfg["span_group"] is not None:
-            for doc, rels in zip(docs, relations):
-                spans = {(r.head.start, r.head.end, "subject") for r in rels}
-                spans |= {(r.tail.start, r.tail.end, "object") for r in rels}
-                doc.spans[self.cfg["span_group"]] = [Span(doc, s, e, label=lab) for s, e, lab in sorted(spans)]
+        return relations
