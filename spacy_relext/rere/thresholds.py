@@ -1,7 +1,8 @@
 """Tuning the thresholds of RERE's two stages together on held-out data.
 
-Xie et al. (2021) tune the relation classifier's and the entity extractor's thresholds
-per dataset (e.g. 0.4 / 0.2 on NYT10-HRL, 0.56 / 0.55 on NYT11-HRL). The two interact: a
+Xie et al. (ACL 2021) tune the relation classifier's and the entity extractor's
+thresholds per dataset (their released settings: 0.4 / 0.2 on NYT10-HRL, 0.56 / 0.55 on
+NYT11-HRL). The two interact: a
 lower detector threshold queries more relations, which pays off only if the extractor
 rejects the absent ones. `tune_thresholds` therefore searches the pairs of a grid, and
 does it at the cost of one pipeline pass: the detector runs once at the lowest detector
@@ -244,7 +245,8 @@ def _decode(extractor_pipe: Any, batches: List[PredictedBatch], threshold: float
     for batch_docs, prediction, detections in batches:
         starts = {d: [sent.start for sent in sentence_spans(doc)] for d, doc in enumerate(batch_docs)}
         for d, rels in enumerate(extractor_pipe.decode(batch_docs, prediction, threshold)):
-            decoded.append([(rel, detections.get((d, _sentence_start(starts[d], rel), rel.label), 1.0)) for rel in rels])
+            keys = [(d, _sentence_start(starts[d], rel), rel.label) for rel in rels]
+            decoded.append([(rel, detections.get(key, 1.0)) for rel, key in zip(rels, keys)])
     return decoded
 
 

@@ -8,7 +8,7 @@ import pytest
 import spacy
 from spacy.util import fix_random_seed, load_config, load_model_from_config
 
-from rere_fixtures import CONLL04_STYLE, make_examples, token_offsets, triples
+from rere_fixtures import make_examples, token_offsets, triples
 from spacy_relext.entities import sentence_spans
 from spacy_relext.rere.pu_loss import cpu_mu
 

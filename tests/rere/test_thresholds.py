@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import spacy
-from spacy.cli.find_threshold import find_threshold
 from spacy.tokens import DocBin
 from spacy.training import Corpus
 from spacy.util import fix_random_seed, load_config, load_model_from_config
@@ -163,10 +162,3 @@ def test_overwrite_updates_the_pipeline_in_place(saved, tmp_path):
     assert written == copy
     assert spacy.load(copy).get_pipe("relation_detector").threshold == search.best[0] != 1.0
 
-
-def test_spacy_find_threshold_tunes_one_stage(saved):
-    """The documented alternative: `spacy find-threshold` runs with either component
-    (it needs a `threshold` config key and a scorer), one stage at a time."""
-    pipeline, data = saved
-    best, score, scores = find_threshold(pipeline, data, "relation_detector", "threshold", "triple_exact_f", n_trials=3)
-    assert len(scores) == 3 and scores[1.0] == 0.0 and score == max(scores.values()) > 0
