@@ -31,12 +31,17 @@ def memorised(request):
     """A default pipeline after 300 updates on the four sentences (seed 0)."""
     fix_random_seed(0)
     nlp = request.param()
+    return nlp, memorise(nlp)
+
+
+def memorise(nlp):
+    """Train `nlp` 300 updates on the four sentences; RETURNS them with token offsets."""
     data = token_offsets(nlp)
     examples = make_examples(nlp, data)
     optimizer = nlp.initialize(lambda: examples)
     for _ in range(300):
         nlp.update(examples, sgd=optimizer)
-    return nlp, data
+    return data
 
 
 def test_default_pipeline_memorises_four_sentences(memorised):
@@ -73,11 +78,7 @@ def test_without_negative_queries_false_detections_become_triples():
     fix_random_seed(0)
     config = load_config(CONFIG, overrides={"components.span_extractor.negative_queries": 0})
     nlp = load_model_from_config(config, auto_fill=True)
-    data = token_offsets(nlp)
-    examples = make_examples(nlp, data)
-    optimizer = nlp.initialize(lambda: examples)
-    for _ in range(300):
-        nlp.update(examples, sgd=optimizer)
+    data = memorise(nlp)
     scores = nlp.evaluate(make_examples(nlp, data))
     assert scores["triple_exact_r"] == 1.0 and scores["triple_exact_p"] < 1.0
 
