@@ -88,6 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
                                 "default: those with a rationale or rules")
     visualize.set_defaults(run=_run_visualize)
 
+    tune = commands.add_parser(
+        "tune-thresholds",
+        help="Tune the relation_detector and span_extractor thresholds together on held-out data",
+    )
+    tune.add_argument("pipeline", type=Path, help="Trained pipeline directory (e.g. model-best)")
+    tune.add_argument("data", type=Path, help="Held-out .spacy file with gold relations (not the training data)")
+    tune.add_argument("--output", type=Path,
+                      help="Write the tuned pipeline here (default: write nothing; with --overwrite, update PIPELINE)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="Replace an existing --output; without --output, write the thresholds into PIPELINE")
+    tune.add_argument("--metric", default="triple_exact_f", help="Score to maximise (a key of the extractor's scorer)")
+    tune.add_argument("--thresholds", type=_thresholds, metavar="T1,T2,...",
+                      help="Thresholds tried for each stage (default 0.05, 0.1, ..., 0.95; the current ones are added)")
+    tune.add_argument("--detector", help="relation_detector to tune (default: the pipeline's one)")
+    tune.add_argument("--extractor", help="span_extractor to tune (default: the pipeline's one)")
+    tune.add_argument("--limit", type=int, default=0, help="Use the first LIMIT Docs of DATA (0: all)")
+    tune.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    tune.set_defaults(run=_run_tune_thresholds)
+
     _add_cp_commands(commands)
     return parser
 
@@ -187,6 +206,37 @@ def _run_visualize(args: argparse.Namespace) -> None:
     with atomic_output(args.output) as tmp:
         tmp.write_text(page, encoding="utf8")
     print(f"Drew {n_relations} relations in {len(args.texts)} texts: {args.output}")
+
+
+def _thresholds(value: str) -> List[float]:
+    try:
+        return [float(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {value!r}") from None
+
+
+def _run_tune_thresholds(args: argparse.Namespace) -> None:
+    from .rere.thresholds import DEFAULT_GRID, format_search, tune_saved_pipeline
+
+    bar, update = _progress_bar(not args.no_progress, "tune-thresholds")
+    search, written = tune_saved_pipeline(
+        args.pipeline,
+        args.data,
+        args.output,
+        overwrite=args.overwrite,
+        limit=args.limit,
+        grid=args.thresholds or DEFAULT_GRID,
+        metric=args.metric,
+        detector=args.detector,
+        extractor=args.extractor,
+        progress=lambda done, total: update(done, total, {}),
+    )
+    bar.close()
+    print(format_search(search))
+    if written is None:
+        print("Nothing written: pass --output DIR, or --overwrite to update the pipeline in place.")
+    else:
+        print(f"Wrote the pipeline with the best thresholds to {written}")
 
 
 def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:

@@ -202,6 +202,22 @@ class Errors(metaclass=ErrorsWithCodes):
     E205 = ("Cannot read logic rule file {path}, line {line}: {text!r}. Expected "
             "LogiRE's dwie.grules.txt format: '<number> [<body atom>, ...] <head relation>', "
             "e.g. \"25 ['in2', 'in0'] in0\" (an atom '~rel' is the inverse of rel).")
+    E210 = ("Cannot score triples: the predicted Doc's text ({predicted!r}) is not the "
+            "reference Doc's text ({reference!r}) up to whitespace, so their arguments cannot "
+            "be aligned by characters. Build each Example from two Docs of the same text.")
+    # Threshold tuning (tune-thresholds)
+    E211 = ("Cannot tune thresholds: the pipeline {pipeline} should hold exactly one "
+            "'{factory}' component, and holds {found}. Name the one to tune (--detector / "
+            "--extractor; detector=/extractor= in Python).")
+    E212 = ("Cannot tune thresholds for {metric!r}: the scorer of '{name}' returns no such "
+            "score. Its scores: {keys}.")
+    E213 = ("Thresholds to try must be numbers in [0, 1], at least one; got {grid}.")
+    E214 = ("Cannot tune thresholds on data without gold relations: none of its {count} "
+            "Docs has any in doc._.relations. Pass held-out data converted with gold "
+            "relations (python -m spacy_relext convert, or a DocBin saved with "
+            "store_user_data=True).")
+    E215 = ("Cannot tune thresholds of '{name}': the pipeline {pipeline} has no component "
+            "of that name made by the '{factory}' factory.")
     # Candidates and encoders
     E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
             "group or leave it unset to use doc.ents. Groups present: {keys}.")

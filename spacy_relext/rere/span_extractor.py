@@ -5,7 +5,9 @@ At inference every sentence is queried with the relations that `relation_detecto
 wrote on it (`span._.relation_scores`), or with every label when `query_all_labels` is
 set (the "query every relation type" baseline; also lets the component run alone). In
 training the queries are the gold relations of each sentence, plus up to
-`negative_queries` sampled absent labels whose targets are empty. The pointer
+`negative_queries` (default 1) absent labels sampled anew at every update, whose targets
+are empty: the extractor learns to return nothing for a relation the sentence does not
+express, so the detector's false positives do not become triples. The pointer
 probabilities are decoded with the paper's nearest-span pairing or the released code's
 Cartesian pairing (`pointer_decoding.py`). The component creates the argument spans
 itself: it needs no entity recognizer.
@@ -56,7 +58,7 @@ Batch = Tuple[Ints2d, Floats2d]  # query rows and their per-token pointer values
         "loss": "bce",
         "gamma": 1.0,
         "tau": 0.05,
-        "negative_queries": 0,
+        "negative_queries": 1,
         "query_all_labels": False,
         "span_group": None,
         "scorer": DEFAULT_TRIPLE_SCORER,
@@ -94,7 +96,10 @@ def make_span_extractor(
     loss (str): "bce" (the released code's) or "cpu", per pointer channel over the tokens.
     gamma (float): cPU weight of the positive term.
     tau (float): cPU assumed false-negative ratio.
-    negative_queries (int): Absent labels queried per sentence in training, with empty targets.
+    negative_queries (int): Absent labels sampled per sentence and update in training, with
+        empty targets, so the extractor learns to point nowhere for a relation the sentence
+        does not express and a false detection does not become a false triple (0: gold
+        relations only, as the released code of Xie et al., 2021 trains it).
     query_all_labels (bool): Query every label instead of the detected relations.
     span_group (Optional[str]): Also write the argument spans to `doc.spans[span_group]`,
         labelled "subject" or "object".
@@ -138,7 +143,7 @@ class SpanExtractor(PULossPipe):
         loss: str = "bce",
         gamma: float = 1.0,
         tau: float = 0.05,
-        negative_queries: int = 0,
+        negative_queries: int = 1,
         query_all_labels: bool = False,
         span_group: Optional[str] = None,
         scorer: Optional[Callable] = None,
@@ -286,16 +291,33 @@ class SpanExtractor(PULossPipe):
         batch (Tuple[Ints2d, Floats2d]): The output of `predict`.
         """
         docs = list(docs)
+        relations = self.decode(docs, batch, self.threshold)
+        self.write_relations(docs, relations)
+        if self.cfg["span_group"] is not None:
+            for doc, rels in zip(docs, relations):
+                spans = {(r.head.start, r.head.end, "subject") for r in rels}
+                spans |= {(r.tail.start, r.tail.end, "object") for r in rels}
+                doc.spans[self.cfg["span_group"]] = [Span(doc, s, e, label=lab) for s, e, lab in sorted(spans)]
+
+    def decode(self, docs: List[Doc], batch: Batch, threshold: float) -> List[List[Relation]]:
+        """The relations of each Doc that the pointers of `predict` give at a threshold
+        (`tune_thresholds` decodes one prediction at many).
+
+        docs (List[Doc]): The documents `predict` ran on.
+        batch (Tuple[Ints2d, Floats2d]): The output of `predict`.
+        threshold (float): The pointer (or span-score) threshold.
+        RETURNS (List[List[Relation]]): The relations of each Doc, query after query.
+        """
         queries, probs = batch
         probs = self.model.ops.to_numpy(probs)
         relations: List[List[Relation]] = [[] for _ in docs]
         offset = 0
-        for d, start, end, label in queries.tolist():
+        for d, start, end, label in self.model.ops.to_numpy(queries).tolist():
             doc, query_probs = docs[d], probs[offset : offset + end - start]
             offset += end - start
             pairs = decode_pointers(
                 query_probs,
-                self.threshold,
+                threshold,
                 pairing=self.cfg["pairing"],
                 texts=[token.text for token in doc[start:end]],
                 max_length=self.cfg["max_span_length"],
@@ -310,9 +332,4 @@ class SpanExtractor(PULossPipe):
                         source=self.name,
                     )
                 )
-        self.write_relations(docs, relations)
-        if self.cfg["span_group"] is not None:
-            for doc, rels in zip(docs, relations):
-                spans = {(r.head.start, r.head.end, "subject") for r in rels}
-                spans |= {(r.tail.start, r.tail.end, "object") for r in rels}
-                doc.spans[self.cfg["span_group"]] = [Span(doc, s, e, label=lab) for s, e, lab in sorted(spans)]
+        return relations

@@ -1,6 +1,8 @@
 """Scorers: every expected value is computed by hand in the comment above its test."""
 import pytest
 import spacy
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from spacy.pipeline import Pipe
 from spacy.tokens import Doc, DocBin, Span
 from spacy.training import Example
@@ -270,6 +272,120 @@ def test_triples_exact_and_partial():
     assert (scores["triple_partial_p"], scores["triple_partial_r"], scores["triple_partial_f"]) == pytest.approx(
         (2 / 3, 1.0, 0.8)
     )
+
+
+# "ITAR-TASS visited Casper Wyo. today ." in the corpus tokenization (reference) and in
+# the one spaCy's tokenizer gives (prediction); the texts are the same.
+CORPUS_WORDS = ["ITAR-TASS", "visited", "Casper", "Wyo.", "today", "."]
+CORPUS_SPACES = [True, True, True, True, True, False]
+SPACY_WORDS = ["ITAR", "-", "TASS", "visited", "Casper", "Wyo", ".", "today", "."]
+SPACY_SPACES = [False, False, True, True, True, False, True, True, False]
+GOLD_ORG, GOLD_LOC = (0, 1), (2, 4)  # ITAR-TASS, Casper Wyo.
+
+
+def retokenized_example(pred, pred_text_words=(SPACY_WORDS, SPACY_SPACES)):
+    words, spaces = pred_text_words
+    predicted = relate(make_doc(words, [], spaces), pred)
+    return Example(predicted, relate(make_doc(CORPUS_WORDS, [], CORPUS_SPACES), [(GOLD_ORG, GOLD_LOC, "OrgBased_In")]))
+
+
+@pytest.mark.parametrize(
+    "pred,exact,partial",
+    [
+        # the gold spans in the other tokenization: an exact match is a partial match
+        (((0, 3), (4, 7)), 1.0, 1.0),
+        # "TASS" and "Wyo" end inside the reference words "ITAR-TASS" and "Wyo."
+        (((2, 3), (5, 6)), 0.0, 1.0),
+        # "Wyo ." ends with the reference word "Wyo." as well
+        (((0, 3), (5, 7)), 0.0, 1.0),
+        # "Casper" is another reference word than "Wyo."
+        (((0, 3), (4, 5)), 0.0, 0.0),
+    ],
+)
+def test_triples_partial_match_keys_by_reference_words(pred, exact, partial):
+    scores = score_triples([retokenized_example([(*pred, "OrgBased_In")])])
+    assert (scores["triple_exact_r"], scores["triple_partial_r"]) == (exact, partial)
+    assert (scores["triple_exact_p"], scores["triple_partial_p"]) == (exact, partial)
+
+
+def test_triples_align_texts_that_differ_in_whitespace():
+    # The prediction reads "ITAR-TASS  visited Casper Wyo. today ." (a double space, so a
+    # whitespace token): its spans are moved onto the reference characters.
+    words = ["ITAR-TASS", " ", "visited", "Casper", "Wyo", ".", "today", "."]
+    spaces = [True, False, True, True, False, True, True, False]
+    scores = score_triples([retokenized_example([((0, 1), (3, 6), "OrgBased_In")], (words, spaces))])
+    assert (scores["triple_exact_f"], scores["triple_partial_f"]) == (1.0, 1.0)
+    scores = score_triples([retokenized_example([((0, 1), (4, 5), "OrgBased_In")], (words, spaces))])
+    assert (scores["triple_exact_f"], scores["triple_partial_f"]) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="E210"):
+        score_triples([retokenized_example([], (["ITAR-TASS", "left"], [True, False]))])
+
+
+def test_triples_partial_match_is_one_to_one():
+    # gold: (Alice Smith, Work_For, Acme Corp), (Smith, Work_For, Acme Corp): the same last words.
+    # One prediction (Smith, Work_For, Corp) matches one of them: partial R = 1/2, P = 1;
+    # keyed as a set, the two gold triples would merge and partial recall would read 1.
+    gold = [(PER, ORG, "Work_For"), ((1, 2), ORG, "Work_For")]
+    scores = score_triples([make_example(gold, [((1, 2), (5, 6), "Work_For")])])
+    assert (scores["triple_partial_p"], scores["triple_partial_r"]) == (1.0, 0.5)
+    scores = score_triples([make_example(gold, gold)])
+    assert (scores["triple_partial_p"], scores["triple_partial_r"]) == (1.0, 1.0)
+
+
+PIECE = st.tuples(st.text("ab-.", min_size=1, max_size=3), st.booleans())  # (text, space after)
+
+
+@st.composite
+def two_tokenizations(draw):
+    """One text as two Docs: pieces not separated by a space are merged into one token
+    or not, independently in each Doc."""
+    pieces = draw(st.lists(PIECE, min_size=1, max_size=10))
+    docs = []
+    for _ in range(2):
+        words, spaces = [pieces[0][0]], []
+        for (_, space), (text, _) in zip(pieces, pieces[1:]):
+            if not space and draw(st.booleans()):
+                words[-1] += text
+            else:
+                words.append(text)
+                spaces.append(space)
+        docs.append(Doc(Vocab(), words=words, spaces=spaces + [False]))
+    return docs
+
+
+@st.composite
+def retokenized_triples(draw):
+    """An example whose predictions copy some gold triples (where the predicted
+    tokenization can express them) and add random ones."""
+    reference, predicted = draw(two_tokenizations())
+
+    def random_spans(doc):
+        start = draw(st.integers(0, len(doc) - 1))
+        return doc[start : draw(st.integers(start + 1, len(doc)))]
+
+    gold = [
+        Relation(head=random_spans(reference), tail=random_spans(reference), label=draw(st.sampled_from("rs")))
+        for _ in range(draw(st.integers(0, 4)))
+    ]
+    pred = []
+    for rel in gold:
+        head = predicted.char_span(rel.head.start_char, rel.head.end_char)
+        tail = predicted.char_span(rel.tail.start_char, rel.tail.end_char)
+        if head is not None and tail is not None and draw(st.booleans()):
+            pred.append(Relation(head=head, tail=tail, label=rel.label))
+    for _ in range(draw(st.integers(0, 4))):
+        label = draw(st.sampled_from("rs"))
+        pred.append(Relation(head=random_spans(predicted), tail=random_spans(predicted), label=label))
+    reference._.relations, predicted._.relations = gold, pred
+    return Example(predicted, reference)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(retokenized_triples(), min_size=1, max_size=3))
+def test_triples_partial_is_never_below_exact(examples):
+    scores = score_triples(examples)
+    for metric in "prf":
+        assert scores[f"triple_partial_{metric}"] >= scores[f"triple_exact_{metric}"] - 1e-12
 
 
 # ---------------------------------------------------------------------------

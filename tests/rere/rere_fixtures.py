@@ -25,6 +25,45 @@ TRAIN_DATA = [
 ]
 LABELS = sorted({label for _, rels in TRAIN_DATA for _, _, label in rels})
 
+# Four CoNLL04-style sentences, (text, [(subject, label, object)]) with argument strings.
+# Two to three relations of CoNLL04's five per sentence, arguments overlapping across
+# relations, no entities given: what a user trying the components on a handful of
+# examples would write.
+CONLL04_STYLE = [
+    (
+        "John Smith , a lawyer from Boston , works for Acme Corp .",
+        [("John Smith", "Live_In", "Boston"), ("John Smith", "Work_For", "Acme Corp")],
+    ),
+    (
+        "Acme Corp is based in Mountain View , California .",
+        [
+            ("Acme Corp", "OrgBased_In", "Mountain View"),
+            ("Acme Corp", "OrgBased_In", "California"),
+            ("Mountain View", "Located_In", "California"),
+        ],
+    ),
+    ("Lee Harvey Oswald shot John F. Kennedy in Dallas .", [("Lee Harvey Oswald", "Kill", "John F. Kennedy")]),
+    (
+        "Mary Jones , a reporter for The Times , lives in London .",
+        [("Mary Jones", "Work_For", "The Times"), ("Mary Jones", "Live_In", "London")],
+    ),
+]
+
+
+def token_offsets(nlp: Language, data=CONLL04_STYLE) -> list:
+    """Data with argument strings (first occurrence in the text) turned into TRAIN_DATA's
+    token offsets, in the tokenization of `nlp`."""
+    converted = []
+    for text, rels in data:
+        doc = nlp.make_doc(text)
+
+        def offsets(argument):
+            span = doc.char_span(text.index(argument), text.index(argument) + len(argument))
+            return (span.start, span.end)
+
+        converted.append((text, [(offsets(head), offsets(tail), label) for head, label, tail in rels]))
+    return converted
+
 
 def make_examples(nlp: Language, data=TRAIN_DATA) -> List[Example]:
     """Examples whose reference Docs carry the gold relations."""

@@ -179,6 +179,39 @@ def test_add_pipe_alone_queries_every_label():
     assert nlp(TEXTS[0])._.relations == []
 
 
+def train_extractor_alone(config, updates=60):
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    extractor = nlp.add_pipe("span_extractor", config=config)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    for _ in range(updates):
+        nlp.update(examples, sgd=optimizer)
+    return nlp, extractor
+
+
+def test_absent_relation_query_returns_no_spans():
+    """Trained with the default negative queries, the extractor asked for a relation
+    the sentence does not express points nowhere: querying every label gives exactly the
+    gold triples, and an explicit absent query gives none."""
+    nlp, extractor = train_extractor_alone({"query_all_labels": True})
+    assert extractor.cfg["negative_queries"] == 1
+    for i, text in enumerate(TEXTS):
+        assert triples(nlp(text)) == gold_triples(i)
+    extractor.cfg["query_all_labels"] = False
+    doc = nlp.make_doc(TEXTS[0])  # "Obama was born in Hawaii ."
+    doc[:]._.relation_scores = {"works_for": 0.99, "capital_of": 0.99}
+    assert extractor(doc)._.relations == []
+
+
+def test_without_negative_queries_an_absent_query_finds_spans():
+    """Trained on gold relations only, as the released code trains it, the same
+    extractor returns triples for relations the sentences do not express."""
+    nlp, _ = train_extractor_alone({"query_all_labels": True, "negative_queries": 0})
+    extra = [triples(nlp(text)) - gold_triples(i) for i, text in enumerate(TEXTS)]
+    assert any(extra)
+
+
 @pytest.mark.parametrize("config", [{"negative_queries": 2}, {"loss": "cpu", "pairing": "cartesian"}])
 def test_training_options(config):
     nlp = spacy.blank("en")
