@@ -406,13 +406,40 @@ class ReferenceWords:
         return (self.starts[token], self.ends[token])
 
 
-@registry.scorers("spacy-relext.triple_scorer.v1")
-def make_triple_scorer() -> Scorer:
+@registry.scorers("spacy-relext.triple_scorer.v2")
+def make_triple_scorer_v2() -> Scorer:
     """Registered triple scorer.
 
     RETURNS (Callable[..., Dict[str, Any]]): `score_triples`.
     """
     return score_triples
+
+
+@registry.scorers("spacy-relext.triple_scorer.v1")
+def make_triple_scorer() -> Scorer:
+    """The first triple scorer, kept so that configs naming it score as they did: its
+    partial match keys an argument by its last token in each Doc's own tokenization, so
+    it depends on the tokenizer (partial recall can fall below exact recall). Use v2.
+
+    RETURNS (Callable[..., Dict[str, Any]]): `score_triples_v1`.
+    """
+    return score_triples_v1
+
+
+def score_triples_v1(examples: Iterable[Example], *, negative_label: Optional[str] = None,
+                     **kwargs: Any) -> Dict[str, Any]:
+    """`triple_scorer.v1`: as `score_triples`, with the tokenization-dependent partial match."""
+    examples = list(examples)
+    last_token = lambda span: _offsets(span[-1:]) if len(span) else _offsets(span)  # noqa: E731
+    scores = {}
+    for mode, arg_key in (("exact", _offsets), ("partial", last_token)):
+        micro, _ = count_keys(
+            (relation_keys(get_relations(eg.reference), arg_key, negative_label=negative_label),
+             relation_keys(get_relations(eg.predicted), arg_key, negative_label=negative_label))
+            for eg in examples
+        )
+        scores.update(_prf(f"triple_{mode}", micro))
+    return scores
 
 
 # ---------------------------------------------------------------------------

@@ -42,7 +42,7 @@ window_size = 1
 dropout = 0.1
 """ + DEFAULT_TOK2VEC_CONFIG
 DEFAULT_EXTRACTOR_MODEL = Config().from_str(DEFAULT_EXTRACTOR_MODEL_CONFIG)["model"]
-DEFAULT_TRIPLE_SCORER = {"@scorers": "spacy-relext.triple_scorer.v1"}
+DEFAULT_TRIPLE_SCORER = {"@scorers": "spacy-relext.triple_scorer.v2"}
 Batch = Tuple[Ints2d, Floats2d]  # query rows and their per-token pointer values
 
 

@@ -34,6 +34,7 @@ REGISTERED = [
     "spacy-relext.relation_scorer.v1",
     "spacy-relext.semeval_scorer.v1",
     "spacy-relext.triple_scorer.v1",
+    "spacy-relext.triple_scorer.v2",
     "spacy-relext.doc_relation_scorer.v1",
 ]
 
@@ -306,6 +307,14 @@ def test_triples_partial_match_keys_by_reference_words(pred, exact, partial):
     scores = score_triples([retokenized_example([(*pred, "OrgBased_In")])])
     assert (scores["triple_exact_r"], scores["triple_partial_r"]) == (exact, partial)
     assert (scores["triple_exact_p"], scores["triple_partial_p"]) == (exact, partial)
+
+
+def test_triple_scorer_v1_keeps_its_tokenization_dependent_partial_match():
+    # Configs naming .v1 score as before: "TASS" / "Wyo" are not the reference's last tokens.
+    v1, v2 = (spacy.registry.scorers.get(f"spacy-relext.triple_scorer.{v}")() for v in ("v1", "v2"))
+    example = retokenized_example([((2, 3), (5, 6), "OrgBased_In")])
+    assert v1([example])["triple_partial_r"] == 0.0
+    assert v2([example])["triple_partial_r"] == 1.0
 
 
 def test_triples_align_texts_that_differ_in_whitespace():
