@@ -19,8 +19,9 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# -rs: the reason of every skipped test (e.g. no Chromium, no full corpora) in the summary
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -rs -p no:cacheprovider tests
 
 demo: $(STAMP)
 	$(PY) -m spacy_relext demo
