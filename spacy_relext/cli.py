@@ -18,14 +18,45 @@ def main(argv: Optional[List[str]] = None) -> None:
         sys.exit(1)
 
 
+# The formats of `convert`, listed by `convert --help` without importing the converters
+# (they import spaCy); tests/core/test_cli_help.py checks them against CONVERTERS.
+CONVERT_FORMATS = {
+    "semeval": "SemEval-2010 Task 8 TRAIN_FILE.TXT (marked pair; Other is a negative)",
+    "conll04": "CoNLL04, unified JSON (train.CoNLL04.json, valid.CoNLL04.json)",
+    "scierc": "SciERC, DyGIE JSON lines (one Doc per abstract, coreference clusters)",
+    "chemprot": "ChemProt, SciBERT JSON lines (<< >> head, [[ ]] tail)",
+    "wiki80": "Wiki80 JSON lines (token list, h/t positions)",
+    "fewrel": "FewRel 1.0 JSON ({PID: [instances]}, named by pid2name.json beside it)",
+    "webnlg": "WebNLG, CasRel JSON ({\"text\", \"triple_list\"} records)",
+    "nyt": "NYT, CasRel JSON ({\"text\", \"triple_list\"} records)",
+    "dwie": "DWIE annos_with_content: a directory of DW_*.json (or one such file)",
+    "docred": "DocRED JSON (Re-DocRED, DWIE DocRED-style): vertexSet clusters, evidence",
+    "prodigy": "Prodigy rel.manual JSONL (db-out); only accepted tasks",
+    "brat": "brat standoff: a directory of .ann files beside their .txt (or one .ann file)",
+    "labelstudio": "Label Studio JSON export (Labels on a Text, Relations)",
+    "doccano": "doccano relation-extraction JSONL export",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """RETURNS (argparse.ArgumentParser): The parser of every command."""
-    parser = argparse.ArgumentParser(prog="python -m spacy_relext", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="python -m spacy_relext",
+        description="Relation extraction for spaCy: corpus conversion, data checks, the demo, visualisation, "
+                    "learned rules, threshold tuning, CP pre-training and diagnostics. "
+                    "`python -m spacy_relext COMMAND --help` lists a command's arguments and defaults.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    convert = commands.add_parser("convert", help="Convert a raw corpus into a .spacy DocBin")
-    convert.add_argument("format", help="Corpus format (see `convert --help`)")
-    convert.add_argument("input", type=Path, help="Raw corpus file (or directory for dwie and brat)")
+    formats = "\n".join(f"  {name:<12} {text}" for name, text in CONVERT_FORMATS.items())
+    convert = commands.add_parser(
+        "convert", help="Convert a raw corpus into a .spacy DocBin", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Convert a raw corpus into a .spacy DocBin: tokens, sentences, entity mentions and gold "
+                    "relations, with a progress bar and a summary of what was skipped.",
+        epilog=f"formats:\n{formats}\n\nSamples of each format: corpus/samples/ (origins in corpus/README.md).",
+    )
+    convert.add_argument("format", metavar="FORMAT", help="Corpus format, one of the formats listed below")
+    convert.add_argument("input", type=Path, help="Raw corpus file (a directory for dwie and brat)")
     convert.add_argument("output", type=Path, help="Output .spacy file")
     _add_overwrite(convert)
     convert.add_argument("--keep-self-relations", action="store_true",
@@ -33,15 +64,16 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--dwie-split", choices=["train", "test"],
                          help="dwie only: 'train' (default) converts every document not tagged 'test'; "
                               "'test' converts exactly the documents tagged 'test' (DWIE's held-out split)")
-    convert.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    _add_no_progress(convert)
     convert.set_defaults(run=_run_convert)
 
     split = commands.add_parser("split", help="Split a .spacy file into train and dev by document")
-    split.add_argument("input", type=Path)
-    split.add_argument("train_output", type=Path)
-    split.add_argument("dev_output", type=Path)
-    split.add_argument("--dev-fraction", type=float, default=0.1)
-    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("input", type=Path, help=".spacy file to split (e.g. written by convert)")
+    split.add_argument("train_output", type=Path, help=".spacy file for the training documents")
+    split.add_argument("dev_output", type=Path, help=".spacy file for the dev documents")
+    split.add_argument("--dev-fraction", type=float, default=0.1,
+                       help="Share of the documents put in dev, between 0 and 1 (default: 0.1)")
+    split.add_argument("--seed", type=int, default=0, help="Random seed of the shuffle (default: 0)")
     _add_overwrite(split)
     split.set_defaults(run=_run_split)
 
@@ -49,11 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
         "debug-data", help="Check converted data before training: labels, entities, sentences, candidate pairs"
     )
     debug.add_argument("train", type=Path, help="Training .spacy file")
-    debug.add_argument("dev", type=Path, nargs="?", help="Dev .spacy file")
+    debug.add_argument("dev", type=Path, nargs="?", help="Dev .spacy file (default: check train alone)")
     debug.add_argument("--config", type=Path,
                        help="Training config: its [components.*.candidates] blocks give the pairs checked "
                             "(default: spacy-relext.entity_pairs.v2 on doc.ents)")
     debug.set_defaults(run=_run_debug_data)
+
+    check = commands.add_parser(
+        "check-trained", help="Refuse a spacy train output that was never evaluated after step 0 (before "
+                              "evaluating, visualising or packaging it)",
+        description="Exit 1 with E140 when `spacy train` evaluated PIPELINE only at step 0 (max_steps below "
+                    "eval_frequency), warn when its last steps were never evaluated, and print the evaluated "
+                    "steps and dev scores otherwise.",
+    )
+    check.add_argument("pipeline", type=Path, help="Pipeline directory saved by spacy train (e.g. model-best)")
+    check.set_defaults(run=_run_check_trained)
 
     export = commands.add_parser(
         "export", help="Write a pipeline's predictions for an annotation tool (pre-annotation)"
@@ -63,16 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("input", type=Path, help="Texts: one document per line, or .jsonl of {\"text\": ...}")
     export.add_argument("output", type=Path, help="File (prodigy, labelstudio) or directory (brat) to write")
     _add_overwrite(export)
-    export.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    _add_no_progress(export)
     export.set_defaults(run=_run_export)
 
     demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
-    demo.add_argument("--max-steps", type=int, default=300, help="Training steps (a few minutes on 2 cores)")
+    demo.add_argument("--max-steps", type=int, default=300,
+                      help="Training steps (default: 300, a few minutes on 2 cores)")
     demo.set_defaults(run=_run_demo)
 
     rules = commands.add_parser("rules", help="Print the rules a logic_reasoner learned, per relation, with weights")
     rules.add_argument("pipeline", type=Path, help="Saved pipeline directory")
-    rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair")
+    rules.add_argument("--top", type=int, default=10, help="Rules shown per relation and type pair (default: 10)")
     rules.set_defaults(run=_run_rules)
 
     visualize = commands.add_parser(
@@ -80,12 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     visualize.add_argument("pipeline", help="Pipeline directory or installed package name")
     visualize.add_argument("texts", nargs="+", metavar="TEXT", help="Texts to process")
-    visualize.add_argument("--output", type=Path, default=Path("relations.html"), help="HTML file to write")
+    visualize.add_argument("--output", type=Path, default=Path("relations.html"),
+                           help="HTML file to write (default: relations.html)")
     _add_overwrite(visualize)
-    visualize.add_argument("--min-score", type=float, default=0.0, help="Draw no arc for relations scoring below it")
+    visualize.add_argument("--min-score", type=float, default=0.0,
+                           help="Draw no arc for relations scoring below it (default: 0.0, every relation)")
     visualize.add_argument("--relations", type=int, nargs="+", metavar="INDEX",
-                           help="Show these relations (indices into doc._.relations) in detail; "
-                                "default: those with a rationale or rules")
+                           help="Show these relations (indices into doc._.relations) in detail "
+                                "(default: those with a rationale or rules)")
     visualize.set_defaults(run=_run_visualize)
 
     tune = commands.add_parser(
@@ -97,18 +142,24 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--output", type=Path,
                       help="Write the tuned pipeline here (default: write nothing; with --overwrite, update PIPELINE)")
     tune.add_argument("--overwrite", action="store_true",
-                      help="Replace an existing --output; without --output, write the thresholds into PIPELINE")
-    tune.add_argument("--metric", default="triple_exact_f", help="Score to maximise (a key of the extractor's scorer)")
+                      help="Replace an existing --output; without --output, write the thresholds into PIPELINE "
+                           "(default: refuse)")
+    tune.add_argument("--metric", default="triple_exact_f",
+                      help="Score to maximise, a key of the extractor's scorer (default: triple_exact_f)")
     tune.add_argument("--thresholds", type=_thresholds, metavar="T1,T2,...",
                       help="Thresholds tried for each stage (default 0.05, 0.1, ..., 0.95; the current ones are added)")
     tune.add_argument("--detector", help="relation_detector to tune (default: the pipeline's one)")
     tune.add_argument("--extractor", help="span_extractor to tune (default: the pipeline's one)")
-    tune.add_argument("--limit", type=int, default=0, help="Use the first LIMIT Docs of DATA (0: all)")
-    tune.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    tune.add_argument("--limit", type=int, default=0, help="Use the first LIMIT Docs of DATA (default: 0, all)")
+    _add_no_progress(tune)
     tune.set_defaults(run=_run_tune_thresholds)
 
     _add_cp_commands(commands)
     return parser
+
+
+def _add_no_progress(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--no-progress", action="store_true", help="Hide the progress bar (default: shown)")
 
 
 def _add_overwrite(command: argparse.ArgumentParser) -> None:
@@ -151,6 +202,12 @@ def _run_debug_data(args: argparse.Namespace) -> None:
     print(report.format())
     if report.errors:
         sys.exit(1)
+
+
+def _run_check_trained(args: argparse.Namespace) -> None:
+    from .training_check import check_trained
+
+    print(check_trained(args.pipeline).format())
 
 
 def _run_export(args: argparse.Namespace) -> None:
@@ -239,22 +296,43 @@ def _run_tune_thresholds(args: argparse.Namespace) -> None:
         print(f"Wrote the pipeline with the best thresholds to {written}")
 
 
+# The numeric settings of pretrain-cp: option, type, help with the default of
+# spacy_relext.cp.pretrain.CPSettings (tests/core/test_cli_help.py keeps them equal).
+CP_SETTINGS = (
+    ("batch-pairs", int, "Sentence pairs per step, in-batch negatives (default: 32)"),
+    ("epochs", int, "Passes over the relation bags (default: 1)"),
+    ("max-steps", int, "Stop after this many optimizer steps (default: 0, no limit)"),
+    ("learning-rate", float, "AdamW learning rate (default: 3e-05)"),
+    ("warmup-steps", int, "Linear warm-up steps, then linear decay (default: 500)"),
+    ("p-blank", float, "Probability of blanking each argument (default: 0.7)"),
+    ("max-length", int, "Wordpieces per sentence (default: 64)"),
+    ("checkpoint-every", int, "Steps between checkpoints, and one at the end of each epoch (default: 200)"),
+    ("temperature", float, "NT-Xent temperature (default: 0.05)"),
+    ("seed", int, "Random seed (default: 0)"),
+)
+
+
 def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
-    cp = commands.add_parser("pretrain-cp", help="Entity-masked contrastive pre-training of an encoder")
+    cp = commands.add_parser(
+        "pretrain-cp", help="Entity-masked contrastive pre-training of an encoder",
+        description="Entity-masked contrastive pre-training (CP) of a Hugging Face encoder. Each setting is taken "
+                    "from the option, else from the [pretrain_cp] section of --config, else the default shown.",
+    )
     cp.add_argument("output", type=Path, help="Run directory: checkpoint/ and the final model/")
-    cp.add_argument("--config", type=Path, help="A .cfg file with a [pretrain_cp] section")
-    cp.add_argument("--corpora", type=Path, nargs="+", help=".spacy files with gold relations")
-    cp.add_argument("--dev", type=Path, nargs="+", help="Evaluation .spacy files no pre-training sentence may be in")
+    cp.add_argument("--config", type=Path, help="A .cfg file with a [pretrain_cp] section (default: none)")
+    cp.add_argument("--corpora", type=Path, nargs="+", help=".spacy files with gold relations (required here or in "
+                                                              "--config)")
+    cp.add_argument("--dev", type=Path, nargs="+",
+                    help="Evaluation .spacy files no pre-training sentence may be in (default: none)")
     cp.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")
-    for name, kind in (("batch-pairs", int), ("epochs", int), ("max-steps", int), ("learning-rate", float),
-                       ("warmup-steps", int), ("p-blank", float), ("max-length", int), ("checkpoint-every", int),
-                       ("temperature", float), ("seed", int)):
-        cp.add_argument(f"--{name}", type=kind)
-    cp.add_argument("--static-blanking", action="store_true", default=None, help="Draw the blanking once")
-    cp.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint")
+    for name, kind, text in CP_SETTINGS:
+        cp.add_argument(f"--{name}", type=kind, help=text)
+    cp.add_argument("--static-blanking", action="store_true", default=None,
+                    help="Draw the blanking once (default: draw it again every epoch)")
+    cp.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint (default: start anew)")
     cp.add_argument("--overwrite", action="store_true",
                     help="Replace OUTPUT/model and an earlier run's OUTPUT/checkpoint (default: refuse)")
-    cp.add_argument("--no-progress", action="store_true", help="Hide the progress bar")
+    _add_no_progress(cp)
     cp.set_defaults(run=_run_pretrain_cp)
 
     diagnose = commands.add_parser(

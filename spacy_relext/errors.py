@@ -89,6 +89,16 @@ class Warnings(metaclass=ErrorsWithCodes):
     W055 = ("{split}: the candidates of {name} give {negatives} negative pairs for {positives} "
             "positive ones (more than {ratio} per positive). Training is dominated by negatives: "
             "narrow the candidates (allowed_type_pairs, max_distance).")
+    # Training runs checked before they are used: check-trained (W070-W079)
+    W070 = ("{path}: `spacy train` evaluated steps 0 to {last_evaluated} only (eval_frequency = "
+            "{eval_frequency}, max_steps = {max_steps}), so the last {unevaluated} steps were never "
+            "scored and model-best can only be one of the evaluated checkpoints. Make max_steps a "
+            "multiple of eval_frequency (e.g. --training.eval_frequency {suggestion}) to score the "
+            "end of training.")
+    W071 = ("{path}: max_steps = 0, so the run's length (set by max_epochs = {max_epochs} and "
+            "patience = {patience}) is not in its config and check-trained cannot tell whether it was "
+            "evaluated after step 0 (eval_frequency = {eval_frequency}). Check the training log, or "
+            "set max_steps.")
 
 
 class Errors(metaclass=ErrorsWithCodes):
@@ -166,7 +176,7 @@ class Errors(metaclass=ErrorsWithCodes):
             "(exactly the documents tagged 'test', DWIE's held-out split).")
     E117 = ("{path} holds the checkpoint of an earlier pre-training run. Pass --resume to "
             "continue it, or --overwrite to start a new run that replaces it.")
-    # Annotation-tool exports and the data check (E120-E149)
+    # Annotation-tool exports and the data check (E120-E139)
     E120 = ("No brat annotation files (*.ann) in {path}. Give the directory of a brat collection "
             "(each .ann file beside its .txt file), or one .ann file.")
     E121 = ("{split}: {count} relation(s) have an argument that is not an entity mention where "
@@ -188,6 +198,19 @@ class Errors(metaclass=ErrorsWithCodes):
     E126 = ("Unknown export format '{name}'. Available formats: {available}.")
     E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "
             "one document per line, or a .jsonl file of {{\"text\": ...}} records.")
+    # Training runs checked before they are used (check-trained), the visualiser's options (E140-E149)
+    E140 = ("{path} was never evaluated after step 0: `spacy train` ran max_steps = {max_steps} "
+            "steps but evaluates every eval_frequency = {eval_frequency} steps, so its dev scores "
+            "(and the choice of model-best) are those of the pipeline after one update. Train again "
+            "with an eval_frequency of at most max_steps, ideally a divisor of it so the last step "
+            "is evaluated (spacy train ... --training.eval_frequency {suggestion}; in project.yml, "
+            "the workflow's *_eval_frequency variable).")
+    E141 = ("{path} is not a pipeline saved by `spacy train`: {reason}. Give a training output "
+            "directory such as training/NAME/model-best.")
+    E142 = ("Relation index {index} (option 'relations'; --relations on the command line) selects "
+            "no relation in any Doc: the most relations one Doc has is {count}. Indices count from 0 "
+            "in each Doc's doc._.relations (negative ones from the end); leave the option out to see "
+            "every relation drawn.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "

@@ -312,3 +312,9 @@ def doc_name(doc: Optional[Doc]) -> str:
     """The first 40 characters of a Doc's text, to name it in a message."""
     text = doc.text if doc is not None else ""
     return text[:40] + ("..." if len(text) > 40 else "")
+
+
+# Every module that reads or writes relations imports this one: registering the extension
+# here gives them `doc._.relations` without the package import doing it (the package
+# imports its names lazily, so that `python -m spacy_relext --help` stays fast).
+install_extensions()
