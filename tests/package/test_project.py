@@ -20,6 +20,7 @@ BENCHMARK_SCRIPT = ("python benchmarks/run.py --mode ${vars.bench_suite_mode} --
 LOGIC_INIT = "initialize.components.logic_reasoner"
 CONFIG_VARS = {
     "ner_max_steps": ("ner_cpu.cfg", "training.max_steps"),
+    "clm_eval_frequency": ("clm_cpu.cfg", "training.eval_frequency"),
     "logic_pretrain_steps": ("logic_dwie.cfg", f"{LOGIC_INIT}.generator_pretrain_steps"),
     "logic_em_steps": ("logic_dwie.cfg", f"{LOGIC_INIT}.generator_em_steps"),
     "logic_extractor_epochs": ("logic_dwie.cfg", f"{LOGIC_INIT}.extractor_epochs"),

@@ -26,13 +26,19 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"
 # What the commands read besides the raw corpora (README.md and BENCHMARKS.md only to
 # show that the benchmark report never rewrites them in smoke mode).
-PROJECT_FILES = ["project.yml", "configs", "benchmarks", "corpus/samples", "README.md", "BENCHMARKS.md"]
+# The package's source too: the package steps build a spacy-relext wheel from ".".
+PROJECT_FILES = ["project.yml", "configs", "benchmarks", "corpus/samples", "README.md", "BENCHMARKS.md",
+                 "LICENSE", "setup.cfg", "pyproject.toml", "spacy_relext"]
 PROTECTED = ["benchmarks/results", "BENCHMARKS.md", "README.md"]
 SMOKE_VARS = {
     "corpus_dir": str(CORPUS),
     "demo_steps": 2,
     "clm_max_steps": 2,
     "custom_max_steps": 2,
+    # evaluated at the last of the 2 steps, as check-trained requires before packaging
+    "demo_eval_frequency": 1,
+    "clm_eval_frequency": 1,
+    "custom_eval_frequency": 1,
     "ner_max_steps": 2,
     "rere_steps": 2,
     "rationale_max_steps": 2,
@@ -103,5 +109,7 @@ def test_workflow_runs_in_smoke_mode(project_dir, workflow):
     for step in config["workflows"][workflow]:
         for output in commands[step].get("outputs", []):
             assert (project_dir / output).exists(), f"{workflow}, step {step}: no {output}"
+            if output.endswith(".whl"):  # a pipeline's wheel needs spacy-relext's, in the same folder
+                assert list((project_dir / output).parent.glob("spacy_relext-*.whl")), f"{step}: no spacy-relext wheel"
     assert checksums(project_dir) == copy_before, "a smoke run changed the benchmark figures of the project"
     assert checksums(ROOT) == repo_before, "a smoke run changed the repository's benchmark figures"
