@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     formats = "\n".join(f"  {name:<12} {text}" for name, text in CONVERT_FORMATS.items())
     convert = commands.add_parser(
-        "convert", help="Convert a raw corpus into a .spacy DocBin", formatter_class=argparse.RawDescriptionHelpFormatter,
+        "convert", help="Convert a raw corpus into a .spacy DocBin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Convert a raw corpus into a .spacy DocBin: tokens, sentences, entity mentions and gold "
                     "relations, with a progress bar and a summary of what was skipped.",
         epilog=f"formats:\n{formats}\n\nSamples of each format: corpus/samples/ (origins in corpus/README.md).",

@@ -3,7 +3,11 @@
 
 Each Doc is one displaCy dependency figure in manual mode: entity mentions are the
 "words" (their label as the tag), the text between two mentions is collapsed into one
-plain word, and each relation is an arc from head to tail labelled "label score".
+plain word (elided at token boundaries when long), and each relation is an arc from head
+to tail labelled "label score". Every arc end has its own place under a mention, so two
+arrowheads on one mention never overlap, and a figure wider than `max_width` is drawn
+with less space between words, then scaled down, so the page never scrolls sideways.
+The page has a title and a legend.
 Under it, every selected relation gets a displaCy span view of its sentences with the
 head, the tail and the rationale segments highlighted, followed by the logic rules
 that inferred it (`Relation.rules`). On the console, `render_rationale` shows a
@@ -13,7 +17,8 @@ import html
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from spacy import displacy
-from spacy.displacy.templates import TPL_PAGE
+from spacy.displacy.render import DependencyRenderer
+from spacy.displacy.templates import TPL_DEP_ARCS
 from spacy.tokens import Doc, Span
 from spacy.util import is_in_jupyter
 
@@ -29,7 +34,27 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
     "max_gap_chars": 18,
     "colors": {"HEAD": "#7aecec", "TAIL": "#feca74", "RATIONALE": "#ffeb80"},
     "arcs": {"distance": 150},
+    "max_width": 1200,
+    "title": "spacy-relext: entities and relations",
+    "legend": True,
 }
+# px per character of a word or tag (16 px Arial averages under 8): the space between two
+# word centres never drops below what their texts need, so shrinking never overlaps them
+CHAR_WIDTH = 8
+TPL_PAGE = """<!DOCTYPE html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font-size: 16px; font-family: -apple-system, BlinkMacSystemFont, 'Segoe UI', Helvetica, Arial, sans-serif;
+padding: 2rem; margin: 0 auto; max-width: {max_width}px; direction: {dir}">
+<h1 style="font-size: 1.4em">{title}</h1>{legend}{content}</body>
+</html>"""
+TPL_LEGEND = (
+    '<div class="relext-legend" style="margin: 0 0 2em; font-size: 0.9em; line-height: 1.6">'
+    "Each arc is a relation, from its head to its tail (the arrowhead), labelled with the relation "
+    "and its score{min_score}. Under each mention: its entity label; \u2026 marks elided text. "
+    "In the detailed views: {swatches}.</div>"
+)
+TPL_SWATCH = '<span style="background: {color}; padding: 0.1em 0.4em; border-radius: 0.3em">{label}</span>'
 TPL_RULES = '<ul class="relext-rules" style="margin: 0.5em 0 1.5em; font-family: monospace">{items}</ul>'
 TPL_DETAIL = '<h4 class="relext-relation" style="margin: 1em 0 0">{title}</h4>{spans}{rules}'
 
@@ -50,13 +75,19 @@ def render(
     options (Optional[Dict[str, Any]]): Overrides of DEFAULT_OPTIONS:
         relations (Optional[Sequence[int]]): indices into each Doc's `doc._.relations`
             of the relations shown in detail (rationale highlighted, rules listed);
-            None selects every relation that has a rationale or rules; indices beyond
-            a Doc's relations are skipped.
+            None selects every relation that has a rationale or rules; an index beyond
+            a Doc's relations is skipped in that Doc, and one beyond every Doc's
+            relations raises E142.
         min_score (float): Relations scoring below it get no arc.
         scores (bool): Put the score after the label on each arc.
-        max_gap_chars (int): Text between two mentions longer than this is elided.
+        max_gap_chars (int): Text between two mentions longer than this is elided, at
+            token boundaries.
         colors (Dict[str, str]): displaCy span colours of HEAD, TAIL and RATIONALE.
         arcs (Dict[str, Any]): Options of displaCy's dependency renderer (distance, compact, ...).
+        max_width (int): Widest figure, in px: wider ones get less space between words
+            (down to what the longest word needs), then are scaled down to it.
+        title (str): The page's title (its <title> and heading).
+        legend (bool): Explain arcs, labels and colours under the title of a page.
     RETURNS (Optional[str]): The markup, or None when displayed in a notebook.
     """
     unknown = sorted(set(options or {}) - set(DEFAULT_OPTIONS))
@@ -64,9 +95,12 @@ def render(
         raise ValueError(Errors.E900.format(names=unknown, options=sorted(DEFAULT_OPTIONS)))
     opts = {**DEFAULT_OPTIONS, **(options or {})}
     docs = [docs] if isinstance(docs, Doc) else list(docs)
-    markup = "".join(f"<figure style=\"margin-bottom: 3em\">{render_doc(doc, opts)}</figure>" for doc in docs)
+    check_relation_indices(docs, opts["relations"])
+    markup = "".join(f"<figure style=\"margin: 0 0 3em\">{render_doc(doc, opts)}</figure>" for doc in docs)
     if page:
-        markup = TPL_PAGE.format(content=markup, lang=docs[0].lang_ if docs else "en", dir="ltr")
+        markup = TPL_PAGE.format(content=markup, lang=docs[0].lang_ if docs else "en", dir="ltr",
+                                 title=html.escape(opts["title"]), max_width=opts["max_width"],
+                                 legend=render_legend(opts) if opts["legend"] else "")
     if jupyter or (jupyter is None and is_in_jupyter()):
         from IPython.display import HTML, display
 
@@ -76,20 +110,25 @@ def render(
 
 
 def render_doc(doc: Doc, opts: Dict[str, Any]) -> str:
-    """One Doc: the arc figure, then the selected relations in detail."""
+    """One Doc: the arc figure, one row per sentence (or run of sentences a relation or
+    mention crosses), then the selected relations in detail."""
     relations = get_relations(doc)
     shown = [rel for rel in relations if rel.score >= opts["min_score"]]
-    words, index = mention_words(doc, [doc.ents, *((rel.head, rel.tail) for rel in shown)], opts["max_gap_chars"])
-    arcs = []
-    for rel in shown:
-        head, tail = index[(rel.head.start, rel.head.end)], index[(rel.tail.start, rel.tail.end)]
-        if head != tail:  # nested arguments starting on the same token share a word
-            label = f"{rel.label} {rel.score:.2f}" if opts["scores"] else rel.label
-            # displaCy escapes word texts but not tags or arc labels
-            arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(label),
-                         "dir": "right" if head < tail else "left"})
-    parts = [displacy.render({"words": words, "arcs": arcs}, style="dep", manual=True, jupyter=False,
-                             options=opts["arcs"])]
+    parts = []
+    for start, end in figure_rows(doc, shown):
+        row_relations = [rel for rel in shown if start <= rel.head.start < end]
+        words, index = mention_words(doc, [doc.ents, *((rel.head, rel.tail) for rel in row_relations)],
+                                     opts["max_gap_chars"], region=(start, end))
+        arcs = []
+        for rel in row_relations:
+            head, tail = index[(rel.head.start, rel.head.end)], index[(rel.tail.start, rel.tail.end)]
+            if head != tail:  # nested arguments starting on the same token share a word
+                label = f"{rel.label} {rel.score:.2f}" if opts["scores"] else rel.label
+                # displaCy escapes word texts but not tags or arc labels
+                arcs.append({"start": min(head, tail), "end": max(head, tail), "label": html.escape(label),
+                             "dir": "right" if head < tail else "left"})
+        renderer = RelationArcRenderer(opts["arcs"], max_width=opts["max_width"])
+        parts.append(renderer.render([{"words": words, "arcs": arcs}]))
     if opts["relations"] is None:
         selected = [rel for rel in relations if rel.rationale or rel.rules]
     else:
@@ -98,34 +137,154 @@ def render_doc(doc: Doc, opts: Dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def figure_rows(doc: Doc, relations: Sequence[Relation]) -> List[Tuple[int, int]]:
+    """The token ranges of a Doc's figure rows, so that a long Doc wraps instead of
+    drawing one figure too wide to read: one row per sentence, except where a relation
+    or an entity mention crosses sentences, which joins them.
+
+    doc (Doc): The document (one row when it has no sentence boundaries).
+    relations (Sequence[Relation]): The relations drawn.
+    RETURNS (List[Tuple[int, int]]): (start, end) token offsets of each row.
+    """
+    crossing = [(min(rel.head.start, rel.tail.start), max(rel.head.end, rel.tail.end)) for rel in relations]
+    crossing.extend((ent.start, ent.end) for ent in doc.ents)
+    blocked = {i for start, end in crossing for i in range(start + 1, end)}
+    edges = [0, *(i for i in sentence_starts(doc)[1:] if i not in blocked), len(doc)]
+    return list(zip(edges, edges[1:]))
+
+
 def mention_words(
-    doc: Doc, span_lists: Iterable[Iterable[Span]], max_gap_chars: int
+    doc: Doc, span_lists: Iterable[Iterable[Span]], max_gap_chars: int, *, region: Optional[Tuple[int, int]] = None
 ) -> Tuple[List[Dict[str, str]], Dict[Tuple[int, int], int]]:
-    """Cut a Doc at every mention boundary into displaCy "words".
+    """Cut a Doc (or a region of it) at every mention boundary into displaCy "words".
 
     doc (Doc): The document.
-    span_lists (Iterable[Iterable[Span]]): The mentions to show.
+    span_lists (Iterable[Iterable[Span]]): The mentions to show (those outside the region are left out).
     max_gap_chars (int): Longer text between mentions is elided in the middle.
+    region (Optional[Tuple[int, int]]): The token range to cut (default: the whole Doc).
     RETURNS (Tuple[List[Dict[str, str]], Dict[Tuple[int, int], int]]): The words
         ({"text", "tag"}), and the word index of each mention by (start, end): the
         word where it starts.
     """
+    first, last = region or (0, len(doc))
     mentions: Dict[Tuple[int, int], str] = {}
     for spans in span_lists:
         for span in spans:  # a relation argument outside doc.ents keeps the entity's label
-            if not mentions.get((span.start, span.end)):
+            if first <= span.start and span.end <= last and not mentions.get((span.start, span.end)):
                 mentions[(span.start, span.end)] = span.label_
-    cuts = sorted({0, len(doc), *(i for key in mentions for i in key)})
+    cuts = sorted({first, last, *(i for key in mentions for i in key)})
     words, word_at = [], {}
     for start, end in zip(cuts, cuts[1:]):
         word_at[start] = len(words)
         tag = next((label for (s, e), label in mentions.items() if s == start and e == end), None)
         text = doc[start:end].text
         if tag is None and len(text) > max_gap_chars:
-            keep = max(max_gap_chars // 2 - 1, 1)
-            text = f"{text[:keep].rstrip()} … {text[-keep:].lstrip()}"
+            text = elide(doc[start:end], max(max_gap_chars // 2 - 1, 1))
         words.append({"text": text, "tag": html.escape(tag or "")})
     return words, {key: word_at[key[0]] for key in mentions}
+
+
+def elide(span: Span, keep_chars: int) -> str:
+    """A long text between two mentions, shortened to its first and last whole tokens.
+
+    span (Span): The text between two mentions.
+    keep_chars (int): The most characters kept on each side of the ellipsis.
+    RETURNS (str): E.g. "since the … company ." (never part of a word).
+    """
+    first = last = span.start
+    while first < span.end and len(span.doc[span.start : first + 1].text) <= keep_chars:
+        first += 1
+    last = span.end
+    while last > first and len(span.doc[last - 1 : span.end].text) <= keep_chars:
+        last -= 1
+    head, tail = span.doc[span.start : first].text, span.doc[last : span.end].text
+    return " ".join(part for part in (head, "…", tail) if part)
+
+
+def check_relation_indices(docs: Sequence[Doc], indices: Optional[Sequence[int]]) -> None:
+    """Raise E142 for a `relations` index that selects a relation in no Doc.
+
+    docs (Sequence[Doc]): The Docs rendered.
+    indices (Optional[Sequence[int]]): The `relations` option (None: nothing to check).
+    """
+    most = max((len(get_relations(doc)) for doc in docs), default=0)
+    for index in indices or ():
+        if not -most <= index < most:
+            raise ValueError(Errors.E142.format(index=index, count=most))
+
+
+def render_legend(opts: Dict[str, Any]) -> str:
+    """The page's legend: what arcs, arrowheads, labels and colours mean."""
+    min_score = f"; relations scoring below {opts['min_score']} are not drawn" if opts["min_score"] > 0 else ""
+    swatches = ", ".join(TPL_SWATCH.format(color=html.escape(color), label=html.escape(label))
+                         for label, color in opts["colors"].items())
+    return TPL_LEGEND.format(min_score=min_score, swatches=swatches)
+
+
+class RelationArcRenderer(DependencyRenderer):
+    """displaCy's arc figure for relations between mentions.
+
+    displaCy starts every arc at the same x of its left word and ends it near its right
+    word, so two arcs ending on one mention draw their arrowheads on top of each other.
+    Here every arc end gets its own x under its mention, ordered so that nested arcs do
+    not cross, and a figure wider than `max_width` first gets less space between words,
+    then a viewBox that scales it to `max_width`.
+    """
+
+    def __init__(self, options: Dict[str, Any], *, max_width: int) -> None:
+        super().__init__(options)
+        self.max_width = max_width
+        self.preferred_distance = self.distance
+
+    def render_svg(self, render_id: Union[int, str], words: List[Dict[str, Any]], arcs: List[Dict[str, Any]]) -> str:
+        fitting = (self.max_width - self.offset_x) / max(len(words), 1)
+        needed = max((CHAR_WIDTH * max(len(w["text"]), len(w["tag"])) + 2 * CHAR_WIDTH for w in words), default=0)
+        self.distance = int(max(min(self.preferred_distance, fitting), needed))
+        self.end_offsets = arc_end_offsets(arcs, self.distance, max(self.arrow_spacing, 2 * self.arrow_width))
+        svg = super().render_svg(render_id, words, arcs)
+        if self.width <= self.max_width:
+            return svg
+        height = round(self.height * self.max_width / self.width)
+        size = f'width="{self.width}" height="{self.height}"'
+        scaled = f'width="{self.max_width}" height="{height}" viewBox="0 0 {self.width} {self.height}"'
+        return svg.replace(size, scaled, 1).replace(f"height: {self.height}px", f"height: {height}px", 1)
+
+    def render_arrow(self, label: str, start: int, end: int, direction: str, i: int) -> str:
+        # displaCy's own geometry (render_arrow in spacy/displacy/render.py), but with
+        # the x of each arc end taken from end_offsets
+        level = self.levels[(start, end, label)]
+        x_start = self.offset_x + start * self.distance + self.end_offsets[(i, start)]
+        x_end = self.offset_x + end * self.distance + self.end_offsets[(i, end)]
+        y = self.offset_y
+        y_curve = self.offset_y - level * self.distance / (6 if self.compact else 2)
+        return TPL_DEP_ARCS.format(id=self.id, i=i, stroke=self.arrow_stroke, label=label, label_side="left",
+                                   head=self.get_arrowhead(direction, x_start, y, x_end),
+                                   arc=self.get_arc(x_start, y, y_curve, x_end))
+
+
+def arc_end_offsets(arcs: Sequence[Dict[str, Any]], distance: int, spacing: int) -> Dict[Tuple[int, int], float]:
+    """The x offset of every arc end from the centre of its word.
+
+    The ends on one word are spread around its centre, at most `spacing` apart and
+    within 80% of `distance`. From left to right: arcs to words on the left, the
+    nearest first (the inner arcs), then arcs to words on the right, the farthest
+    first, so that nested arcs do not cross.
+
+    arcs (Sequence[Dict[str, Any]]): displaCy arcs ({"start", "end", ...}, start < end).
+    distance (int): The space between two word centres, in px.
+    spacing (int): The widest gap between two arc ends, in px.
+    RETURNS (Dict[Tuple[int, int], float]): The offset by (arc index, word index).
+    """
+    ends: Dict[int, List[Tuple[bool, int, int]]] = {}
+    for i, arc in enumerate(arcs):
+        ends.setdefault(arc["start"], []).append((True, -arc["end"], i))
+        ends.setdefault(arc["end"], []).append((False, -arc["start"], i))
+    offsets = {}
+    for word, word_ends in ends.items():
+        step = min(spacing, 0.8 * distance / len(word_ends))
+        for rank, (_, _, i) in enumerate(sorted(word_ends)):
+            offsets[(i, word)] = (rank - (len(word_ends) - 1) / 2) * step
+    return offsets
 
 
 def render_detail(rel: Relation, colors: Dict[str, str]) -> str:
