@@ -5,8 +5,11 @@
 The public names are imported on first use (PEP 562), so that importing the package, as
 `python -m spacy_relext --help` does before the command line runs, loads neither spaCy nor
 torch. `spacy_relext.relations` registers `doc._.relations` when it is imported, which
-every module writing relations does.
+every module writing relations does; and when spaCy is already loaded (a user's
+`import spacy; import spacy_relext`), importing the package registers it at once, so
+`doc._.relations` of Docs read from a DocBin works after a bare `import spacy_relext`.
 """
+import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Dict
 
@@ -40,3 +43,7 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> Any:
     return sorted([*globals(), *__all__])
+
+
+if "spacy" in sys.modules:  # spaCy is loaded anyway: the extension costs nothing more
+    import_module(".relations", __name__)

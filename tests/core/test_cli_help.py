@@ -34,6 +34,15 @@ def test_help_imports_no_heavy_module():
     assert proc.stderr.strip().splitlines()[-1:] in ([], [""])
 
 
+def test_bare_import_after_spacy_registers_the_relations_extension():
+    # Lazy names must not cost a user reading our DocBins `doc._.relations`.
+    code = ("import spacy, spacy_relext\nfrom spacy.tokens import Doc\n"
+            "print(Doc(spacy.blank('en').vocab, words=['a'])._.relations)")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 @pytest.mark.parametrize("command", sorted(SUBPARSERS.choices))
 def test_every_argument_has_help_and_every_option_its_default(command):
     for action in SUBPARSERS.choices[command]._actions:
