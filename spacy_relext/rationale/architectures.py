@@ -324,25 +324,40 @@ def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tup
 
 def classify_with_masks(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions, masks: numpy.ndarray) -> Floats2d:
     """Logits of each pair classified from a given mask over its region instead of the
-    mask the model selects (no noise, no dropout). For rationale probes: keeping only
-    the rationale (sufficiency), removing it (comprehensiveness), random or least
-    important tokens in its place.
+    mask the model selects (no noise, no dropout). For rationale probes: random or
+    least important tokens in place of the rationale.
 
     masks (numpy.ndarray): (P, L) 0/1 per region token, in `regions` order.
     RETURNS (Floats2d): (P, C) logits.
     """
     import torch
 
+    def run(module, inputs):
+        fixed = torch.from_numpy(numpy.asarray(masks, dtype="float32"))[:, : inputs[1].shape[1]]
+        return module(*inputs, fixed_mask=fixed)[0]
+
+    return _probe(model, docs, regions, run)
+
+
+def region_importance(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions) -> Floats2d:
+    """(P, L) importance scores of each pair's region tokens (padding: -inf)."""
+    return _probe(model, docs, regions, lambda module, inputs: module.importance(*inputs))
+
+
+def _probe(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions, run: Callable) -> Floats2d:
+    """`run(module, inputs)` on the torch module in inference mode, for all pairs at once."""
+    import torch
+
     lengths = [len(doc) for doc in docs]
-    flat = model.ops.flatten(model.get_ref("tok2vec").predict(docs))
+    flat = model.ops.to_numpy(model.ops.flatten(model.get_ref("tok2vec").predict(docs)))
     module = model.get_ref("masker").shims[0]._model
     was_training = module.training
     module.eval()
     try:
         with torch.no_grad():
-            inputs = [torch.from_numpy(numpy.asarray(array)) for array in pair_index(regions.pairs, lengths)]
-            fixed = torch.from_numpy(numpy.asarray(masks, dtype="float32"))[:, : inputs[0].shape[1]]
-            logits, _ = module(torch.from_numpy(model.ops.to_numpy(flat)), *inputs, fixed_mask=fixed)
+            inputs = [torch.from_numpy(flat)]
+            inputs += [torch.from_numpy(numpy.asarray(array)) for array in pair_index(regions.pairs, lengths)]
+            output = run(module, inputs)
     finally:
         module.train(was_training)
-    return model.ops.asarray2f(logits.numpy())
+    return model.ops.asarray2f(output.numpy())

@@ -151,16 +151,7 @@ class RationaleMaskerModule(nn.Module):
         head = (vectors[head_rows] * head_weights[..., None]).sum(1)
         tail = (vectors[tail_rows] * tail_weights[..., None]).sum(1)
         lengths = valid.sum(1)
-        if self.pair_encoder is not None:
-            states = self._encode(self.pair_encoder, self.role_inputs(tokens, roles, head_type, tail_type), lengths)
-            states = states * weights
-            # The importance query: the arguments as the pair encoder read them. (A mention
-            # cut off by max_region_length contributes nothing; the region always keeps
-            # the two mentions that define it.)
-            query = _mean_at(states, roles, HEAD) + _mean_at(states, roles, TAIL)
-        else:
-            states = tokens
-            query = head + tail
+        states, query = self.region_states(tokens, valid, roles, head_type, tail_type, head, tail)
         if fixed_mask is not None:
             mask = fixed_mask.to(vectors.dtype) * weights[..., 0]
         elif self.masking:
@@ -193,6 +184,30 @@ class RationaleMaskerModule(nn.Module):
             pooled = _masked_mean(states, mask)
         features = torch.cat([pooled, head, tail], dim=-1) if self.add_entities else pooled
         return self.classifier(features), mask.detach()
+
+    def region_states(self, tokens: Tensor, valid: Tensor, roles: Tensor, head_type: Tensor, tail_type: Tensor,
+                      head: Tensor, tail: Tensor) -> Tuple[Tensor, Tensor]:
+        """The region's token states as the mask scores them, and the importance query."""
+        if self.pair_encoder is None:
+            return tokens, head + tail
+        inputs = self.role_inputs(tokens, roles, head_type, tail_type)
+        states = self._encode(self.pair_encoder, inputs, valid.sum(1)) * valid[..., None].to(tokens.dtype)
+        # The query: the arguments as the pair encoder read them. (A mention cut off by
+        # max_region_length contributes nothing; the region always keeps the two
+        # mentions that define it.)
+        return states, _mean_at(states, roles, HEAD) + _mean_at(states, roles, TAIL)
+
+    def importance(self, vectors: Tensor, region: Tensor, valid: Tensor, roles: Tensor, head_type: Tensor,
+                   tail_type: Tensor, head_rows: Tensor, head_weights: Tensor, tail_rows: Tensor,
+                   tail_weights: Tensor) -> Tensor:
+        """(P, L) importance scores of the region tokens (padding: -inf), for probes."""
+        valid = valid.bool()
+        tokens = vectors[region] * valid[..., None].to(vectors.dtype)
+        head = (vectors[head_rows] * head_weights[..., None]).sum(1)
+        tail = (vectors[tail_rows] * tail_weights[..., None]).sum(1)
+        states, query = self.region_states(tokens, valid, roles, head_type, tail_type, head, tail)
+        scores = importance_scores(states, query, normalise=self.normalise_scores)
+        return scores.masked_fill(~valid, float("-inf"))
 
     @staticmethod
     def _encode(lstm: nn.LSTM, inputs: Tensor, lengths: Tensor, mask: Optional[Tensor] = None) -> Tensor:
