@@ -72,27 +72,26 @@ class RationaleMaskerModule(nn.Module):
         # counterpart of entity markers for an encoder that runs once per Doc.
         if roles != "none":
             self.role_embedding = nn.Embedding(4, width)
-            nn.init.normal_(self.role_embedding.weight, std=0.1)
+            # Unit scale, as the normalised token vectors they are added to (role_inputs).
+            nn.init.normal_(self.role_embedding.weight, std=1.0)
             self.type_embedding = nn.Embedding(n_entity_types + 1, width) if roles == "typed" else None
             if self.type_embedding is not None:
-                nn.init.normal_(self.type_embedding.weight, std=0.1)
+                nn.init.normal_(self.type_embedding.weight, std=1.0)
             self.pair_encoder = nn.LSTM(width, width // 2, batch_first=True, bidirectional=True)
-            region_width = 2 * (width // 2)
+            self.pair_projection = nn.Linear(2 * (width // 2), width)
         else:
-            self.role_embedding = self.type_embedding = self.pair_encoder = None
-            region_width = width
+            self.role_embedding = self.type_embedding = self.pair_encoder = self.pair_projection = None
         # Faithful mode: a second BiLSTM re-reads only the selected tokens (and the
         # arguments), so nothing outside the rationale reaches the classifier through it.
         self.reader = nn.LSTM(width, width // 2, batch_first=True, bidirectional=True) if faithful else None
-        pooled_width = 2 * (width // 2) if faithful else region_width
-        entity_width = pooled_width if faithful else width
+        self.reader_projection = nn.Linear(2 * (width // 2), width) if faithful else None
         # r = softplus(raw), about 1 in the units of the normalised importance scores.
         self.continuity_raw = nn.Parameter(torch.full((1,), continuity_init(1.0)))  # 1-d: thinc optimizers reject 0-d
-        self.continuity_proj = nn.Linear(2 * region_width, 1) if token_continuity else None
+        self.continuity_proj = nn.Linear(2 * width, 1) if token_continuity else None
         if self.continuity_proj is not None:
             nn.init.zeros_(self.continuity_proj.weight)
             nn.init.constant_(self.continuity_proj.bias, continuity_init(1.0))
-        n_features = pooled_width + 2 * entity_width if add_entities else pooled_width
+        n_features = 3 * width if add_entities else width
         hidden = hidden_width or max(1, width // 2)
         self.classifier = nn.Sequential(
             nn.Linear(n_features, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, n_classes)
@@ -109,8 +108,10 @@ class RationaleMaskerModule(nn.Module):
         return torch.cat([edges, edges.new_zeros(edges.shape[0], 1)], dim=1)
 
     def role_inputs(self, tokens: Tensor, roles: Tensor, head_type: Tensor, tail_type: Tensor) -> Tensor:
-        """Token vectors plus the embeddings of their roles (and the arguments' types)."""
-        inputs = tokens + self.role_embedding(roles)
+        """Token vectors plus the embeddings of their roles (and the arguments' types).
+        The vectors are normalised first, so that the roles are not drowned by a tok2vec
+        whose outputs grow during training."""
+        inputs = nn.functional.layer_norm(tokens, tokens.shape[-1:]) + self.role_embedding(roles)
         if self.type_embedding is not None:
             types = torch.where(roles == HEAD, head_type[:, None], torch.where(roles == TAIL, tail_type[:, None], 0))
             inputs = inputs + self.type_embedding(types) * (roles != OTHER)[..., None].to(tokens.dtype)
@@ -175,9 +176,9 @@ class RationaleMaskerModule(nn.Module):
             mask = valid.to(vectors.dtype)
         if self.reader is not None:
             # The arguments are the query, not evidence: they stay visible.
-            visible = torch.maximum(mask, (roles != OTHER).to(mask.dtype))
+            visible = torch.maximum(mask, (roles != OTHER).to(mask.dtype))[..., None]
             inputs = tokens if self.role_embedding is None else self.role_inputs(tokens, roles, head_type, tail_type)
-            read = self._encode(self.reader, inputs, lengths, visible) * weights
+            read = self._contextualise(self.reader, self.reader_projection, tokens * visible, inputs * visible, valid)
             pooled = _masked_mean(read, mask)
             head, tail = _mean_at(read, roles, HEAD), _mean_at(read, roles, TAIL)
         else:
@@ -191,7 +192,7 @@ class RationaleMaskerModule(nn.Module):
         if self.pair_encoder is None:
             return tokens, head + tail
         inputs = self.role_inputs(tokens, roles, head_type, tail_type)
-        states = self._encode(self.pair_encoder, inputs, valid.sum(1)) * valid[..., None].to(tokens.dtype)
+        states = self._contextualise(self.pair_encoder, self.pair_projection, tokens, inputs, valid)
         # The query: the arguments as the pair encoder read them. (A mention cut off by
         # max_region_length contributes nothing; the region always keeps the two
         # mentions that define it.)
@@ -210,15 +211,14 @@ class RationaleMaskerModule(nn.Module):
         return scores.masked_fill(~valid, float("-inf"))
 
     @staticmethod
-    def _encode(lstm: nn.LSTM, inputs: Tensor, lengths: Tensor, mask: Optional[Tensor] = None) -> Tensor:
-        """Run a BiLSTM over each row's valid tokens (multiplied by `mask` if given)."""
-        if mask is not None:
-            inputs = inputs * mask[..., None]
-        packed = nn.utils.rnn.pack_padded_sequence(inputs, lengths.clamp(min=1).cpu(), batch_first=True,
+    def _contextualise(lstm: nn.LSTM, projection: nn.Linear, tokens: Tensor, inputs: Tensor, valid: Tensor) -> Tensor:
+        """`tokens` plus a projection of a BiLSTM over `inputs` (each row's valid tokens).
+        Residual, because a BiLSTM alone learns far slower than the vectors it reads."""
+        packed = nn.utils.rnn.pack_padded_sequence(inputs, valid.sum(1).clamp(min=1).cpu(), batch_first=True,
                                                    enforce_sorted=False)
         output, _ = lstm(packed)
-        states, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=inputs.shape[1])
-        return states
+        context, _ = nn.utils.rnn.pad_packed_sequence(output, batch_first=True, total_length=inputs.shape[1])
+        return (tokens + projection(context)) * valid[..., None].to(tokens.dtype)
 
     def _count_saturation(self, mask: Tensor, valid: Tensor) -> None:
         stuck = ((mask < SATURATION_MARGIN) | (mask > 1 - SATURATION_MARGIN)) & valid
