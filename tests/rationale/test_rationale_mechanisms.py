@@ -92,7 +92,7 @@ def test_faithful_reader_ignores_unselected_tokens(faithful):
     changed = list(batch)
     changed[0] = batch[0].clone()
     hidden = [r for r in batch[1].flatten().tolist() if r % 24 in range(12, 24)]  # unselected, not arguments
-    changed[0][hidden] += 5.0
+    changed[0][hidden] += 5.0 * torch.randn(len(hidden), WIDTH, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         before, _ = module(*batch, fixed_mask=mask)
         after, _ = module(*changed, fixed_mask=mask)
