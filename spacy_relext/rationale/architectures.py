@@ -13,12 +13,9 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from ..torch_io import deserialize_weights_only
+from .roles import HEAD, ROLES, TAIL
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
-ROLES = ("none", "untyped", "typed")
-# Role of a region token for its pair: not an argument, in the head, in the tail, in both
-# (nested or identical mentions): HEAD | TAIL == BOTH.
-OTHER, HEAD, TAIL, BOTH = 0, 1, 2, 3
 MAX_CALL_ELEMENTS = 1 << 23  # pairs x region width^2 per call of the torch module (memory bound)
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import torch_threads  # noqa: F401 (fork safety for nlp.pipe(n_process=2))
-from .architectures import BOTH, HEAD, OTHER, TAIL
+from .roles import BOTH, HEAD, OTHER, TAIL
 from .solver import budget_sizes, continuity_init, rationale_mask
 
 # A marginal closer than this to 0 or 1 passes almost no gradient back to its score.

@@ -11,9 +11,10 @@ import spacy
 import torch
 from thinc.api import NumpyOps, fix_random_seed
 
-from spacy_relext.rationale.architectures import BOTH, HEAD, OTHER, TAIL, classify_with_masks, region_importance
+from spacy_relext.rationale.architectures import classify_with_masks, region_importance
 from spacy_relext.rationale.pytorch_rationale_masker import RationaleMaskerModule, importance_scores
 from spacy_relext.rationale.rationale_masker import SATURATION_SCORE, adaptive_threshold_loss
+from spacy_relext.rationale.roles import BOTH, HEAD, OTHER, TAIL
 from spacy_relext.rationale.solver import budget_sizes, lagrangian_marginals
 from spacy_relext.relations import get_relations
 
