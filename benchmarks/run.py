@@ -87,6 +87,7 @@ def run_one(name: str, args: argparse.Namespace, harness_command: str) -> dict:
                                                            quick=args.mode != "full", smoke=args.mode == "smoke")
     mode = {"full": "", "quick": " --quick", "smoke": " --mode smoke"}[args.mode]
     out_dir = "" if args.out_dir.resolve() == ROOT else f" --out-dir {args.out_dir}"
+    out_dir += f" --jobs {args.jobs}" if args.jobs > 1 else ""
     result = {
         "name": name,
         "mode": args.mode,
@@ -117,10 +118,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("training/bench"), help="Converted data, trained models")
     parser.add_argument("--out-dir", type=Path, default=ROOT,
                         help="Where benchmarks/results/*.json and BENCHMARKS.md are written (default: this repository)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="Training runs of an ablation or sweep at a time, one torch thread each")
     parser.add_argument("--list", action="store_true", help="List the benchmarks and exit")
     parser.add_argument("--in-process", action="store_true", help=argparse.SUPPRESS)  # the per-benchmark child
     parser.add_argument("--harness-command", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    os.environ["RELEXT_BENCH_JOBS"] = str(args.jobs)  # read by accuracy.variant_runs, in the child too
     if args.list:
         for name, (module, _, full_only) in BENCHMARKS.items():
             print(f"{name:24s} benchmarks/{module}.py{'  (full only)' if full_only else ''}")
@@ -150,6 +154,7 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {' '.join(group)}", flush=True)
         child = [sys.executable, str(HERE / "run.py"), "--in-process", "--only", *group, "--mode", args.mode,
                  "--corpus-dir", str(args.corpus_dir), "--work", str(args.work), "--out-dir", str(args.out_dir),
+                 "--jobs", str(args.jobs),
                  "--harness-command", harness_command]
         if subprocess.run(child).returncode:
             failed.extend(group if len(group) == 1 else ["those the child listed above"])

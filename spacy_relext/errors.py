@@ -67,6 +67,9 @@ class Warnings(metaclass=ErrorsWithCodes):
             "rationale is chosen within a window of {limit} tokens centred on the two "
             "arguments. Set sentence boundaries before '{name}', or raise max_region_length "
             "(null for no limit; the work per pair grows with the square of the region).")
+    W032 = ("'{name}' anneals its temperature over [training] max_steps, but max_steps is "
+            "{max_steps}: annealing over {fallback} updates instead. Set anneal_steps in "
+            "[components.{name}] when training by epochs.")
 
 
     # The data check, debug-data (W050-W059)
@@ -308,9 +311,11 @@ class Errors(metaclass=ErrorsWithCodes):
             "(0, 1], bisection_iters={iters} >= 1 and dropout={dropout} in [0, 1).")
     E501 = ("pair_level must be one of {options}, got {value!r}.")
     E502 = ("Invalid temperature schedule: temperature_start={start} and "
-            "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0.")
+            "temperature_end={end} must be > 0 and anneal_steps={steps} >= 0 (or null: "
+            "anneal over [training] max_steps).")
     E503 = ("candidate_floor must be in [0, 1), got {value!r}: it is the probability below "
             "which keep_candidates leaves a label out (0 keeps every label).")
+    E504 = ("roles must be one of {options}, got {value!r}.")
     # logic_reasoner
     E700 = ("logic_reasoner '{name}': backbone '{backbone}' is not a component before it in "
             "the pipeline. Set [components.{name}] backbone to one of {upstream}, or add the "

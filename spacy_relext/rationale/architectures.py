@@ -13,6 +13,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from ..torch_io import deserialize_weights_only
+from .roles import HEAD, ROLES, TAIL
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 MAX_CALL_ELEMENTS = 1 << 23  # pairs x region width^2 per call of the torch module (memory bound)
@@ -27,6 +28,8 @@ class PairRegion:
     heads: List[Offsets]
     tails: List[Offsets]
     region: Offsets
+    head_type: int = 0  # entity type ids for typed role embeddings (0: unknown)
+    tail_type: int = 0
 
 
 @dataclass
@@ -42,6 +45,84 @@ class PairRegions:
 
 InT = Tuple[List[Doc], PairRegions]
 OutT = Tuple[Floats2d, Floats2d]  # (P, C) logits, (P, L) rationale masks
+
+
+@registry.architectures("spacy-relext.RationaleMasker.v2")
+def build_rationale_masker_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    *,
+    k_ratio: float = 0.6,
+    continuity: bool = True,
+    token_continuity: bool = False,
+    sparsity: bool = True,
+    add_entities: bool = True,
+    masking: bool = True,
+    roles: str = "untyped",
+    faithful: bool = False,
+    hidden_width: Optional[int] = None,
+    dropout: float = 0.1,
+    bisection_iters: int = 20,
+    implicit_gradient: bool = False,
+    perturb: bool = True,
+    straight_through: bool = False,
+    nO: Optional[int] = None,
+) -> Model[InT, OutT]:
+    """Classify candidate pairs from a sparse, contiguous rationale (RE2).
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (a listener in configs).
+    k_ratio (float): Sparsity budget K = ceil(k_ratio * L), in (0, 1].
+    continuity (bool): Continuity factor between adjacent tokens (ablation switch).
+    token_continuity (bool): Token-dependent continuity scores instead of one scalar.
+    sparsity (bool): Budget factor (ablation switch); K = L when False.
+    add_entities (bool): Classify from [rationale; head; tail] instead of the rationale.
+    masking (bool): Select rationales at all; False pools every region token (baseline).
+    roles (str): How the pair's arguments reach the region's token vectors: "untyped"
+        (embeddings of each token's role, head / tail / other, read by a pair-level
+        BiLSTM: the counterpart of entity markers, so direction matters), "typed" (the
+        same plus the arguments' entity labels), or "none" (the paper's model on
+        marker-free vectors: (e1, e2) and (e2, e1) look the same to the mask).
+    faithful (bool): The classifier re-reads only the selected tokens (and the
+        arguments) with a second BiLSTM, instead of pooling contextual vectors that
+        have seen the whole sentence. About doubles the masker's cost.
+    hidden_width (Optional[int]): Classifier hidden width; D // 2 when None.
+    dropout (float): Dropout in the classifier.
+    bisection_iters (int): Bisection steps for the budget multiplier in training.
+    implicit_gradient (bool): Exact gradient through the multiplier.
+    perturb (bool): Logistic noise on the importance scores in training.
+    straight_through (bool): Hard perturbed MAP mask in training, relaxed gradients.
+    nO (Optional[int]): Number of classes, the negative class included; set by the component.
+    RETURNS (Model[InT, OutT]): Logits per pair and the rationale masks.
+    """
+    if not 0.0 < k_ratio <= 1.0 or bisection_iters < 1 or not 0.0 <= dropout < 1.0:
+        raise ValueError(Errors.E500.format(k_ratio=k_ratio, iters=bisection_iters, dropout=dropout))
+    if roles not in ROLES:
+        raise ValueError(Errors.E504.format(value=roles, options=ROLES))
+    return Model(
+        "rationale_masker",
+        forward,
+        init=init,
+        layers=[tok2vec],
+        refs={"tok2vec": tok2vec},
+        dims={"nI": None, "nO": nO},
+        attrs={
+            "k_ratio": k_ratio,
+            "continuity": continuity,
+            "token_continuity": token_continuity,
+            "sparsity": sparsity,
+            "add_entities": add_entities,
+            "masking": masking,
+            "roles": roles,
+            "faithful": faithful,
+            "hidden_width": hidden_width,
+            "dropout": dropout,
+            "bisection_iters": bisection_iters,
+            "implicit_gradient": implicit_gradient,
+            "perturb": perturb,
+            "straight_through": straight_through,
+            "normalise_scores": True,
+            "n_entity_types": 0,  # set by the component before the PyTorch layer is built
+        },
+    )
 
 
 @registry.architectures("spacy-relext.RationaleMasker.v1")
@@ -62,48 +143,17 @@ def build_rationale_masker(
     straight_through: bool = False,
     nO: Optional[int] = None,
 ) -> Model[InT, OutT]:
-    """Classify candidate pairs from a sparse, contiguous rationale (RE2).
-
-    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (a listener in configs).
-    k_ratio (float): Sparsity budget K = ceil(k_ratio * L), in (0, 1].
-    continuity (bool): Continuity factor between adjacent tokens (ablation switch).
-    token_continuity (bool): Token-dependent continuity scores instead of one scalar.
-    sparsity (bool): Budget factor (ablation switch); K = L when False.
-    add_entities (bool): Classify from [rationale; head; tail] instead of the rationale.
-    masking (bool): Select rationales at all; False pools every region token (baseline).
-    hidden_width (Optional[int]): Classifier hidden width; D // 2 when None.
-    dropout (float): Dropout in the classifier.
-    bisection_iters (int): Bisection steps for the budget multiplier in training.
-    implicit_gradient (bool): Exact gradient through the multiplier.
-    perturb (bool): Logistic noise on the importance scores in training.
-    straight_through (bool): Hard perturbed MAP mask in training, relaxed gradients.
-    nO (Optional[int]): Number of classes, the negative class included; set by the component.
-    RETURNS (Model[InT, OutT]): Logits per pair and the rationale masks.
-    """
-    if not 0.0 < k_ratio <= 1.0 or bisection_iters < 1 or not 0.0 <= dropout < 1.0:
-        raise ValueError(Errors.E500.format(k_ratio=k_ratio, iters=bisection_iters, dropout=dropout))
-    return Model(
-        "rationale_masker",
-        forward,
-        init=init,
-        layers=[tok2vec],
-        refs={"tok2vec": tok2vec},
-        dims={"nI": None, "nO": nO},
-        attrs={
-            "k_ratio": k_ratio,
-            "continuity": continuity,
-            "token_continuity": token_continuity,
-            "sparsity": sparsity,
-            "add_entities": add_entities,
-            "masking": masking,
-            "hidden_width": hidden_width,
-            "dropout": dropout,
-            "bisection_iters": bisection_iters,
-            "implicit_gradient": implicit_gradient,
-            "perturb": perturb,
-            "straight_through": straight_through,
-        },
+    """The first RE2 model, kept so that pipelines saved with it load and predict as
+    before: no argument roles, importance scores h_i . (h_e1 + h_e2) / sqrt(D) without
+    normalisation (they saturate the relaxation: use v2). Arguments as in v2."""
+    model = build_rationale_masker_v2(
+        tok2vec, k_ratio=k_ratio, continuity=continuity, token_continuity=token_continuity, sparsity=sparsity,
+        add_entities=add_entities, masking=masking, roles="none", faithful=False, hidden_width=hidden_width,
+        dropout=dropout, bisection_iters=bisection_iters, implicit_gradient=implicit_gradient, perturb=perturb,
+        straight_through=straight_through, nO=nO,
     )
+    model.attrs["normalise_scores"] = False
+    return model
 
 
 def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
@@ -136,6 +186,10 @@ def build_masker(model: Model[InT, OutT]) -> None:
 
 
 MODULE_OPTIONS = (
+    "n_entity_types",
+    "normalise_scores",
+    "roles",
+    "faithful",
     "hidden_width",
     "k_ratio",
     "continuity",
@@ -200,21 +254,29 @@ def pair_chunks(pairs: Sequence[PairRegion], max_elements: int) -> List[Tuple[in
 def pair_index(pairs: Sequence[PairRegion], lengths: Sequence[int]) -> Tuple[numpy.ndarray, ...]:
     """Rows into the flattened token vectors for each pair's region and arguments.
 
-    RETURNS (Tuple[numpy.ndarray, ...]): region rows (P, L), valid (P, L), head rows and
-        weights (P, M), tail rows and weights (P, M'). Each argument vector is the mean
-        over its mentions of the mean of each mention's tokens.
+    RETURNS (Tuple[numpy.ndarray, ...]): region rows (P, L), valid (P, L), each region
+        token's role (P, L: OTHER, HEAD, TAIL or BOTH), the arguments' type ids (P,) and
+        (P,), head rows and weights (P, M), tail rows and weights (P, M'). Each argument
+        vector is the mean over its mentions of the mean of each mention's tokens.
     """
     offsets = numpy.concatenate([[0], numpy.cumsum(lengths)]).astype("int64")
     width = max(pair.region[1] - pair.region[0] for pair in pairs)
     region = numpy.zeros((len(pairs), max(width, 1)), dtype="int64")
     valid = numpy.zeros_like(region)
+    roles = numpy.zeros_like(region)
     for p, pair in enumerate(pairs):
         start, end = pair.region
         region[p, : end - start] = offsets[pair.doc_index] + numpy.arange(start, end)
         valid[p, : end - start] = 1
+        for role, mentions in ((HEAD, pair.heads), (TAIL, pair.tails)):
+            for m_start, m_end in mentions:
+                lo, hi = max(m_start, start) - start, min(m_end, end) - start
+                if lo < hi:
+                    roles[p, lo:hi] |= role  # HEAD | TAIL == BOTH
+    types = [numpy.asarray([getattr(pair, f"{arg}_type") for pair in pairs], dtype="int64") for arg in ("head", "tail")]
     heads = _pooling_index(pairs, offsets, "heads")
     tails = _pooling_index(pairs, offsets, "tails")
-    return (region, valid, *heads, *tails)
+    return (region, valid, roles, *types, *heads, *tails)
 
 
 def _pooling_index(
@@ -255,3 +317,44 @@ def _convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tup
         return ArgsKwargs(args=(logits,), kwargs={"grad_tensors": [xp2torch(d_logits)]})
 
     return (torch2xp(logits), torch2xp(masks)), backprop
+
+
+def classify_with_masks(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions, masks: numpy.ndarray) -> Floats2d:
+    """Logits of each pair classified from a given mask over its region instead of the
+    mask the model selects (no noise, no dropout). For rationale probes: random or
+    least important tokens in place of the rationale.
+
+    masks (numpy.ndarray): (P, L) 0/1 per region token, in `regions` order.
+    RETURNS (Floats2d): (P, C) logits.
+    """
+    import torch
+
+    def run(module, inputs):
+        fixed = torch.from_numpy(numpy.asarray(masks, dtype="float32"))[:, : inputs[1].shape[1]]
+        return module(*inputs, fixed_mask=fixed)[0]
+
+    return _probe(model, docs, regions, run)
+
+
+def region_importance(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions) -> Floats2d:
+    """(P, L) importance scores of each pair's region tokens (padding: -inf)."""
+    return _probe(model, docs, regions, lambda module, inputs: module.importance(*inputs))
+
+
+def _probe(model: Model[InT, OutT], docs: List[Doc], regions: PairRegions, run: Callable) -> Floats2d:
+    """`run(module, inputs)` on the torch module in inference mode, for all pairs at once."""
+    import torch
+
+    lengths = [len(doc) for doc in docs]
+    flat = model.ops.to_numpy(model.ops.flatten(model.get_ref("tok2vec").predict(docs)))
+    module = model.get_ref("masker").shims[0]._model
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            inputs = [torch.from_numpy(flat)]
+            inputs += [torch.from_numpy(numpy.asarray(array)) for array in pair_index(regions.pairs, lengths)]
+            output = run(module, inputs)
+    finally:
+        module.train(was_training)
+    return model.ops.asarray2f(output.numpy())

@@ -117,6 +117,7 @@ def test_explicit_labels_and_no_resize():
     [
         ({"model": {"k_ratio": 0.0}}, "E500"),
         ({"model": {"k_ratio": 1.5}}, "E500"),
+        ({"model": {"roles": "markers"}}, "E504"),
         ({"pair_level": "sentence"}, "E501"),
         ({"temperature_end": 0.0}, "E502"),
         ({"max_region_length": 0}, "E306"),
@@ -126,7 +127,7 @@ def test_invalid_settings(config, code):
     nlp = spacy.blank("en")
     if "model" in config:
         model = Config().from_str(
-            '[model]\n@architectures = "spacy-relext.RationaleMasker.v1"\n'
+            '[model]\n@architectures = "spacy-relext.RationaleMasker.v2"\n'
             '[model.tok2vec]\n@architectures = "spacy.HashEmbedCNN.v2"\npretrained_vectors = null\n'
             "width = 32\ndepth = 1\nembed_size = 500\nwindow_size = 1\nmaxout_pieces = 2\nsubword_features = true\n"
         )["model"]
@@ -317,14 +318,22 @@ def test_render_rationale(trained):
         {"token_continuity": True},
         {"masking": False},
         {"implicit_gradient": True, "straight_through": True},
+        {"roles": "none"},
+        {"roles": "typed"},
+        {"faithful": True},
+        {"faithful": True, "roles": "none", "add_entities": False},
+        {"architecture": "v1"},
     ],
-    ids=["no-continuity", "no-sparsity", "no-entities", "token-continuity", "no-mask", "implicit-st"],
+    ids=["no-continuity", "no-sparsity", "no-entities", "token-continuity", "no-mask", "implicit-st", "no-roles",
+         "typed-roles", "faithful", "faithful-bare", "v1"],
 )
 def test_ablation_switches_train_and_predict(options):
     fix_random_seed(0)
     nlp = spacy.blank("en")
+    options = dict(options)
+    version = options.pop("architecture", "v2")
     config = Config().from_str(
-        '[model]\n@architectures = "spacy-relext.RationaleMasker.v1"\n'
+        f'[model]\n@architectures = "spacy-relext.RationaleMasker.{version}"\n'
         '[model.tok2vec]\n@architectures = "spacy.HashEmbedCNN.v2"\npretrained_vectors = null\n'
         "width = 32\ndepth = 1\nembed_size = 500\nwindow_size = 1\nmaxout_pieces = 2\nsubword_features = true\n"
     )
@@ -425,7 +434,7 @@ subword_features = true
 factory = "rationale_masker"
 
 [components.rationale_masker.model]
-@architectures = "spacy-relext.RationaleMasker.v1"
+@architectures = "spacy-relext.RationaleMasker.v2"
 
 [components.rationale_masker.model.tok2vec]
 @architectures = "spacy.Tok2VecListener.v1"
