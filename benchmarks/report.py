@@ -529,6 +529,11 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                                "s per Doc (median, min-max)", "ms / pair"],
                               [[r["component"], r["caps"], r["entities"], r["tokens"], r["pairs_scored"],
                                 spread(r["seconds"], 2), num(r["ms_per_pair"], 3)] for r in f["rows"]]))
+        elif name == "workflow_times":
+            body.append(table(["workflow", "wall time", "exit code", "commit", "date", "load before"],
+                              [[f"`{r['workflow']}`", f"{int(r['wall_s'] // 60)} min {r['wall_s'] % 60:.0f} s",
+                                r["exit_code"], r["commit"], r["date"], r.get("load_average_1min", "?")]
+                               for r in f["rows"]]))
         elif name == "rationale_solver_cost":
             body.append(table(["part", "ms / pair", "ratio to the forward without mask"],
                               [[k, spread(v, 2), spread(f["ratio_to_forward_no_mask"][k], 3)
