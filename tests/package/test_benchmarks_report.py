@@ -122,10 +122,16 @@ def test_report_renders_rationale_variants_against_their_references(tmp_path):
     results, notes = tmp_path / "results", tmp_path / "notes"
     results.mkdir()
     notes.mkdir()
-    rows = [{"variant": variant, "overrides": {}, "scores": {"semeval_micro_f": micro}, "train_seconds": 60.0,
+    probes = {"swap_probe_micro_f": {"map": 0.5, "all": 0.45, "random_k": 0.4, "least_important_k": 0.3},
+              "eraser": {"n_pairs": 10, "comprehensiveness": 0.5, "random_comprehensiveness": 0.25,
+                         "comprehensiveness_ratio_to_random": 2.0, "sufficiency": 0.1, "random_sufficiency": 0.3,
+                         "rationale_tokens": 8.0}}
+    rows = [{"variant": variant, "seed": seed, "overrides": {}, "scores": {"semeval_micro_f": micro},
+             "train_seconds": 60.0,
              "eval": {"semeval_micro_f": micro, "semeval_macro_f": micro - 0.05, "mean_fraction_selected": 0.6,
-                      "mean_segments_per_rationale": segments}}
-            for variant, micro, segments in (("RE2 (full)", 0.5, 2.5), ("w/o continuity", 0.4, 7.25))]
+                      "mean_segments_per_rationale": segments, **probes}}
+            for variant, seed, micro, segments in (("RE2 (full)", 0, 0.5, 2.5), ("RE2 (full)", 1, 0.52, 2.5),
+                                                   ("w/o continuity", 0, 0.4, 7.25))]
     for name in report.RE2_VARIANT_RUNS:
         (results / f"{name}.json").write_text(json.dumps({
             "name": name, "mode": "full", "date": "2030-01-02 03:04 UTC", "command": f"python run.py --only {name}",
@@ -136,10 +142,28 @@ def test_report_renders_rationale_variants_against_their_references(tmp_path):
     records = report.load(results)
     text = report.render(records, notes)
     assert "| rationale_masker (RE2): w/o continuity | SemEval dev (seeded split) |" in text
-    assert "| 40.0 / 35.0 | full (800 steps) |" in text and "| 86.8 |" in text  # ours next to the paper's
-    assert "| w/o continuity | 40.0 | 35.0 | 0.600 | 7.25 | 60.0 |" in text  # the coherence column
+    assert "| 40.0 / 35.0 | full (800 steps, 1 seed(s)) |" in text and "| 86.8 |" in text  # ours next to the paper's
+    assert "| 51.0 ± 1.4 / 46.0 ± 1.4 | full (800 steps, 2 seed(s)) |" in text  # mean ± sd over seeds
+    assert "| w/o continuity | 1 | 40.0 | 35.0 | 0.600 | 7.25 | - | - | 60 |" in text  # the coherence column
+    assert "| RE2 (full) | 50.0 ± 0.0 | 45.0 ± 0.0 | 40.0 ± 0.0 | 30.0 ± 0.0 | 10.0 ± 0.0 |" in text  # swap probe
+    assert "| w/o continuity | 10 | 0.500 | 0.250 | 2.000 | 0.100 | 0.300 | 8.0 |" in text  # ERASER
     summary = report.readme_summary(records)
     assert "accuracy_rationale_ablation" in summary and "accuracy_rationale_k_sweep" not in summary
+
+
+def test_workflow_times_keep_the_rows_of_workflows_not_rerun(tmp_path):
+    import workflow_times
+
+    old = [{"workflow": "demo", "wall_s": 300.0}, {"workflow": "conll04", "wall_s": 2700.0}]
+    new = [{"workflow": "demo", "wall_s": 290.0}]
+    assert workflow_times.merge_rows(old, new) == [old[1], new[0]]
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    (results / "workflow_times.json").write_text(json.dumps({
+        "name": "workflow_times", "mode": "full", "date": "2030-01-02 03:04 UTC", "command": "c", "machine": "m",
+        "data": "d", "figures": {"rows": [{**new[0], "exit_code": 0, "commit": "abc1234", "date": "2030-01-02"}]}}))
+    assert "| `demo` | 4 min 50 s | 0 | abc1234 |" in report.render(report.load(results), notes)
 
 
 def test_peak_since_reset_measures_from_the_reset():
