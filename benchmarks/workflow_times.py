@@ -53,28 +53,30 @@ def main() -> None:
     parser.add_argument("workflows", nargs="+")
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
     args = parser.parse_args()
-    machine = machine_info()  # load before the runs: what the wall times ran against
-    rows = []
-    for workflow in args.workflows:
-        print(f"[{time.strftime('%H:%M:%S')}] {workflow}", flush=True)
-        rows.append({**time_workflow(workflow, args.corpus_dir), "load_average_1min": machine["load_average_1min"]})
-    old = json.loads(RESULTS.read_text())["figures"]["rows"] if RESULTS.exists() else []
-    result = {
-        "name": "workflow_times",
-        "mode": "full",
-        "date": rows[-1]["date"],
-        "command": "python benchmarks/workflow_times.py WORKFLOW ... --corpus-dir ../shared/corpus",
-        "machine": machine,
-        "data": "the raw corpora under --corpus-dir; each workflow at its project.yml defaults, in a fresh clone",
-        "figures": {"rows": merge_rows(old, rows)},
-    }
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     import report
 
-    report.main(["--results", str(RESULTS.parent), "--output", str(ROOT / "BENCHMARKS.md"),
-                 "--readme", str(ROOT / "README.md")])
-    if any(row["exit_code"] for row in rows):
-        sys.exit("a workflow failed: see its row")
+    failed = []
+    for workflow in args.workflows:
+        machine = machine_info()  # load before the run: what its wall time ran against
+        print(f"[{time.strftime('%H:%M:%S')}] {workflow}", flush=True)
+        row = {**time_workflow(workflow, args.corpus_dir), "load_average_1min": machine["load_average_1min"]}
+        failed += [workflow] if row["exit_code"] else []
+        # Written after each workflow, so an interrupted series keeps what it measured.
+        old = json.loads(RESULTS.read_text())["figures"]["rows"] if RESULTS.exists() else []
+        result = {
+            "name": "workflow_times",
+            "mode": "full",
+            "date": row["date"],
+            "command": "python benchmarks/workflow_times.py WORKFLOW ... --corpus-dir ../shared/corpus",
+            "machine": machine,
+            "data": "the raw corpora under --corpus-dir; each workflow at its project.yml defaults, in a fresh clone",
+            "figures": {"rows": merge_rows(old, [row])},
+        }
+        RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+        report.main(["--results", str(RESULTS.parent), "--output", str(ROOT / "BENCHMARKS.md"),
+                     "--readme", str(ROOT / "README.md")])
+    if failed:
+        sys.exit(f"workflows failed: {', '.join(failed)} (see their rows)")
 
 
 if __name__ == "__main__":
