@@ -316,6 +316,13 @@ class Errors(metaclass=ErrorsWithCodes):
     E503 = ("candidate_floor must be in [0, 1), got {value!r}: it is the probability below "
             "which keep_candidates leaves a label out (0 keeps every label).")
     E504 = ("roles must be one of {options}, got {value!r}.")
+    E505 = ("Invalid DocumentPairClassifier settings: hidden_width={hidden_width} must be a "
+            "positive multiple of block_size={block_size}, context_heads={context_heads} >= 0 "
+            "and dropout={dropout} in [0, 1).")
+    E506 = ("DocumentPairClassifier: the token vector width {width} must be a multiple of "
+            "context_heads={heads} (each attention head reads an equal share of it).")
+    E507 = ("rationale_masker '{name}' with a DocumentPairClassifier model scores pairs of "
+            "entity clusters: set pair_level = \"cluster\" (got {value!r}).")
     # logic_reasoner
     E700 = ("logic_reasoner '{name}': backbone '{backbone}' is not a component before it in "
             "the pipeline. Set [components.{name}] backbone to one of {upstream}, or add the "
@@ -328,6 +335,7 @@ class Errors(metaclass=ErrorsWithCodes):
             "mentions in doc.ents (or doc.spans[spans_key]).")
     E703 = ("logic_reasoner '{name}' is not initialized: call nlp.initialize() with "
             "training examples before nlp.update() (it learns its rules there).")
+    E708 = ("logic_reasoner: {name} must be one of {options}, got {value!r}.")
     # Entity representations, contrastive pre-training (pretrain-cp) and diagnostics
     E800 = ("Unknown entity representation {value!r}. Options: {options}.")
     E801 = ("Head {head} and tail {tail} overlap: a marked pair needs two disjoint "

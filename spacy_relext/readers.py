@@ -9,7 +9,7 @@ from spacy.util import registry
 
 from .entities import ENTITY_GROUP
 from .errors import Errors
-from .relations import align_span
+from .relations import align_span, same_texts
 
 
 @registry.readers("spacy-relext.GoldEntsCorpus.v1")
@@ -77,4 +77,5 @@ def set_aligned_mentions(eg: Example, doc: Doc, spans_key: Optional[str], mentio
 
 
 def aligned_spans(eg: Example, spans: Iterable[Span]) -> List[Span]:
-    return [span for span in (align_span(eg, s) for s in spans) if span is not None]
+    same_text = same_texts(eg)
+    return [span for span in (align_span(eg, s, same_text) for s in spans) if span is not None]

@@ -402,6 +402,8 @@ class LogicReasoner(EntityRelationPipe):
         extractor_lr: Optional[float] = None,
         seed: Optional[int] = None,
         tune_threshold: Optional[bool] = None,
+        signature_sampling: Optional[str] = None,
+        rule_set: Optional[str] = None,
         backbone_batch_size: int = BACKBONE_BATCH_SIZE,
         progress: Progress = None,
     ) -> None:
@@ -438,6 +440,12 @@ class LogicReasoner(EntityRelationPipe):
             many candidates is F1-best far below 0.5; a pipe sees no dev set in
             `initialize`, so the training documents stand in (`spacy find-threshold`
             tunes it on dev afterwards).
+        signature_sampling (Optional[str]): How the generator's training draws
+            signatures: "uniform" (the authors' code; the default) or "count" (by their
+            number of gold paths).
+        rule_set (Optional[str]): "sampled" (the generator's rules plus the direct rule
+            r <- r; the default), or the attribution controls "direct" (r <- r only) and
+            "none" (the per-signature bias only).
         backbone_batch_size (int): Docs per batch when the backbone scores the training
             documents here.
         progress (Optional[Callable[[str], None]]): Receives a line per EM stage.
@@ -445,7 +453,8 @@ class LogicReasoner(EntityRelationPipe):
         validate_get_examples(get_examples, "LogicReasoner.initialize")
         settings = {"em_iterations": em_iterations, "generator_pretrain_steps": generator_pretrain_steps,
                     "generator_em_steps": generator_em_steps, "generator_lr": generator_lr,
-                    "extractor_epochs": extractor_epochs, "extractor_lr": extractor_lr, "seed": seed}
+                    "extractor_epochs": extractor_epochs, "extractor_lr": extractor_lr, "seed": seed,
+                    "signature_sampling": signature_sampling, "rule_set": rule_set}
         self.settings = self._em_settings({key: value for key, value in settings.items() if value is not None})
         if tune_threshold is None:
             tune_threshold = self.initialize_defaults.get("tune_threshold", True)

@@ -14,6 +14,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor, nn
 
+from ..errors import Errors
 from .evaluation import best_f1_threshold
 from .pytorch_logic_rules import RuleExtractor, RuleGenerator, identity_channel, transitions
 
@@ -49,6 +50,10 @@ class Instances:
     labels: Optional[Tensor]
 
 
+SIGNATURE_SAMPLING = ("uniform", "count")
+RULE_SETS = ("sampled", "direct", "none")
+
+
 @dataclass
 class EMSettings:
     """Hyperparameters of `train_rule_model` (defaults as in the authors' code, rudongyu/LogiRE:
@@ -66,6 +71,22 @@ class EMSettings:
     momentum: float = 0.9
     max_elements: int = 1 << 22
     seed: int = 0
+    # How the generator's training picks a signature per sample: "uniform" (the
+    # authors' code), or "count" (by its number of gold paths: the frequent signatures
+    # crowd out the rest, and the direct rule r <- r of the rare ones is rarely sampled).
+    signature_sampling: str = "uniform"
+    # The rules each signature's extractor weighs: "sampled" (the generator's samples,
+    # plus the direct rule r <- r if they lack it: the one way the backbone's own score
+    # of the fact reaches the extractor), "direct" (only r <- r) or "none" (no rule
+    # bodies: the per-signature bias alone). The last two are attribution controls.
+    rule_set: str = "sampled"
+
+    def __post_init__(self) -> None:
+        if self.signature_sampling not in SIGNATURE_SAMPLING:
+            raise ValueError(Errors.E708.format(name="signature_sampling", value=self.signature_sampling,
+                                                options=SIGNATURE_SAMPLING))
+        if self.rule_set not in RULE_SETS:
+            raise ValueError(Errors.E708.format(name="rule_set", value=self.rule_set, options=RULE_SETS))
 
 
 def signature_table(signatures: Sequence[Tuple[int, int, int]], n_types: int, n_relations: int) -> Tensor:
@@ -215,25 +236,49 @@ def train_generator(
 
 
 def sample_rules(
-    generator: RuleGenerator, extractor: RuleExtractor, queries: Tensor, n_rules: int, *, seed: int
+    generator: RuleGenerator, extractor: RuleExtractor, queries: Tensor, n_rules: int, *, seed: int,
+    rule_set: str = "sampled",
 ) -> None:
-    """Draw `n_rules` bodies per signature, deduplicate them (keeping counts) and
-    install them, with their log-prior, in a fresh extractor."""
+    """Draw `n_rules` bodies per signature, deduplicate them (keeping counts), make sure
+    the direct rule r <- r is among them, and install them with their log-prior in a
+    fresh extractor. `rule_set` "direct" installs only r <- r, "none" no rule at all.
+
+    queries (Tensor): `[Q, 3]` (type_h, relation, type_t) per signature.
+    """
     generator.eval()
-    rng = torch.Generator().manual_seed(seed)
-    samples = generator.sample(queries, n_rules, generator=rng)  # [Q, n, L]
     n_sigs, slots, length = extractor.bodies.shape
     bodies = torch.zeros(n_sigs, slots, length, dtype=torch.long)
     mask = torch.zeros(n_sigs, slots, dtype=torch.bool)
     counts = torch.zeros(n_sigs, slots)
-    for q in range(n_sigs):
-        unique, count = torch.unique(samples[q], dim=0, return_counts=True)
-        k = unique.shape[0]
-        bodies[q, :k], mask[q, :k], counts[q, :k] = unique, True, count.float()
+    direct = direct_bodies(queries, generator.n_relations, length)
+    if rule_set == "sampled":
+        rng = torch.Generator().manual_seed(seed)
+        samples = generator.sample(queries, n_rules, generator=rng)  # [Q, n, L]
+        for q in range(n_sigs):
+            unique, count = torch.unique(samples[q], dim=0, return_counts=True)
+            if not (unique == direct[q]).all(dim=1).any():
+                # The direct rule in a free slot, else in place of the least sampled rule
+                # (the extractor's weights start at zero for every rule: no rule is lost
+                # that had earned weight).
+                keep = torch.argsort(count, descending=True, stable=True)[: slots - 1]
+                unique = torch.cat([unique[keep], direct[q : q + 1]])
+                count = torch.cat([count[keep], count.new_ones(1)])
+            k = unique.shape[0]
+            bodies[q, :k], mask[q, :k], counts[q, :k] = unique, True, count.float()
+    elif rule_set == "direct":
+        bodies[:, 0], mask[:, 0], counts[:, 0] = direct, True, 1.0
     with torch.no_grad():
         flat_q = torch.arange(n_sigs).repeat_interleave(slots)
         log_prior = generator.log_prob(queries[flat_q], bodies.reshape(-1, length)).reshape(n_sigs, slots)
     extractor.set_rules(bodies, mask, counts, log_prior.masked_fill(~mask, 0.0))
+
+
+def direct_bodies(queries: Tensor, n_relations: int, length: int) -> Tensor:
+    """`[Q, L]` the body of the direct rule r <- r of each signature: the relation's own
+    channel, then the identity channel as padding (as `gold_path_counts` writes bodies)."""
+    bodies = torch.full((queries.shape[0], length), identity_channel(n_relations), dtype=torch.long)
+    bodies[:, 0] = queries[:, 1]
+    return bodies
 
 
 def fit_extractor(
@@ -359,7 +404,8 @@ def train_rule_model(
     queries = torch.tensor([list(sig) for sig in signatures], dtype=torch.long).reshape(-1, 3)
     counts = gold_path_counts(docs, table, max_length=generator.length)
     n_gold = sum(int(doc.gold.sum()) for doc in docs if doc.gold is not None)
-    weights = {sig: sum(bodies.values()) for sig, bodies in counts.items()}
+    weights = ({sig: sum(bodies.values()) for sig, bodies in counts.items()}
+               if settings.signature_sampling == "count" else None)
     dist = normalize(counts)
     history = []
     steps = settings.generator_pretrain_steps
@@ -372,7 +418,7 @@ def train_rule_model(
             lr=settings.generator_lr, seed=seed, signature_weights=weights,
         )
         steps = settings.generator_em_steps
-        sample_rules(generator, extractor, queries, settings.n_rules, seed=seed)
+        sample_rules(generator, extractor, queries, settings.n_rules, seed=seed, rule_set=settings.rule_set)
         if settings.extractor_epochs <= 0 and iteration == settings.em_iterations:
             data = []  # nothing will read the rule features: skip the max-plus products
         else:

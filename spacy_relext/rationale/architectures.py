@@ -157,11 +157,16 @@ def build_rationale_masker(
 
 
 def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = None) -> None:
+    init_then_build(model, X, build_masker)
+
+
+def init_then_build(model: Model[InT, OutT], X: Optional[InT], build: Callable[[Model], None]) -> None:
+    """Initialize the token encoder, take its width as `nI`, then `build` the PyTorch layer."""
     tok2vec = model.get_ref("tok2vec")
     tok2vec.initialize(X=X[0] if X is not None else None)
     if not model.has_dim("nI") and tok2vec.has_dim("nO"):
         model.set_dim("nI", tok2vec.get_dim("nO"))
-    build_masker(model)
+    build(model)
 
 
 def build_masker(model: Model[InT, OutT]) -> None:

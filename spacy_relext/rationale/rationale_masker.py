@@ -44,6 +44,8 @@ from ..relation_pipe import (
 )
 from ..relations import Relation
 from .architectures import PairRegion, PairRegions, build_masker
+from .document_pairs import MODEL_NAME as DOCUMENT_PAIR_MODEL
+from .document_pairs import build_classifier as build_document_pair_classifier
 from .solver import mask_segments
 
 PAIR_LEVELS = ("mention", "cluster")
@@ -121,7 +123,10 @@ def make_rationale_masker(
 ) -> "RationaleMasker":
     """Create a `rationale_masker` component.
 
-    model (Model): A `spacy-relext.RationaleMasker.v2` (or v1) model.
+    model (Model): A `spacy-relext.RationaleMasker.v2` (or v1) model, or a
+        `spacy-relext.DocumentPairClassifier.v1`: the document-level backbone without
+        rationales (every pair of entity clusters across sentences; it needs
+        `pair_level = "cluster"`, and with `multi_label` its output is ATLOP's).
     candidates (PairGenerator): Which ordered mention pairs to classify.
     spans_key (Optional[str]): Read mentions from `doc.spans[spans_key]` instead of `doc.ents`.
     threshold (float): Relations whose probability is below it are not written. The
@@ -204,6 +209,8 @@ class RationaleMasker(CandidatePairPipe):
             raise ValueError(Errors.E501.format(options=PAIR_LEVELS, value=pair_level))
         if not 0.0 <= candidate_floor < 1.0:
             raise ValueError(Errors.E503.format(value=candidate_floor))
+        if model.name == DOCUMENT_PAIR_MODEL and pair_level != "cluster":
+            raise ValueError(Errors.E507.format(name=name, value=pair_level))
         if max_region_length is not None and max_region_length < 1:
             raise ValueError(Errors.E306.format(value=max_region_length))
         if min(temperature_start, temperature_end) <= 0 or (anneal_steps is not None and anneal_steps < 0):
@@ -287,7 +294,10 @@ class RationaleMasker(CandidatePairPipe):
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", self.n_classes)
         self.model.attrs["n_entity_types"] = len(self.cfg.get("entity_types", []))
-        build_masker(self.model)
+        if self.model.name == DOCUMENT_PAIR_MODEL:
+            build_document_pair_classifier(self.model)
+        else:
+            build_masker(self.model)
 
     def make_pairs(self, docs: List[Doc]) -> Tuple[PairRegions, List[RegionPair]]:
         """The candidate pairs of the Docs with their mentions and maskable regions.

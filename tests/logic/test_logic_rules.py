@@ -22,6 +22,7 @@ from spacy_relext.logic.rules_em import (
     gold_path_counts,
     instances,
     mix,
+    sample_rules,
     signature_table,
     train_rule_model,
 )
@@ -172,3 +173,85 @@ def test_em_learns_planted_rule():
     assert by_key[(2, 0, 1)] < 0.5 and by_key[(0, 1, 1)] < 0.5
     posterior = e_step(extractor, [instances(d, table, extractor) for d in docs], seed=0)
     assert set(posterior) <= {0, 1}
+
+
+class FixedGenerator:
+    """A stand-in generator that always samples the given bodies (one list per
+    signature), to see what `sample_rules` installs around them."""
+
+    def __init__(self, samples, n_relations):
+        self.samples, self.n_relations = samples, n_relations
+
+    def eval(self):
+        return self
+
+    def sample(self, queries, n, generator=None):
+        return torch.tensor([[row[i % len(row)] for i in range(n)] for row in self.samples])
+
+    def log_prob(self, queries, bodies):
+        return torch.zeros(bodies.shape[0])
+
+
+def installed_rules(extractor):
+    return [{tuple(b) for b, m in zip(bodies.tolist(), mask.tolist()) if m}
+            for bodies, mask in zip(extractor.bodies, extractor.rule_mask)]
+
+
+def test_direct_rule_always_installed():
+    ident = identity_channel(R)
+    queries = torch.tensor([[0, 0, 0], [0, 1, 0]])
+    chain = [0, 0, ident]  # r1 <- r0 ^ r0: never the direct rule of either signature
+    # Signature 0 samples only the chain (a free slot remains); signature 1 fills all
+    # three slots with distinct bodies, the chain most often.
+    generator = FixedGenerator([[chain], [chain, chain, [R, ident, ident], [0, R, ident]]], R)
+    extractor = RuleExtractor(2, 3, 3)
+    sample_rules(generator, extractor, queries, 4, seed=0)
+    rules = installed_rules(extractor)
+    assert rules[0] == {tuple(chain), (0, ident, ident)}
+    # Full: the direct rule replaces one of the least sampled bodies, the chain stays.
+    assert (1, ident, ident) in rules[1] and tuple(chain) in rules[1] and len(rules[1]) == 3
+
+
+def test_rule_set_controls():
+    ident = identity_channel(R)
+    queries = torch.tensor([[0, 0, 0], [0, 1, 0]])
+    generator = FixedGenerator([[[0, 0, ident]], [[0, 0, ident]]], R)
+    extractor = RuleExtractor(2, 3, 3)
+    sample_rules(generator, extractor, queries, 4, seed=0, rule_set="direct")
+    assert installed_rules(extractor) == [{(0, ident, ident)}, {(1, ident, ident)}]
+    sample_rules(generator, extractor, queries, 4, seed=0, rule_set="none")
+    assert installed_rules(extractor) == [set(), set()]
+
+
+@pytest.mark.parametrize("sampling,rare_share", [("uniform", (0.25, 0.42)), ("count", (0.0, 0.05))])
+def test_generator_signature_sampling(monkeypatch, sampling, rare_share):
+    """Uniform sampling (the authors') gives a signature with few gold paths as many
+    generator samples as a frequent one; count weighting starves it."""
+    # 20 families: signature 0 (parent) has 40 gold paths, signature 1 (grandparent) 20
+    # direct paths plus 20 chains; a third signature only occurs once.
+    docs = [family_doc(20)]
+    rare = RuleDoc(torch.full((2, 2, 3), UNSEEN), torch.ones(2, dtype=torch.long), torch.zeros(2, 2, 3, dtype=torch.bool))
+    rare.gold[0, 1, 2] = True
+    signatures = [(0, 0, 0), (0, 1, 0), (1, 2, 1)]
+    gen = RuleGenerator(n_types=2, n_relations=3, width=16, n_heads=2, ffn_width=32, depth=1)
+    seen = []
+    original = gen.log_prob
+
+    def spy(queries, bodies):
+        if gen.training:
+            seen.extend(queries[:, 1].tolist())
+        return original(queries, bodies)
+
+    monkeypatch.setattr(gen, "log_prob", spy)
+    settings = EMSettings(n_rules=4, em_iterations=0, generator_pretrain_steps=30, extractor_epochs=0,
+                          signature_sampling=sampling)
+    train_rule_model(gen, RuleExtractor(3, 4, 3), signatures, docs + [rare], settings)
+    # Uniform: about 1/3 of the samples; by count: 1 gold path of 81.
+    assert rare_share[0] <= seen.count(2) / len(seen) <= rare_share[1]
+
+
+def test_em_settings_reject_unknown_options():
+    with pytest.raises(ValueError, match="E708"):
+        EMSettings(signature_sampling="weighted")
+    with pytest.raises(ValueError, match="E708"):
+        EMSettings(rule_set="all")
