@@ -14,9 +14,11 @@ runs the EM on the backbone's scores of the training documents; the loop only ev
 and saves), as a user trains it; `train-reasoner` is that step on its own, and
 `candidate-backbone` saves the backbone copy that config sources.
 
-1. The backbone, configs/rationale_dwie_cpu.cfg (rationale_masker on pairs of gold entity
-   clusters, CPU tok2vec), is trained with `spacy train` on the DWIE train split; the
-   checkpoint is selected on dev F1 (model-best).
+1. The backbone, configs/docre_dwie_cpu.cfg (every pair of gold entity clusters of a
+   document, across sentences; BACKBONE_CONFIG), is trained with `spacy train` on the
+   DWIE train split; the checkpoint is selected on dev F1 (model-best). Results up to
+   2026-11-22 used configs/rationale_dwie_cpu.cfg (sentence-scoped pairs); each result
+   names its backbone.
 2. The backbone then scores the training documents: every label of every candidate pair
    with a probability of at least `FLOOR` becomes a scored relation (the backbone's
    `keep_candidates` with `candidate_floor = FLOOR`; below FLOOR they would cost time and
@@ -73,6 +75,15 @@ from timing import current_rss_mb, peak_rss_since_reset_mb, reset_peak_rss  # no
 
 CONFIGS = Path(__file__).parents[1] / "configs"
 BACKBONE = "rationale_masker"
+# The document-level backbone (every entity pair, across sentences); rationale_dwie_cpu.cfg
+# is the sentence-scoped RE2 backbone of the earlier figures.
+BACKBONE_CONFIG = "docre_dwie_cpu.cfg"
+BACKBONE_DESCRIPTIONS = {
+    "docre_dwie_cpu.cfg": "configs/docre_dwie_cpu.cfg (rationale_masker with a DocumentPairClassifier: every pair of "
+                          "gold entity clusters across sentences, multi-label, CPU tok2vec trained from scratch)",
+    "rationale_dwie_cpu.cfg": "configs/rationale_dwie_cpu.cfg (rationale_masker, pair_level cluster, sentence-scoped "
+                              "candidates, gold entity clusters, CPU tok2vec trained from scratch)",
+}
 SPANS_KEY = "entities"
 FLOOR = 0.01  # backbone candidate probabilities below it are not passed to the reasoner
 SCAN_FLOOR = 0.05  # lowest threshold of the dev threshold scan
@@ -84,7 +95,7 @@ SETTINGS = {
                            "extractor_epochs": 1}},
     "quick": {"backbone_steps": 60, "reasoner_docs": 24, "dev_docs": 16,
               "reasoner": {"generator_pretrain_steps": 50, "em_iterations": 0, "extractor_epochs": 20}},
-    "full": {"backbone_steps": 2400, "reasoner_docs": 0, "dev_docs": 0, "reasoner": {}},  # the defaults
+    "full": {"backbone_steps": 3000, "reasoner_docs": 0, "dev_docs": 0, "reasoner": {}},  # the defaults
 }
 
 
@@ -92,11 +103,11 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def train_backbone(paths: dict, out: Path, steps: int, dev_docs: int) -> float:
+def train_backbone(paths: dict, out: Path, steps: int, dev_docs: int, config: str = BACKBONE_CONFIG) -> float:
     overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
                  "training.eval_frequency": max(1, steps // 4), "training.seed": 0, "corpora.dev.limit": dev_docs}
     started = time.perf_counter()
-    train(CONFIGS / "rationale_dwie_cpu.cfg", out, overrides=overrides)
+    train(CONFIGS / config, out, overrides=overrides)
     return time.perf_counter() - started
 
 
@@ -236,18 +247,19 @@ def compare(nlp: Language, dev_gold: List[Doc], train_facts: set, rules: list) -
     return out
 
 
-def logic_benchmark(paths: dict, out: Path, mode: str, rules_path: Optional[Path]) -> dict:
+def logic_benchmark(paths: dict, out: Path, mode: str, rules_path: Optional[Path],
+                    backbone_config: str = BACKBONE_CONFIG) -> dict:
     """Train the backbone and the reasoner, then compare them on dev (see the module
     docstring); `mode`: a key of SETTINGS; `rules_path`: the gold logic rules (DWIE),
     None where there are none."""
     settings = SETTINGS[mode]
     log(f"training the backbone ({settings['backbone_steps']} steps)")
-    backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"])
+    backbone_s = train_backbone(paths, out / "backbone", settings["backbone_steps"], settings["dev_docs"],
+                                backbone_config)
     nlp, reasoner_figures = train_reasoner(out / "backbone" / "model-best", paths, out, settings["reasoner_docs"],
                                            settings["dev_docs"], settings["reasoner"])
     train_gold = data.read(paths["train"], nlp.vocab)
-    figures = {"backbone": "configs/rationale_dwie_cpu.cfg (rationale_masker, pair_level cluster, gold entity "
-                           "clusters, CPU tok2vec trained from scratch)",
+    figures = {"backbone": BACKBONE_DESCRIPTIONS[backbone_config],
                "backbone_steps": settings["backbone_steps"], "backbone_train_s": round(backbone_s, 1)}
     figures.update(reasoner_figures)
     nlp.to_disk(out / "backbone_logic")
