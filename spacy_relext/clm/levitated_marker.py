@@ -68,6 +68,18 @@ class PackedPairs:
         clm_ids = None if self.clm_ids is None else self.clm_ids[first:last]
         return PackedPairs(groups, clm_ids, self.solid_objects)
 
+    def pair_indices(self, indices: Sequence[int]) -> numpy.ndarray:
+        """The numbers of the pairs of the groups at `indices`, in that order."""
+        sizes = numpy.asarray([len(group.objects) for group in self.groups], dtype="int64")
+        firsts = numpy.cumsum(sizes) - sizes
+        return numpy.concatenate([numpy.arange(firsts[i], firsts[i] + sizes[i]) for i in indices] + [sizes[:0]])
+
+    def take(self, indices: Sequence[int]) -> "PackedPairs":
+        """The groups at `indices`, in that order, with their CLM rows."""
+        groups = [self.groups[i] for i in indices]
+        clm_ids = None if self.clm_ids is None else self.clm_ids[self.pair_indices(indices)]
+        return PackedPairs(groups, clm_ids, self.solid_objects)
+
 
 InT = Tuple[List[Doc], PackedPairs]
 OutT = Floats2d
@@ -181,6 +193,25 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
 
     return scores, backprop
+
+
+def stage_one_scores(model: Model[InT, OutT], X: InT, *, dropout: bool) -> OutT:
+    """Scores that rank the classes for the CLMs, without recording gradients: SURE's
+    stage 1 runs under `torch.no_grad()` and only stage 2 is backpropagated (Hiaa1/SURE:
+    run_sure.py, `train`), so no autograd graph is built for it.
+
+    model (Model[InT, OutT]): A levitated-marker model (listener or transformer).
+    X (InT): The Docs and packed pairs.
+    dropout (bool): Run the model in training mode (dropout on), as the authors do.
+    RETURNS (OutT): Logits, one row per pair.
+    """
+    import torch
+
+    if not dropout:
+        return model.predict(X)
+    with torch.no_grad():
+        scores, _ = model(X, is_train=True)
+    return scores
 
 
 def _attend(
