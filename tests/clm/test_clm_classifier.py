@@ -389,6 +389,29 @@ def test_clm_warmup_schedule():
     assert clm.pack(unseen_docs(nlp))[0].clm_ids is None
 
 
+def test_stage_one_records_no_gradient_and_gives_the_clms_of_before():
+    """SURE's stage 1 runs in train mode (dropout on) under no_grad (issue 24): one pass,
+    no autograd graph, and the same CLMs as ranking with the graph recorded (as before),
+    given the same dropout masks."""
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier")
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    module = clm.model.get_ref("attention").shims[0]._model
+    seen = []
+    hook = module.register_forward_hook(lambda layer, inputs, output: seen.append((torch.is_grad_enabled(),
+                                                                                     layer.training)))
+    fix_random_seed(0)
+    (docs, packed), _ = clm.make_training_input(examples)
+    hook.remove()
+    assert seen == [(False, True)]
+    fix_random_seed(0)
+    logits, _ = clm.model((docs, PackedPairs(packed.groups)), is_train=True)
+    want = candidate_label_markers(clm.model.ops.to_numpy(logits), clm.label_scheme, n=2, m=4,
+                                   token_scheme="separate")
+    assert numpy.array_equal(packed.clm_ids, want)
+
+
 def test_clm_random_order_shuffles_the_same_markers():
     nlp = spacy.blank("en")
     clm = nlp.add_pipe("clm_classifier", config={"clm_order": "random", "clm_top_n": 2, "clm_bottom_m": 4})
