@@ -45,6 +45,7 @@ BENCHMARKS = {
     "convert": ("bench_convert", "bench", False),
     "speed_rere": ("speed", "bench_rere", False),
     "speed_clm": ("speed", "bench_clm", False),
+    "speed_clm_gold": ("speed", "bench_clm_gold", False),
     "speed_rationale": ("speed", "bench_rationale", False),
     "speed_logic": ("speed", "bench_logic", False),
     "memory200_clm": ("speed", "bench_memory200_clm", False),

@@ -5,6 +5,7 @@
 - `alternate(fn_a, fn_b)`: a comparison of two variants. Each is warmed up, then they
   run in turns (a, b, a, b, ...) in the same process, so a change of machine load hits
   both alike; the ratio is taken per round (time b / time a) and summarised the same way.
+  The times of each round are returned too, for other per-round ratios.
 - `peak_rss_mb()`: the process's peak resident set size. The harness runs every
   benchmark in its own process, so the figure belongs to that benchmark alone.
 """
@@ -38,7 +39,8 @@ def measure(fn: Callable[[], object], repeats: int = MIN_REPEATS, warmup: int = 
 
 def alternate(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: int = MIN_REPEATS,
               warmup: int = 1) -> Dict[str, Dict[str, float]]:
-    """Time two variants in turns. RETURNS: {"a": seconds, "b": seconds, "ratio": b / a per round}."""
+    """Time two variants in turns. RETURNS: {"a": seconds, "b": seconds, "ratio": b / a per round,
+    "rounds": {"a": [...], "b": [...]}} (the times of each round, for other per-round ratios)."""
     repeats = max(repeats, MIN_REPEATS)
     for _ in range(warmup):
         fn_a()
@@ -48,7 +50,7 @@ def alternate(fn_a: Callable[[], object], fn_b: Callable[[], object], repeats: i
         times_a.append(_timed(fn_a))
         times_b.append(_timed(fn_b))
     return {"a": summary(times_a), "b": summary(times_b),
-            "ratio": summary([b / a for a, b in zip(times_a, times_b)])}
+            "ratio": summary([b / a for a, b in zip(times_a, times_b)]), "rounds": {"a": times_a, "b": times_b}}
 
 
 def rate(count: float, seconds: Dict[str, float]) -> Dict[str, float]:

@@ -33,7 +33,7 @@ from ..relation_pipe import (
 )
 from ..relations import Relation
 from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
-from .levitated_marker import PackedPairs, PairGroup, build_attention
+from .levitated_marker import PackedPairs, PairGroup, build_attention, stage_one_scores
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
 CLM_ORDERS = ("score", "random")
@@ -328,10 +328,7 @@ class ClmClassifier(CandidatePairPipe):
                 truths.append(scheme.encode(label, reverse=True))
         X = ([eg.predicted for eg in examples], packed)
         if self.use_clms and self.n_updates >= self.clm_warmup_steps:
-            if self.clm_stage1_dropout:
-                logits, _ = self.model(X, is_train=True)
-            else:
-                logits = self.model.predict(X)
+            logits = stage_one_scores(self.model, X, dropout=self.clm_stage1_dropout)
             clm_ids = candidate_label_markers(self.model.ops.to_numpy(logits), scheme, n=self.clm_top_n, m=self.clm_bottom_m, token_scheme=self.clm_token_scheme)
             if self.clm_order == "random":
                 # Seeded by the update count, so that a seeded training run repeats.

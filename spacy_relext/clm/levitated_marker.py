@@ -10,15 +10,17 @@ Subject ("solid") and levitated object markers are a learned marker embedding pl
 token vector at the argument boundary, with the boundary's position id. Text rows never
 see markers (their vectors are computed before any marker exists); the subject markers
 play the part of PL-Marker's solid markers, so every marker and CLM row sees them.
+Since the text states depend on the context window alone, each window of a chunk of
+groups runs through the attention blocks once, however many groups read it (issue 24).
 """
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy
 from spacy.tokens import Doc
 from spacy.util import registry
-from thinc.api import ArgsKwargs, Model, PyTorchWrapper_v3, torch2xp, xp2torch
-from thinc.types import Floats2d, Ints2d
+from thinc.api import ArgsKwargs, Model, Ops, PyTorchWrapper_v3, torch2xp, xp2torch
+from thinc.types import Floats2d, Floats3d, Ints1d, Ints2d
 
 from ..entities import sentence_index, sentence_starts, window_around
 from ..errors import Errors
@@ -26,7 +28,7 @@ from ..torch_io import deserialize_weights_only
 
 Offsets = Tuple[int, int]  # (start, end) token offsets, end exclusive
 N_CLM_POSITIONS = 16  # CLM j gets position max_length + min(j, N_CLM_POSITIONS - 1)
-GROUPS_PER_CALL = 64  # packed sequences per attention call, to bound the (G, T, T) mask
+GROUPS_PER_CALL = 64  # packed sequences per attention call, to bound its masks and key copies
 
 
 @dataclass
@@ -64,6 +66,18 @@ class PackedPairs:
         groups = self.groups[start:end]
         last = first + sum(len(group.objects) for group in groups)
         clm_ids = None if self.clm_ids is None else self.clm_ids[first:last]
+        return PackedPairs(groups, clm_ids, self.solid_objects)
+
+    def pair_indices(self, indices: Sequence[int]) -> numpy.ndarray:
+        """The numbers of the pairs of the groups at `indices`, in that order."""
+        sizes = numpy.asarray([len(group.objects) for group in self.groups], dtype="int64")
+        firsts = numpy.cumsum(sizes) - sizes
+        return numpy.concatenate([numpy.arange(firsts[i], firsts[i] + sizes[i]) for i in indices] + [sizes[:0]])
+
+    def take(self, indices: Sequence[int]) -> "PackedPairs":
+        """The groups at `indices`, in that order, with their CLM rows."""
+        groups = [self.groups[i] for i in indices]
+        clm_ids = None if self.clm_ids is None else self.clm_ids[self.pair_indices(indices)]
         return PackedPairs(groups, clm_ids, self.solid_objects)
 
 
@@ -181,6 +195,25 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     return scores, backprop
 
 
+def stage_one_scores(model: Model[InT, OutT], X: InT, *, dropout: bool) -> OutT:
+    """Scores that rank the classes for the CLMs, without recording gradients: SURE's
+    stage 1 runs under `torch.no_grad()` and only stage 2 is backpropagated (Hiaa1/SURE:
+    run_sure.py, `train`), so no autograd graph is built for it.
+
+    model (Model[InT, OutT]): A levitated-marker model (listener or transformer).
+    X (InT): The Docs and packed pairs.
+    dropout (bool): Run the model in training mode (dropout on), as the authors do.
+    RETURNS (OutT): Logits, one row per pair.
+    """
+    import torch
+
+    if not dropout:
+        return model.predict(X)
+    with torch.no_grad():
+        scores, _ = model(X, is_train=True)
+    return scores
+
+
 def _attend(
     model: Model[InT, OutT],
     docs: Sequence[Doc],
@@ -190,8 +223,6 @@ def _attend(
     sentences: Sequence[List[int]],
 ) -> Tuple[Floats2d, Callable[[Floats2d, Floats2d], None]]:
     """Scores of one chunk of groups; its backprop adds into the token-vector gradient."""
-    ops = model.ops
-    n_in = flat.shape[1]
     layout = make_layout(
         docs,
         packed,
@@ -199,28 +230,41 @@ def _attend(
         mutual=model.attrs["mutual_object_attention"],
         sentences=sentences,
     )
-    sources = layout.sources.ravel()
-    has_source = ops.asarray1i(numpy.flatnonzero(sources >= 0))
-    source_rows = ops.asarray1i(sources[sources >= 0])
-    X = ops.alloc2f(sources.shape[0], n_in)
-    X[has_source] = flat[source_rows]
-    X = X.reshape((*layout.sources.shape, n_in))
-    ints = [ops.asarray(a) for a in (layout.row_types, layout.positions, layout.clm_ids, layout.mask, layout.pair_rows)]
-    scores, backprop_attention = model.get_ref("attention")((X, *ints), is_train)
+    text_X, text_scatter = _gather(model.ops, flat, layout.text_sources)
+    marker_X, marker_scatter = _gather(model.ops, flat, layout.sources)
+    ints = [
+        model.ops.asarray(a)
+        for a in (layout.text_lengths, layout.windows, layout.row_types, layout.positions, layout.clm_ids,
+                  layout.mask, layout.pair_rows)
+    ]
+    scores, backprop_attention = model.get_ref("attention")((text_X, marker_X, *ints), is_train)
 
     def backprop(d_scores: Floats2d, d_flat: Floats2d) -> None:
-        dX = backprop_attention(d_scores).reshape((-1, n_in))
-        ops.scatter_add(d_flat, source_rows, dX[has_source])
+        d_text, d_markers = backprop_attention(d_scores)
+        for dX, (has_source, source_rows) in ((d_text, text_scatter), (d_markers, marker_scatter)):
+            model.ops.scatter_add(d_flat, source_rows, dX.reshape((-1, flat.shape[1]))[has_source])
 
     return scores, backprop
 
 
-def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable[[ArgsKwargs], Floats2d]]:
-    X, *ints = inputs
-    args = (xp2torch(X, requires_grad=is_train), *(xp2torch(a) for a in ints))
+def _gather(ops: Ops, flat: Floats2d, sources: numpy.ndarray) -> Tuple[Floats3d, Tuple[Ints1d, Ints1d]]:
+    """Token vectors of the rows of `sources` (N, R) (zeros where it is -1), and the
+    row and token indices that scatter their gradient back."""
+    indices = sources.ravel()
+    has_source = ops.asarray1i(numpy.flatnonzero(indices >= 0))
+    source_rows = ops.asarray1i(indices[indices >= 0])
+    X = ops.alloc2f(indices.shape[0], flat.shape[1])
+    X[has_source] = flat[source_rows]
+    return X.reshape((*sources.shape, flat.shape[1])), (has_source, source_rows)
 
-    def backprop(d_args: ArgsKwargs):
-        return torch2xp(d_args.args[0])
+
+def _convert_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable[[ArgsKwargs], Tuple]]:
+    text_X, marker_X, *ints = inputs
+    args = (xp2torch(text_X, requires_grad=is_train), xp2torch(marker_X, requires_grad=is_train),
+            *(xp2torch(a) for a in ints))
+
+    def backprop(d_args: ArgsKwargs) -> Tuple[Floats3d, Floats3d]:
+        return torch2xp(d_args.args[0]), torch2xp(d_args.args[1])
 
     return ArgsKwargs(args=args, kwargs={}), backprop
 
@@ -236,14 +280,23 @@ def convert_outputs(model: Model, inputs_outputs: Tuple, is_train: bool) -> Tupl
 
 @dataclass
 class Layout:
-    """Row layout of a batch of packed sequences (numpy, G groups of T rows)."""
+    """Row layout of a chunk of G packed sequences (numpy), text apart from markers.
 
-    sources: numpy.ndarray  # (G, T) row of the flattened token vectors, -1 for none
-    row_types: numpy.ndarray  # (G, T)
-    positions: numpy.ndarray  # (G, T)
-    clm_ids: numpy.ndarray  # (G, T) CLM token id + 1, 0 for other rows
-    mask: numpy.ndarray  # (G, T, T) bool
-    pair_rows: numpy.ndarray  # (P, 5) group, rows of S, /S, O, /O
+    Text rows see only text, so their states depend on the context window alone, not on
+    the group's subject or objects: each distinct window of the chunk is one text
+    sequence (W of them), computed once and read by every group in it. The marker block
+    of a group is `S /S | O_1..O_K | /O_1../O_K | CLMs`, its rows numbered from 0.
+    """
+
+    text_sources: numpy.ndarray  # (W, L) row of the flattened token vectors, -1 for padding
+    text_lengths: numpy.ndarray  # (W,) real text rows of each window
+    windows: numpy.ndarray  # (G,) the window of each group
+    sources: numpy.ndarray  # (G, M) token-vector row of each marker row, -1 for none
+    row_types: numpy.ndarray  # (G, M), PAD for padding rows (they see no text)
+    positions: numpy.ndarray  # (G, M)
+    clm_ids: numpy.ndarray  # (G, M) CLM token id + 1, 0 for other rows
+    mask: numpy.ndarray  # (G, M, M) bool: marker rows among themselves
+    pair_rows: numpy.ndarray  # (P, 5) group, marker rows of S, /S, O, /O
 
 
 def row_offsets(text_width: int, object_width: int, clm_width: int) -> Tuple[int, int, int, int]:
@@ -257,9 +310,13 @@ def row_offsets(text_width: int, object_width: int, clm_width: int) -> Tuple[int
     return subject, starts, ends, clms
 
 
+# Row kinds of the attention mask (not the row-type embedding ids of the torch module).
+_TEXT, _SUBJECT, _OBJECT, _CLM = range(4)
+
+
 def marker_attention_mask(
-    n_text: int,
-    n_objects: int,
+    n_text: Union[int, numpy.ndarray],
+    n_objects: Union[int, numpy.ndarray],
     *,
     text_width: int,
     object_width: int,
@@ -267,50 +324,45 @@ def marker_attention_mask(
     mutual: bool = True,
     solid_objects: bool = False,
 ) -> numpy.ndarray:
-    """The attention mask of one packed sequence (True: row may see column).
+    """The attention masks of packed sequences (True: row may see column).
 
     Text rows see the text only. Subject markers see the text, each other and every
     CLM. Object markers see the text, the subject markers, their partner, their own
     CLMs and, with `mutual` (M-DOS), all markers of the group's objects. CLM rows see
     the text, the subject markers, their object's two markers and their object's CLMs.
-    Padding rows see only themselves.
+    Padding rows see only themselves. With `text_width=0` this is the marker block alone.
 
-    n_text (int): Real text rows (<= text_width).
-    n_objects (int): Real objects (<= object_width).
+    n_text (Union[int, numpy.ndarray]): Real text rows (<= text_width), one count or
+        one per sequence (G,).
+    n_objects (Union[int, numpy.ndarray]): Real objects (<= object_width), likewise.
     text_width (int): Text rows, padding included.
     object_width (int): Object slots, padding included.
     clm_width (int): CLMs per object (0 without CLMs).
     mutual (bool): M-DOS.
     solid_objects (bool): The object markers are solid too (PURE-style pairs): the
         subject markers see them as well.
-    RETURNS (numpy.ndarray): (T, T) bool.
+    RETURNS (numpy.ndarray): (T, T) bool for one count, (G, T, T) for arrays of counts.
     """
     subject, starts, ends, clms = row_offsets(text_width, object_width, clm_width)
-    n_rows = clms + object_width * clm_width
-    mask = numpy.eye(n_rows, dtype=bool)
-    text = slice(0, n_text)
-    mask[:n_text, text] = True
-    subj = slice(subject, subject + 2)
-    real_clms = numpy.arange(clms, clms + n_objects * clm_width)
-    mask[subj, text] = True
-    mask[subj, subj] = True
-    mask[subject:subject + 2, real_clms] = True
-    objects = numpy.concatenate([numpy.arange(starts, starts + n_objects), numpy.arange(ends, ends + n_objects)])
+    rows = numpy.arange(clms + object_width * clm_width)
+    kind = numpy.select([rows < subject, rows < starts, rows < clms], [_TEXT, _SUBJECT, _OBJECT], _CLM)
+    # the text row itself, or the object a marker or CLM row belongs to
+    slot = numpy.select(
+        [rows < subject, rows < starts, rows < ends, rows < clms],
+        [rows, -1, rows - starts, rows - ends],
+        (rows - clms) // max(clm_width, 1),
+    )
+    n_text = numpy.asarray(n_text)[..., None]
+    n_objects = numpy.asarray(n_objects)[..., None]
+    real = (kind == _SUBJECT) | ((kind == _TEXT) & (slot < n_text)) | ((kind >= _OBJECT) & (slot < n_objects))
+    row, col = kind[:, None], kind[None, :]
+    allowed = (col == _TEXT) | ((row != _TEXT) & (col == _SUBJECT)) | ((row == _SUBJECT) & (col == _CLM))
+    allowed |= (row >= _OBJECT) & (col >= _OBJECT) & (slot[:, None] == slot[None, :])
     if mutual:
-        mask[numpy.ix_(objects, objects)] = True
-    for x in range(n_objects):
-        markers = [starts + x, ends + x]
-        own = numpy.arange(clms + x * clm_width, clms + (x + 1) * clm_width)
-        mask[numpy.ix_(markers, markers)] = True
-        mask[numpy.ix_(markers, own)] = True
-        mask[numpy.ix_(own, own)] = True
-        mask[numpy.ix_(own, markers)] = True
-    seers = numpy.concatenate([objects, real_clms])
-    mask[seers, text] = True
-    mask[seers, subj] = True
+        allowed |= (row == _OBJECT) & (col == _OBJECT)
     if solid_objects:
-        mask[subject : subject + 2, objects] = True
-    return mask
+        allowed |= (row == _SUBJECT) & (col == _OBJECT)
+    return (allowed & real[..., :, None] & real[..., None, :]) | numpy.eye(len(rows), dtype=bool)
 
 
 def group_focus(group: PairGroup, max_length: int) -> Offsets:
@@ -363,7 +415,7 @@ def make_layout(
     mutual: bool,
     sentences: Optional[Sequence[List[int]]] = None,
 ) -> Layout:
-    """Rows, ids and masks of a batch of packed sequences.
+    """Rows, ids and masks of a chunk of packed sequences.
 
     docs (Sequence[Doc]): The Docs the groups refer to.
     packed (PackedPairs): The groups and optional CLM ids.
@@ -373,59 +425,67 @@ def make_layout(
         caller already has them; read from the Docs otherwise.
     RETURNS (Layout): The layout.
     """
-    from .pytorch_marker_attention import CLM, OBJ_END, OBJ_START, SUBJ_END, SUBJ_START, TEXT
+    from .pytorch_marker_attention import CLM, OBJ_END, OBJ_START, SUBJ_END, SUBJ_START
 
     doc_starts = numpy.cumsum([0] + [len(doc) for doc in docs])
     if sentences is None:
         sentences = [sentence_starts(doc) for doc in docs]
-    windows = [
-        context_window(docs[g.doc_index], group_focus(g, max_length), max_length, sentences[g.doc_index])
+    distinct: Dict[Tuple[int, int, int], int] = {}
+    windows = numpy.asarray([
+        distinct.setdefault(
+            (g.doc_index, *context_window(docs[g.doc_index], group_focus(g, max_length), max_length,
+                                          sentences[g.doc_index])),
+            len(distinct),
+        )
         for g in packed.groups
-    ]
-    text_width = max(end - start for start, end in windows)
-    object_width = max(len(g.objects) for g in packed.groups)
+    ], dtype="int64")
+    keys = numpy.asarray(list(distinct), dtype="int64").reshape(-1, 3)
+    text_starts = doc_starts[keys[:, 0]] + keys[:, 1]
+    text_lengths = keys[:, 2] - keys[:, 1]
+    columns = numpy.arange(text_lengths.max())
+    text_sources = numpy.where(columns < text_lengths[:, None], text_starts[:, None] + columns, -1).astype("int32")
+
+    n_objects = numpy.asarray([len(g.objects) for g in packed.groups])
+    object_width = int(n_objects.max())
     clm_width = 0 if packed.clm_ids is None else packed.clm_ids.shape[1]
-    subject, starts, ends, clms = row_offsets(text_width, object_width, clm_width)
-    n_rows = clms + object_width * clm_width
-    shape = (len(packed.groups), n_rows)
+    _, starts, ends, clms = row_offsets(0, object_width, clm_width)
+    shape = (len(packed.groups), clms + object_width * clm_width)
     sources = numpy.full(shape, -1, dtype="int32")
     row_types = numpy.zeros(shape, dtype="int64")
     positions = numpy.zeros(shape, dtype="int64")
     clm_ids = numpy.zeros(shape, dtype="int64")
-    mask = numpy.zeros((*shape, n_rows), dtype=bool)
-    pair_rows = []
-    pair = 0
-    for g, (group, (w_start, w_end)) in enumerate(zip(packed.groups, windows)):
-        base = doc_starts[group.doc_index]
-        n_text = w_end - w_start
-        sources[g, :n_text] = numpy.arange(base + w_start, base + w_end)
-        row_types[g, :n_text] = TEXT
-        positions[g, :n_text] = numpy.arange(n_text)
+    # one entry per pair, groups in order: its group, its object's slot and offsets
+    group = numpy.repeat(numpy.arange(len(packed.groups)), n_objects)
+    slot = numpy.arange(len(group)) - numpy.repeat(numpy.cumsum(n_objects) - n_objects, n_objects)
+    objects = numpy.asarray([o for g in packed.groups for o in g.objects], dtype="int64").reshape(-1, 2)
+    subjects = numpy.asarray([g.subject for g in packed.groups], dtype="int64")
+    base = doc_starts[keys[windows, 0]]
+    window_start = keys[windows, 1]
 
-        def place(row: int, token: int, row_type: int) -> None:
-            sources[g, row] = base + token
-            row_types[g, row] = row_type
-            positions[g, row] = min(max(token - w_start, 0), max_length - 1)
+    def place(g: numpy.ndarray, row: numpy.ndarray, token: numpy.ndarray, row_type: int) -> None:
+        sources[g, row] = base[g] + token
+        row_types[g, row] = row_type
+        positions[g, row] = numpy.clip(token - window_start[g], 0, max_length - 1)
 
-        place(subject, group.subject[0], SUBJ_START)
-        place(subject + 1, group.subject[1] - 1, SUBJ_END)
-        for x, (o_start, o_end) in enumerate(group.objects):
-            place(starts + x, o_start, OBJ_START)
-            place(ends + x, o_end - 1, OBJ_END)
-            pair_rows.append((g, subject, subject + 1, starts + x, ends + x))
-            if clm_width:
-                rows = slice(clms + x * clm_width, clms + (x + 1) * clm_width)
-                row_types[g, rows] = CLM
-                positions[g, rows] = max_length + numpy.minimum(numpy.arange(clm_width), N_CLM_POSITIONS - 1)
-                clm_ids[g, rows] = numpy.asarray(packed.clm_ids[pair]) + 1
-            pair += 1
-        mask[g] = marker_attention_mask(
-            n_text,
-            len(group.objects),
-            text_width=text_width,
-            object_width=object_width,
-            clm_width=clm_width,
-            mutual=mutual,
-            solid_objects=packed.solid_objects,
-        )
-    return Layout(sources, row_types, positions, clm_ids, mask, numpy.asarray(pair_rows, dtype="int64"))
+    every = numpy.arange(len(packed.groups))
+    place(every, 0, subjects[:, 0], SUBJ_START)
+    place(every, 1, subjects[:, 1] - 1, SUBJ_END)
+    place(group, starts + slot, objects[:, 0], OBJ_START)
+    place(group, ends + slot, objects[:, 1] - 1, OBJ_END)
+    if clm_width:
+        clm_rows = clms + slot[:, None] * clm_width + numpy.arange(clm_width)
+        row_types[group[:, None], clm_rows] = CLM
+        positions[group[:, None], clm_rows] = max_length + numpy.minimum(numpy.arange(clm_width), N_CLM_POSITIONS - 1)
+        clm_ids[group[:, None], clm_rows] = numpy.asarray(packed.clm_ids) + 1
+    mask = marker_attention_mask(
+        0,
+        n_objects,
+        text_width=0,
+        object_width=object_width,
+        clm_width=clm_width,
+        mutual=mutual,
+        solid_objects=packed.solid_objects,
+    )
+    zeros = numpy.zeros_like(group)
+    pair_rows = numpy.stack([group, zeros, zeros + 1, starts + slot, ends + slot], axis=1)
+    return Layout(text_sources, text_lengths, windows, sources, row_types, positions, clm_ids, mask, pair_rows)

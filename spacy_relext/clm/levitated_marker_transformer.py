@@ -23,6 +23,7 @@ from .levitated_marker import (
     InT,
     OutT,
     PackedPairs,
+    PairGroup,
     context_window,
     convert_outputs,
     group_focus,
@@ -31,6 +32,8 @@ from .levitated_marker import (
 )
 
 SOLID_LAYOUT_KEYS = ("input_ids", "positions", "mask", "pair_rows")
+# wordpiece ids, marker rows of each solid span, first and last wordpiece row of each token
+MarkedText = Tuple[List[int], List[Tuple[int, int]], Dict[int, int], Dict[int, int]]
 
 
 @registry.architectures("spacy-relext.LevitatedMarkerTransformer.v1")
@@ -101,24 +104,38 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     module = encoder.shims[0]._model
     pieces = [_doc_pieces(module.tokenizer, doc) for doc in docs]
     sentences = [sentence_starts(doc) for doc in docs]  # once per Doc, not per group
+    special = _special_ids(module)
+    max_length = model.attrs["max_length"]
+    marked = [
+        _marked_group(pieces[g.doc_index], g, docs, max_length, special, packed.solid_objects, sentences[g.doc_index])
+        for g in packed.groups
+    ]
+    # Chunks of groups of similar length (text, then objects) pad less than chunks in
+    # document order; the scores are put back in pair order.
+    order = sorted(range(len(packed.groups)), key=lambda g: (len(marked[g][0]), len(packed.groups[g].objects)))
     outputs = []
-    for start in range(0, len(packed.groups), GROUPS_PER_CALL):
+    for start in range(0, len(order), GROUPS_PER_CALL):
+        chunk = order[start : start + GROUPS_PER_CALL]
         layout = make_solid_layout(
             pieces,
-            packed.slice(start, start + GROUPS_PER_CALL),
+            packed.take(chunk),
             docs=docs,
-            max_length=model.attrs["max_length"],
+            max_length=max_length,
             mutual=model.attrs["mutual_object_attention"],
-            special=_special_ids(module),
-            sentences=sentences,
+            special=special,
+            marked=[marked[g] for g in chunk],
         )
         outputs.append(encoder(tuple(ops.asarray(layout[key]) for key in SOLID_LAYOUT_KEYS), is_train))
-    scores = ops.xp.concatenate([s for s, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
+    sorted_scores = ops.xp.concatenate([s for s, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
+    pair_order = ops.asarray1i(packed.pair_indices(order))
+    scores = ops.alloc2f(*sorted_scores.shape)
+    scores[pair_order] = sorted_scores
 
     def backprop(d_scores: OutT) -> List:
+        d_sorted = d_scores[pair_order]
         start = 0
         for chunk_scores, backprop_chunk in outputs:
-            backprop_chunk(d_scores[start : start + len(chunk_scores)])
+            backprop_chunk(d_sorted[start : start + len(chunk_scores)])
             start += len(chunk_scores)
         return []
 
@@ -166,12 +183,12 @@ def _wordpiece_window(
 def _marked_text(
     doc_pieces: List[List[int]],
     spans: List[Tuple[int, int]],
-    group: Any,
+    group: PairGroup,
     docs: Sequence[Doc],
     max_length: int,
     special: Dict[str, Any],
     starts: Optional[List[int]] = None,
-) -> Tuple[List[int], List[Tuple[int, int]], Dict[int, int], Dict[int, int]]:
+) -> MarkedText:
     """[CLS] window [SEP] wordpiece ids with solid markers around `spans` (the subject
     first, then solid objects), the rows of each span's two markers, and the first and
     last wordpiece row of each token of the window.
@@ -198,6 +215,21 @@ def _marked_text(
     return ids, [(min(a, inside), min(b, inside)) for a, b in rows], first, last
 
 
+def _marked_group(
+    doc_pieces: List[List[int]],
+    group: PairGroup,
+    docs: Sequence[Doc],
+    max_length: int,
+    special: Dict[str, Any],
+    solid_objects: bool,
+    starts: Optional[List[int]],
+) -> MarkedText:
+    """`_marked_text` of a group: its subject marked solid, and its objects too with
+    pair packing."""
+    spans = [group.subject] + (group.objects if solid_objects else [])
+    return _marked_text(doc_pieces, spans, group, docs, max_length, special, starts)
+
+
 def make_solid_layout(
     pieces: Sequence[List[List[int]]],
     packed: PackedPairs,
@@ -207,6 +239,7 @@ def make_solid_layout(
     mutual: bool,
     special: Dict[str, Any],
     sentences: Optional[Sequence[List[int]]] = None,
+    marked: Optional[Sequence[MarkedText]] = None,
 ) -> Dict[str, numpy.ndarray]:
     """Input ids, position ids, 3-D mask and pair rows of packed sequences.
 
@@ -218,23 +251,25 @@ def make_solid_layout(
     special (Dict[str, Any]): cls, sep, pad ids, the 4 marker ids, CLM ids per class token.
     sentences (Optional[Sequence[List[int]]]): `sentence_starts` of each Doc, when the
         caller already has them; read from the Docs otherwise.
+    marked (Optional[Sequence[MarkedText]]): `_marked_group` of each group, when the
+        caller already has them.
     RETURNS (Dict[str, numpy.ndarray]): input_ids, positions (G, T), mask (G, T, T)
         and pair_rows (P, 5).
     """
     solid = packed.solid_objects
-    if sentences is None:
-        sentences = [sentence_starts(doc) for doc in docs]
+    if marked is None:
+        if sentences is None:
+            sentences = [sentence_starts(doc) for doc in docs]
+        marked = [
+            _marked_group(pieces[g.doc_index], g, docs, max_length, special, solid, sentences[g.doc_index])
+            for g in packed.groups
+        ]
     texts, marker_rows, object_positions = [], [], []
-    for group in packed.groups:
-        doc_pieces = pieces[group.doc_index]
-        spans = [group.subject] + (group.objects if solid else [])
-        ids, rows, first, last = _marked_text(
-            doc_pieces, spans, group, docs, max_length, special, sentences[group.doc_index]
-        )
+    for group, (ids, rows, first, last) in zip(packed.groups, marked):
         texts.append(ids)
         marker_rows.append(rows)
         if not solid:
-            start, end = min(first), max(first) + 1
+            start = min(first)
 
             def position(t: int, table: Dict[int, int]) -> int:
                 return min(table.get(t, 1 if t < start else len(ids) - 2), len(ids) - 2)
@@ -252,7 +287,15 @@ def make_solid_layout(
     starts, ends, clms = starts - 2, ends - 2, n_rows - object_width * clm_width
     input_ids = numpy.full((len(texts), n_rows), special["pad"], dtype="int64")
     positions = numpy.zeros((len(texts), n_rows), dtype="int64")
-    mask = numpy.zeros((len(texts), n_rows, n_rows), dtype="int64")
+    full = marker_attention_mask(
+        numpy.asarray([len(ids) for ids in texts]),
+        numpy.asarray([len(group.objects) for group in packed.groups]),
+        text_width=text_width,
+        object_width=object_width,
+        clm_width=clm_width,
+        mutual=mutual,
+    )
+    mask = full[:, keep[:, None], keep[None, :]].astype("int64")
     pair_rows = []
     pair = 0
     for g, (ids, group) in enumerate(zip(texts, packed.groups)):
@@ -270,19 +313,9 @@ def make_solid_layout(
                 input_ids[g, rows] = special["clms"][packed.clm_ids[pair]]
                 positions[g, rows] = max_length + numpy.minimum(numpy.arange(clm_width), N_CLM_POSITIONS - 1)
             pair += 1
-        full = marker_attention_mask(
-            len(ids),
-            len(group.objects),
-            text_width=text_width,
-            object_width=object_width,
-            clm_width=clm_width,
-            mutual=mutual,
-        )
-        group_mask = full[numpy.ix_(keep, keep)]
         # solid markers are text rows; they see every object's CLMs (Hiaa1/SURE: run_sure.py, `train`)
         solid_rows = [row for rows in marker_rows[g] for row in rows]
-        group_mask[solid_rows, clms : clms + len(group.objects) * clm_width] = True
-        mask[g] = group_mask
+        mask[g, numpy.asarray(solid_rows)[:, None], numpy.arange(clms, clms + len(group.objects) * clm_width)] = 1
     return {
         "input_ids": input_ids,
         "positions": positions,

@@ -10,7 +10,7 @@ import torch  # noqa: E402
 from spacy.tokens import Doc, Span  # noqa: E402
 from spacy.training import Example  # noqa: E402
 from spacy.util import load_model_from_config  # noqa: E402
-from thinc.api import Config, fix_random_seed  # noqa: E402
+from thinc.api import Config, Model, fix_random_seed  # noqa: E402
 
 from spacy_relext import Relation  # noqa: E402
 from spacy_relext.clm.clm_classifier import candidate_label_markers, chunk_objects  # noqa: E402
@@ -23,12 +23,13 @@ from spacy_relext.clm.label_scheme import (  # noqa: E402
 from spacy_relext.clm.levitated_marker import (  # noqa: E402
     PackedPairs,
     PairGroup,
+    build_levitated_marker_classifier,
     context_window,
     group_focus,
     make_layout,
     marker_attention_mask,
 )
-from spacy_relext.clm.pytorch_marker_attention import MarkerAttention  # noqa: E402
+from spacy_relext.clm.pytorch_marker_attention import MarkerAttention, pair_features  # noqa: E402
 
 # text, entities (start, end, label), relations (head start, tail start, label)
 TRAIN_DATA = [
@@ -191,11 +192,29 @@ def test_layout_positions_and_sources():
     doc = nlp("a b c d e f")
     packed = PackedPairs([PairGroup(0, (1, 3), [(4, 5), (0, 1)])], clm_ids=numpy.array([[2, 7], [0, 1]]))
     layout = make_layout([doc], packed, max_length=10, mutual=True)
-    # text 0..5 | S /S | O1 O2 | /O1 /O2 | CLMs (2 per object)
-    assert layout.sources[0].tolist() == [0, 1, 2, 3, 4, 5, 1, 2, 4, 0, 4, 0, -1, -1, -1, -1]
-    assert layout.positions[0].tolist() == [0, 1, 2, 3, 4, 5, 1, 2, 4, 0, 4, 0, 10, 11, 10, 11]
-    assert layout.clm_ids[0].tolist() == [0] * 12 + [3, 8, 1, 2]
-    assert layout.pair_rows.tolist() == [[0, 6, 7, 8, 10], [0, 6, 7, 9, 11]]
+    assert layout.text_sources.tolist() == [[0, 1, 2, 3, 4, 5]] and layout.text_lengths.tolist() == [6]
+    assert layout.windows.tolist() == [0]
+    # S /S | O1 O2 | /O1 /O2 | CLMs (2 per object)
+    assert layout.sources[0].tolist() == [1, 2, 4, 0, 4, 0, -1, -1, -1, -1]
+    assert layout.positions[0].tolist() == [1, 2, 4, 0, 4, 0, 10, 11, 10, 11]
+    assert layout.clm_ids[0].tolist() == [0] * 6 + [3, 8, 1, 2]
+    assert layout.pair_rows.tolist() == [[0, 0, 1, 2, 4], [0, 0, 1, 3, 5]]
+    assert numpy.array_equal(
+        layout.mask[0], marker_attention_mask(0, 2, text_width=0, object_width=2, clm_width=2, mutual=True)
+    )
+
+
+def test_layout_shares_one_text_sequence_per_window():
+    """Groups of one window (two subjects of a sentence, or one subject split into two
+    groups) read one text sequence; another sentence gets its own."""
+    words = "a b c . d e f .".split()
+    doc = Doc(spacy.blank("en").vocab, words=words, sent_starts=[i in (0, 4) for i in range(8)])
+    groups = [PairGroup(0, (0, 1), [(2, 3)]), PairGroup(0, (2, 3), [(0, 1)]), PairGroup(0, (4, 5), [(6, 7)]),
+              PairGroup(0, (0, 1), [(1, 2)])]
+    layout = make_layout([doc], PackedPairs(groups), max_length=4, mutual=True)
+    assert layout.windows.tolist() == [0, 0, 1, 0]
+    assert layout.text_sources.tolist() == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    assert layout.row_types.shape == (4, 4)  # S /S O /O: no text rows per group
 
 
 def test_context_window_widens_by_sentences():
@@ -209,22 +228,27 @@ def test_context_window_widens_by_sentences():
 
 
 def _hidden(module, vectors, doc, packed, mutual=True):
+    """Marker states (S /S O_1.. /O_1..) of one packed sequence."""
     layout = make_layout([doc], packed, max_length=16, mutual=mutual)
-    X = numpy.where(layout.sources[..., None] >= 0, vectors[layout.sources], 0.0).astype("float32")
-    args = [torch.from_numpy(a) for a in (X, layout.row_types, layout.positions, layout.clm_ids, layout.mask)]
+    text_X, X = (numpy.where(s[..., None] >= 0, vectors[s], 0.0).astype("float32")
+                 for s in (layout.text_sources, layout.sources))
+    ints = (layout.text_lengths, layout.windows, layout.row_types, layout.positions, layout.clm_ids, layout.mask)
     with torch.no_grad():
-        return module.hidden(*args).numpy()
+        return module.hidden(*(torch.from_numpy(a) for a in (text_X, X, *ints)), layout.sources.shape[1]).numpy()
 
 
-def test_text_states_unchanged_by_markers():
+def test_text_states_unchanged_by_markers_before_the_speed_fix():
+    """The reason text states are computed once per window: in the full packed sequence
+    (the implementation before, which ran every row per group) they do not depend on the
+    subject, the objects or the CLMs."""
     torch.manual_seed(0)
     module = MarkerAttention(8, 16, 5, depth=2, n_heads=2, n_positions=32, n_clm_tokens=10, dropout=0.0).eval()
     doc = spacy.blank("en")("a b c d e f")
     vectors = numpy.random.default_rng(0).normal(size=(6, 8)).astype("float32")
     one = PackedPairs([PairGroup(0, (0, 1), [(2, 3)])])
     many = PackedPairs([PairGroup(0, (1, 2), [(2, 3), (4, 6), (0, 1)])], clm_ids=numpy.array([[1, 9], [2, 3], [4, 0]]))
-    text_one = _hidden(module, vectors, doc, one)[0, :6]
-    text_many = _hidden(module, vectors, doc, many)[0, :6]
+    text_one = hidden_before(module, vectors, [doc], one, max_length=16, mutual=True)[0, :6]
+    text_many = hidden_before(module, vectors, [doc], many, max_length=16, mutual=True)[0, :6]
     numpy.testing.assert_allclose(text_one, text_many, rtol=1e-5, atol=1e-6)
 
 
@@ -236,10 +260,10 @@ def test_mdos_lets_objects_see_each_other(mutual):
     vectors = numpy.random.default_rng(0).normal(size=(6, 8)).astype("float32")
     alone = _hidden(module, vectors, doc, PackedPairs([PairGroup(0, (0, 1), [(2, 3), (3, 4)])]), mutual)
     changed = _hidden(module, vectors, doc, PackedPairs([PairGroup(0, (0, 1), [(2, 3), (4, 6)])]), mutual)
-    # rows: 6 text, S, /S, O1, O2, /O1, /O2: O1 (row 8) differs only through O2
-    same = numpy.allclose(alone[0, 8], changed[0, 8], atol=1e-6)
+    # rows: S, /S, O1, O2, /O1, /O2: O1 (row 2) differs only through O2
+    same = numpy.allclose(alone[0, 2], changed[0, 2], atol=1e-6)
     assert same != mutual
-    numpy.testing.assert_allclose(alone[0, 6:8], changed[0, 6:8], atol=1e-6)  # subject markers
+    numpy.testing.assert_allclose(alone[0, :2], changed[0, :2], atol=1e-6)  # subject markers
 
 
 # --- label directions and decoding ------------------------------------------
@@ -363,6 +387,29 @@ def test_clm_warmup_schedule():
     assert len(truths) == second[1].n_pairs == 18
     # inference packs no CLMs
     assert clm.pack(unseen_docs(nlp))[0].clm_ids is None
+
+
+def test_stage_one_records_no_gradient_and_gives_the_clms_of_before():
+    """SURE's stage 1 runs in train mode (dropout on) under no_grad (issue 24): one pass,
+    no autograd graph, and the same CLMs as ranking with the graph recorded (as before),
+    given the same dropout masks."""
+    nlp = spacy.blank("en")
+    clm = nlp.add_pipe("clm_classifier")
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    module = clm.model.get_ref("attention").shims[0]._model
+    seen = []
+    hook = module.register_forward_hook(lambda layer, inputs, output: seen.append((torch.is_grad_enabled(),
+                                                                                     layer.training)))
+    fix_random_seed(0)
+    (docs, packed), _ = clm.make_training_input(examples)
+    hook.remove()
+    assert seen == [(False, True)]
+    fix_random_seed(0)
+    logits, _ = clm.model((docs, PackedPairs(packed.groups)), is_train=True)
+    want = candidate_label_markers(clm.model.ops.to_numpy(logits), clm.label_scheme, n=2, m=4,
+                                   token_scheme="separate")
+    assert numpy.array_equal(packed.clm_ids, want)
 
 
 def test_clm_random_order_shuffles_the_same_markers():
@@ -494,7 +541,7 @@ def test_context_window_holds_every_argument_of_a_group():
     start, end = context_window(doc, group_focus(group, 128), 128)
     assert end - start == 128 and start <= 10 and 112 <= end
     layout = make_layout([doc], PackedPairs([group]), max_length=128, mutual=True)
-    assert layout.sources[0, : end - start].tolist() == list(range(start, end))  # the text rows
+    assert layout.text_sources[0].tolist() == list(range(start, end))  # the text rows
     assert layout.positions[0, layout.pair_rows[0, 3]] == 110 - start  # the object marker is not clipped
     far = PairGroup(0, (10, 11), [(200, 201)])
     assert group_focus(far, 128) == (10, 11)  # too far for one window: centred on the subject
@@ -616,3 +663,229 @@ def test_context_windows_are_those_of_before_the_speed_fix():
             want = context_window_before(doc, focus, max_length)
             assert context_window(doc, focus, max_length) == want
             assert context_window(doc, focus, max_length, cached) == want
+
+
+# --- the listener path before its speed fix (issue 24), kept as the reference ------------
+# Every group ran all its rows (text included) through the attention blocks under one
+# (T, T) mask built per group with np.ix_; the new path must give the same scores and
+# gradients.
+
+
+def marker_attention_mask_before(n_text, n_objects, *, text_width, object_width, clm_width=0, mutual=True,
+                                 solid_objects=False):
+    subject, starts = text_width, text_width + 2
+    ends, clms = starts + object_width, starts + 2 * object_width
+    n_rows = clms + object_width * clm_width
+    mask = numpy.eye(n_rows, dtype=bool)
+    text = slice(0, n_text)
+    mask[:n_text, text] = True
+    subj = slice(subject, subject + 2)
+    real_clms = numpy.arange(clms, clms + n_objects * clm_width)
+    mask[subj, text] = True
+    mask[subj, subj] = True
+    mask[subject:subject + 2, real_clms] = True
+    objects = numpy.concatenate([numpy.arange(starts, starts + n_objects), numpy.arange(ends, ends + n_objects)])
+    if mutual:
+        mask[numpy.ix_(objects, objects)] = True
+    for x in range(n_objects):
+        markers = [starts + x, ends + x]
+        own = numpy.arange(clms + x * clm_width, clms + (x + 1) * clm_width)
+        mask[numpy.ix_(markers, markers)] = True
+        mask[numpy.ix_(markers, own)] = True
+        mask[numpy.ix_(own, own)] = True
+        mask[numpy.ix_(own, markers)] = True
+    seers = numpy.concatenate([objects, real_clms])
+    mask[seers, text] = True
+    mask[seers, subj] = True
+    if solid_objects:
+        mask[subject : subject + 2, objects] = True
+    return mask
+
+
+def layout_before(docs, packed, *, max_length, mutual):
+    """sources, row_types, positions, clm_ids, mask (G, T, T), pair_rows of the full rows."""
+    from spacy_relext.clm.levitated_marker import N_CLM_POSITIONS
+    from spacy_relext.clm.pytorch_marker_attention import CLM, OBJ_END, OBJ_START, SUBJ_END, SUBJ_START, TEXT
+
+    doc_starts = numpy.cumsum([0] + [len(doc) for doc in docs])
+    windows = [context_window(docs[g.doc_index], group_focus(g, max_length), max_length) for g in packed.groups]
+    text_width = max(end - start for start, end in windows)
+    object_width = max(len(g.objects) for g in packed.groups)
+    clm_width = 0 if packed.clm_ids is None else packed.clm_ids.shape[1]
+    subject, starts = text_width, text_width + 2
+    ends, clms = starts + object_width, starts + 2 * object_width
+    n_rows = clms + object_width * clm_width
+    shape = (len(packed.groups), n_rows)
+    sources = numpy.full(shape, -1, dtype="int64")
+    row_types, positions, clm_ids = (numpy.zeros(shape, dtype="int64") for _ in range(3))
+    mask = numpy.zeros((*shape, n_rows), dtype=bool)
+    pair_rows, pair = [], 0
+    for g, (group, (w_start, w_end)) in enumerate(zip(packed.groups, windows)):
+        base, n_text = doc_starts[group.doc_index], w_end - w_start
+        sources[g, :n_text] = numpy.arange(base + w_start, base + w_end)
+        row_types[g, :n_text] = TEXT
+        positions[g, :n_text] = numpy.arange(n_text)
+
+        def place(row, token, row_type):
+            sources[g, row] = base + token
+            row_types[g, row] = row_type
+            positions[g, row] = min(max(token - w_start, 0), max_length - 1)
+
+        place(subject, group.subject[0], SUBJ_START)
+        place(subject + 1, group.subject[1] - 1, SUBJ_END)
+        for x, (o_start, o_end) in enumerate(group.objects):
+            place(starts + x, o_start, OBJ_START)
+            place(ends + x, o_end - 1, OBJ_END)
+            pair_rows.append((g, subject, subject + 1, starts + x, ends + x))
+            if clm_width:
+                rows = slice(clms + x * clm_width, clms + (x + 1) * clm_width)
+                row_types[g, rows] = CLM
+                positions[g, rows] = max_length + numpy.minimum(numpy.arange(clm_width), N_CLM_POSITIONS - 1)
+                clm_ids[g, rows] = numpy.asarray(packed.clm_ids[pair]) + 1
+            pair += 1
+        mask[g] = marker_attention_mask_before(n_text, len(group.objects), text_width=text_width,
+                                               object_width=object_width, clm_width=clm_width, mutual=mutual,
+                                               solid_objects=packed.solid_objects)
+    return sources, row_types, positions, clm_ids, mask, numpy.asarray(pair_rows)
+
+
+def _block_before(block, h, mask):
+    n_groups, n_rows, width = h.shape
+    q, k, v = block.qkv(block.norm1(h)).chunk(3, dim=-1)
+
+    def heads(x):
+        return x.view(n_groups, n_rows, block.n_heads, width // block.n_heads).transpose(1, 2)
+
+    attended = torch.nn.functional.scaled_dot_product_attention(heads(q), heads(k), heads(v), attn_mask=mask[:, None])
+    h = h + block.dropout(block.out(attended.transpose(1, 2).reshape(n_groups, n_rows, width)))
+    return h + block.dropout(block.ff(block.norm2(h)))
+
+
+def _rows_before(module, flat, docs, packed, max_length, mutual):
+    sources, *ints, pair_rows = (torch.from_numpy(a) for a in layout_before(docs, packed, max_length=max_length,
+                                                                              mutual=mutual))
+    X = torch.where(sources[..., None] >= 0, flat[sources.clamp(min=0)], 0.0)
+    row_types, positions, clm_ids, mask = ints
+    h = module.project(X) + module.row_types(row_types) + module.positions(positions) + module.clm_tokens(clm_ids)
+    for block in module.blocks:
+        h = _block_before(block, h, mask)
+    return module.norm(h), pair_rows
+
+
+def hidden_before(module, vectors, docs, packed, *, max_length, mutual):
+    with torch.no_grad():
+        return _rows_before(module, torch.from_numpy(vectors), docs, packed, max_length, mutual)[0].numpy()
+
+
+def scores_before(module, flat, docs, packed, *, max_length, mutual):
+    """Logits of the implementation before, differentiable in `flat` and the weights."""
+    h, pair_rows = _rows_before(module, flat, docs, packed, max_length, mutual)
+    return module.output(pair_features(module.dropout(h), pair_rows))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mask_is_the_one_of_before_the_speed_fix(seed):
+    rng = numpy.random.default_rng(seed)
+    text_width, object_width, clm_width = int(rng.integers(1, 6)), int(rng.integers(1, 5)), int(rng.integers(0, 4))
+    n_text = rng.integers(1, text_width + 1, size=7)
+    n_objects = rng.integers(1, object_width + 1, size=7)
+    for mutual, solid in [(True, False), (False, False), (True, True)]:
+        options = dict(text_width=text_width, object_width=object_width, clm_width=clm_width, mutual=mutual,
+                       solid_objects=solid)
+        masks = marker_attention_mask(n_text, n_objects, **options)
+        for g in range(7):
+            want = marker_attention_mask_before(int(n_text[g]), int(n_objects[g]), **options)
+            assert numpy.array_equal(masks[g], want), (g, mutual, solid, numpy.argwhere(masks[g] != want))
+
+
+def recording_tok2vec(vectors):
+    """A tok2vec stand-in giving fixed vectors (one array per Doc) and keeping the
+    gradient it receives."""
+
+    def forward(model, docs, is_train):
+        def backprop(d_tokvecs):
+            model.attrs["d_tokvecs"] = d_tokvecs
+            return []
+
+        return [model.ops.asarray2f(v) for v in vectors], backprop
+
+    return Model("recording_tok2vec", forward, dims={"nO": vectors[0].shape[1]}, attrs={})
+
+
+def random_packed(rng, docs, n_groups, max_objects, n_classes, *, clms, solid=False):
+    """Random groups (subjects, objects, windows), several per Doc and per subject."""
+    groups = []
+    for _ in range(n_groups):
+        i = int(rng.integers(len(docs)))
+
+        def span():
+            start = int(rng.integers(len(docs[i]) - 2))
+            return (start, start + int(rng.integers(1, 3)))
+
+        n_objects = 1 if solid else int(rng.integers(1, max_objects + 1))
+        groups.append(PairGroup(i, span(), [span() for _ in range(n_objects)]))
+    n_pairs = sum(len(g.objects) for g in groups)
+    clm_ids = rng.integers(0, 2 * n_classes, size=(n_pairs, 3)) if clms else None
+    return PackedPairs(groups, clm_ids=clm_ids, solid_objects=solid)
+
+
+def random_docs(rng, vocab, n_docs):
+    docs = []
+    for _ in range(n_docs):
+        n = int(rng.integers(6, 40))
+        docs.append(Doc(vocab, words=["w"] * n, sent_starts=[i == 0 or bool(rng.random() < 0.15) for i in range(n)]))
+    return docs
+
+
+@pytest.mark.parametrize(
+    "depth,mutual,clms,solid,n_groups",
+    [(1, True, False, False, 9), (2, True, True, False, 9), (2, False, True, False, 9), (1, True, True, True, 9),
+     (2, True, True, False, 70)],  # 70: more than one chunk of GROUPS_PER_CALL
+)
+def test_scores_and_gradients_are_those_of_before_the_speed_fix(depth, mutual, clms, solid, n_groups):
+    rng = numpy.random.default_rng(depth * 10 + n_groups)
+    fix_random_seed(depth)
+    docs = random_docs(rng, spacy.blank("en").vocab, 5)
+    vectors = [rng.normal(size=(len(doc), 12)).astype("float32") for doc in docs]
+    tok2vec = recording_tok2vec(vectors)
+    model = build_levitated_marker_classifier(tok2vec, hidden_width=16, depth=depth, n_heads=2, dropout=0.0,
+                                              max_length=12, mutual_object_attention=mutual, nO=5)
+    model.initialize(X=(docs, PackedPairs([])))
+    module = model.get_ref("attention").shims[0]._model
+    packed = random_packed(rng, docs, n_groups, 4, 5, clms=clms, solid=solid)
+    assert len({(g.doc_index, *context_window(docs[g.doc_index], group_focus(g, 12), 12)) for g in packed.groups}) > 2
+    scores, backprop = model.begin_update((docs, packed))
+    d_scores = rng.normal(size=scores.shape).astype("float32")
+    module.zero_grad()
+    backprop(d_scores)
+    d_tokvecs = numpy.concatenate(tok2vec.attrs["d_tokvecs"])
+    grads = {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
+
+    flat = torch.from_numpy(numpy.concatenate(vectors)).requires_grad_()
+    module.zero_grad()
+    want = scores_before(module, flat, docs, packed, max_length=12, mutual=mutual)
+    want.backward(torch.from_numpy(d_scores))
+    numpy.testing.assert_allclose(scores, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    numpy.testing.assert_allclose(d_tokvecs, flat.grad.numpy(), rtol=1e-5, atol=1e-5)
+    want_grads = {name: p.grad for name, p in module.named_parameters() if p.grad is not None}
+    assert set(grads) == set(want_grads)
+    for name, grad in grads.items():
+        numpy.testing.assert_allclose(grad.numpy(), want_grads[name].numpy(), rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_trained_model_scores_are_those_of_before_the_speed_fix(trained):
+    """The component's own trained model, on its Docs and on stage-2 input with CLMs."""
+    nlp, examples, _ = trained
+    clm = nlp.get_pipe("clm_classifier")
+    docs = unseen_docs(nlp)
+    packed, _ = clm.pack(docs)
+    n_classes = clm.label_scheme.n_classes
+    packed.clm_ids = numpy.random.default_rng(0).integers(0, 2 * n_classes, size=(packed.n_pairs, 6))
+    flat = torch.from_numpy(numpy.concatenate(clm.model.get_ref("tok2vec").predict(docs)))
+    module = clm.model.get_ref("attention").shims[0]._model
+    for clm_ids in (None, packed.clm_ids):
+        inputs = PackedPairs(packed.groups, clm_ids=clm_ids)
+        module.eval()  # the shim's predict leaves the module in train mode
+        with torch.no_grad():
+            want = scores_before(module, flat, docs, inputs, max_length=clm.model.attrs["max_length"], mutual=True)
+        numpy.testing.assert_allclose(clm.model.predict((docs, inputs)), want.numpy(), rtol=1e-5, atol=1e-5)

@@ -95,3 +95,68 @@ def test_solid_layout_pair_packing():
     mask = layout["mask"][0].astype(bool)
     assert mask[[2, 5, 6, 8], 11:].all() and not mask[numpy.r_[0:2, 3, 4, 7, 9, 10], 11:].any()
     assert mask[11].nonzero()[0].tolist() == list(range(11)) + [11, 12]
+
+
+# --- the forward pass before its speed fix (issue 24), kept as the reference --------------
+
+
+def scores_before(model, docs, packed):
+    """Groups chunked in document order, as before sorting by length."""
+    from spacy_relext.clm.levitated_marker import GROUPS_PER_CALL
+    from spacy_relext.clm.levitated_marker_transformer import _doc_pieces, _special_ids
+
+    module = model.get_ref("encoder").shims[0]._model
+    pieces = [_doc_pieces(module.tokenizer, doc) for doc in docs]
+    scores = []
+    for start in range(0, len(packed.groups), GROUPS_PER_CALL):
+        layout = make_solid_layout(pieces, packed.slice(start, start + GROUPS_PER_CALL), docs=docs,
+                                   max_length=model.attrs["max_length"], mutual=model.attrs["mutual_object_attention"],
+                                   special=_special_ids(module))
+        scores.append(module(*(torch.from_numpy(layout[k]) for k in ("input_ids", "positions", "mask", "pair_rows"))))
+    return torch.cat(scores)
+
+
+def varied_docs(nlp, rng, n_docs):
+    """Docs of 3 to 30 words with 2 to 6 entities: groups of many text lengths and sizes."""
+    docs = []
+    for _ in range(n_docs):
+        n = int(rng.integers(3, 31))
+        doc = spacy.tokens.Doc(nlp.vocab, words=[str(w) for w in rng.choice(["Alice", "works", "for", "Acme", "in",
+                                                                             "Parisian", "."], n)])
+        starts = sorted(rng.choice(n, size=min(n, int(rng.integers(2, 7))), replace=False))
+        doc.ents = [spacy.tokens.Span(doc, int(s), int(s) + 1, label="PER") for s in starts]
+        docs.append(doc)
+    return docs
+
+
+@pytest.mark.parametrize("clms", [False, True])
+def test_sorted_chunks_give_the_scores_and_gradients_of_before(trf_nlp, clms):
+    """More groups than one chunk, of varied lengths: sorting them by length and
+    restoring the order gives the same scores and weight gradients (dropout off)."""
+    clm = trf_nlp.get_pipe("clm_classifier")
+    rng = numpy.random.default_rng(0)
+    docs = varied_docs(trf_nlp, rng, 40)
+    packed, _ = clm.pack(docs)
+    assert len(packed.groups) > 64
+    if clms:
+        packed.clm_ids = rng.integers(0, 2 * clm.label_scheme.n_classes, size=(packed.n_pairs, 4))
+    module = clm.model.get_ref("encoder").shims[0]._model
+    dropouts = [layer for layer in module.modules() if isinstance(layer, torch.nn.Dropout)]
+    rates = [layer.p for layer in dropouts]
+    for layer in dropouts:
+        layer.p = 0.0
+    scores, backprop = clm.model.begin_update((docs, packed))
+    d_scores = rng.normal(size=scores.shape).astype("float32")
+    module.zero_grad()
+    backprop(d_scores)
+    grads = {n: p.grad.clone() for n, p in module.named_parameters() if p.grad is not None}
+    module.zero_grad()
+    want = scores_before(clm.model, docs, packed)
+    want.backward(torch.from_numpy(d_scores))
+    numpy.testing.assert_allclose(scores, want.detach().numpy(), rtol=1e-4, atol=1e-4)
+    for name in ("output.weight", "encoder.encoder.layer.0.attention.self.query.weight"):
+        numpy.testing.assert_allclose(grads[name].numpy(), module.get_parameter(name).grad.numpy(), rtol=1e-3,
+                                      atol=1e-4, err_msg=name)
+    module.zero_grad()
+    for layer, rate in zip(dropouts, rates):
+        layer.p = rate

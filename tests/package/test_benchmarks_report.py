@@ -56,6 +56,7 @@ def test_alternate_runs_in_turns_and_takes_ratio_per_round(clock):
     assert result["a"]["median"] == 1.0 and result["b"]["median"] == 3.0
     # rounds: 3/1, 2/2, 4/1
     assert result["ratio"] == {"median": 3.0, "min": 1.0, "max": 4.0, "n": 3}
+    assert result["rounds"] == {"a": [1.0, 2.0, 1.0], "b": [3.0, 2.0, 4.0]}
 
 
 def test_rate_inverts_the_time_range():

@@ -1,0 +1,43 @@
+"""The speed harness's baselines and peer-floor reference (benchmarks/speed.py, pair_mlp.py)."""
+import sys
+from pathlib import Path
+
+import pytest
+import spacy
+from thinc.api import fix_random_seed
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "clm"))
+speed = pytest.importorskip("speed")
+from test_clm_classifier import make_examples, relation_keys, unseen_docs  # noqa: E402
+
+
+def test_relation_cost_is_taken_per_round():
+    timed = {"rounds": {"a": [1.0, 2.0, 4.0], "b": [3.0, 3.0, 4.0]}}
+    # inside the pipeline: (full - baseline) / baseline = 2, 0.5, 0
+    assert speed.relation_cost(timed, True) == {"median": 0.5, "min": 0.0, "max": 2.0, "n": 3}
+    # a plain encoder forward apart from the pipeline: full / baseline
+    assert speed.relation_cost(timed, False) == {"median": 1.5, "min": 1.0, "max": 3.0, "n": 3}
+
+
+def test_baseline_leaves_out_the_relation_components():
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("clm_classifier")
+    nlp.add_pipe(speed.pair_mlp.FACTORY)
+    assert speed.relation_pipes(nlp) == ["clm_classifier", speed.pair_mlp.FACTORY]
+    run, described, inside = speed.baseline(nlp, [nlp.make_doc("a b")], "docs", 1, disabled=[])
+    assert inside and described.endswith("['sentencizer']")
+    assert [doc._.relations for doc in run()] == [[]]
+
+
+def test_pair_mlp_reference_learns_the_training_relations():
+    fix_random_seed(0)
+    nlp = spacy.blank("en")
+    nlp.add_pipe(speed.pair_mlp.FACTORY)
+    examples = make_examples(nlp)
+    optimizer = nlp.initialize(lambda: examples)
+    losses = [nlp.update(examples, sgd=optimizer)[speed.pair_mlp.FACTORY] for _ in range(60)]
+    assert losses[-1] < losses[0] / 10
+    for eg, doc in zip(examples, nlp.pipe(unseen_docs(nlp))):
+        assert relation_keys(doc) == relation_keys(eg.reference)
