@@ -1,8 +1,8 @@
 """The annotate tests' pipeline and corpora (the fixtures are in conftest.py).
 
-The pipeline is an `entity_ruler` (the people, companies and places of SENTENCES) and a
-`clm_classifier` trained for a few steps: enough to predict different relations with
-different scores in different documents, in a second. It is saved once per session,
+The pipeline is an `entity_ruler` (the people, companies and places of the templates) and
+a `clm_classifier` trained for a few steps on the find-threshold tests' sentences: enough
+to predict different relations with different scores in different documents, in a second. It is saved once per session,
 since the engines load it by path, as a user's would be.
 """
 import json
@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import spacy
-from spacy.tokens import Span
-from spacy.training import Example
 from thinc.api import fix_random_seed
 
-from spacy_relext import Relation
+from test_find_threshold import make_examples  # its people, companies and places, with gold relations
 
 PEOPLE = ["Alice", "Bob", "Dana", "Carol", "Erik"]
 COMPANIES = ["Acme", "Initech", "Globex"]
@@ -24,14 +22,6 @@ TEMPLATES = [
     "{c} opened an office in {l} , said {p} .",
     "{p} lives in {l} .",
     "The storm hit {l} and {p} left {c} .",
-]
-# text, entities (start, end, label), relations (head start, tail start, label)
-TRAIN = [
-    ("Alice works for Acme in Paris .", [(0, 1, "PER"), (3, 4, "ORG"), (5, 6, "LOC")],
-     [(0, 3, "Work_For"), (3, 5, "Located_In")]),
-    ("Bob lives in Berlin .", [(0, 1, "PER"), (3, 4, "LOC")], [(0, 3, "Live_In")]),
-    ("Dana joined Initech in Rome .", [(0, 1, "PER"), (2, 3, "ORG"), (4, 5, "LOC")],
-     [(0, 2, "Work_For"), (2, 4, "Located_In")]),
 ]
 
 
@@ -48,18 +38,6 @@ def records(n: int) -> List[Dict[str, object]]:
 def write_jsonl(path: Path, rows: List[Dict[str, object]]) -> Path:
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf8")
     return path
-
-
-def make_examples(nlp):
-    examples = []
-    for text, ents, rels in TRAIN:
-        predicted, reference = nlp.make_doc(text), nlp.make_doc(text)
-        for doc in (predicted, reference):
-            doc.ents = [Span(doc, s, e, label=label) for s, e, label in ents]
-        by_start = {ent.start: ent for ent in reference.ents}
-        reference._.relations = [Relation(head=by_start[h], tail=by_start[t], label=label) for h, t, label in rels]
-        examples.append(Example(predicted, reference))
-    return examples
 
 
 def build_pipeline() -> spacy.language.Language:
