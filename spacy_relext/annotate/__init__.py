@@ -12,7 +12,7 @@ checked to be in it exactly once, as a document or as a bad record.
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from ..errors import Errors, Warnings
 from .store import CheckReport, PartitionSummary, examples
@@ -106,11 +106,10 @@ def annotate(
     except ImportError:
         raise ImportError(Errors.E144) from None
     scan = scan_input(input_path, partition_size)
-    pipeline_path = Path(pipeline)
-    pipeline_name = str(pipeline_path.resolve()) if pipeline_path.exists() else pipeline
+    pipeline_name, pipeline_version = _pipeline_identity(pipeline)
     settings = {"input": str(scan.root), "fingerprint": scan.fingerprint, "partition_size": partition_size,
-                "text_field": text_field, "id_field": id_field, "pipeline": pipeline_name, "max_chars": max_chars,
-                "docbins": docbins}
+                "text_field": text_field, "id_field": id_field, "pipeline": pipeline_name,
+                "pipeline_version": pipeline_version, "max_chars": max_chars, "docbins": docbins}
     store = open_store(Path(output), settings, scan.root)
     finished = store.finished()
     pending = [p for p in scan.partitions if p.name not in finished]
@@ -160,6 +159,24 @@ def annotate(
         shown = examples(f"{key!r} ({n} times)" for key, n in sorted(check.repeated_ids.items()))
         warnings.warn(Warnings.W072.format(count=len(check.repeated_ids), ids=shown, field=id_field))
     return summary
+
+
+def _pipeline_identity(pipeline: str) -> Tuple[str, str]:
+    """(name, version) of a pipeline: a directory's absolute path and the fingerprint of its
+    files (a pipeline retrained in place is another pipeline), or a package's name and
+    installed version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .corpus import fingerprint
+
+    path = Path(pipeline)
+    if path.exists():
+        files = sorted(p for p in path.rglob("*") if p.is_file())
+        return str(path.resolve()), fingerprint(files, path)
+    try:
+        return pipeline, version(pipeline)
+    except PackageNotFoundError:
+        return pipeline, ""  # spacy.load says what is wrong with the name
 
 
 def _check_options(*, engine: str, n_process: int, batch_size: int, partition_size: int, max_chars: int,

@@ -30,7 +30,8 @@ MANIFEST = "manifest.json"
 FORMAT = "spacy-relext annotate"
 FORMAT_VERSION = 1
 # Settings that change what is written: a rerun resumes only with the same ones.
-SETTINGS = ("input", "fingerprint", "partition_size", "text_field", "id_field", "pipeline", "max_chars", "docbins")
+SETTINGS = ("input", "fingerprint", "partition_size", "text_field", "id_field", "pipeline", "pipeline_version",
+            "max_chars", "docbins")
 SHOWN = 5  # examples named in a message
 
 

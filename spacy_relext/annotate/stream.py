@@ -7,9 +7,12 @@ their partition and key as context; `nlp.pipe` keeps their order, so a partition
 complete when a Doc of a later one comes out (or the stream ends), and is written then.
 Memory holds the partition being collected, not the corpus.
 
-A component that raises on a batch does not stop the job: spaCy's error handler drops
-the batch, and its records are written to the errors file (PIPELINE_ERROR) when their
-partition is written; in one process the reason is the component's exception.
+A component that raises does not stop the job. In one process, a batch that fails is run
+again one document at a time, and the documents that fail alone become bad records
+(PIPELINE_ERROR) with the exception as their reason. With `n_process` > 1, spaCy's worker
+processes send the error back instead of the batch, and the records of that batch become
+bad records when their partition is written. (spaCy's per-component error handlers are not
+used: its Cython components, `ner` and `parser`, cannot take one.)
 """
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, List, Optiona
 
 from spacy.language import Language
 from spacy.tokens import Doc, DocBin
+from spacy.util import minibatch
 
 from .corpus import PIPELINE_ERROR, Partition, Record, read_records
 from .rows import document_row, error_row, relation_rows
@@ -71,15 +75,7 @@ def annotate_partitions(nlp: Language, partitions: Iterable[Partition], store: O
     YIELDS (PartitionSummary): One per partition, once its parts are written.
     """
     report = progress or (lambda n: None)
-    failures: Dict[str, str] = {}
-
-    def record_failure(name: Optional[str], proc: Any, docs: Optional[List[Doc]], error: Exception) -> None:
-        for doc in docs or []:
-            context = getattr(doc, "_context", None)
-            if context is not None:
-                failures[context[1]] = f"component {name!r} raised {type(error).__name__}: {error}"
-
-    nlp.set_error_handler(record_failure)
+    failures: Dict[str, str] = {}  # record key -> why the pipeline failed on it
     nlp.max_length = max(nlp.max_length, settings.max_chars)  # longer texts are bad records before this
     pending: Deque[_PartitionBuffer] = deque()
 
@@ -99,8 +95,8 @@ def annotate_partitions(nlp: Language, partitions: Iterable[Partition], store: O
     def finish(buffer: _PartitionBuffer) -> PartitionSummary:
         for record in buffer.sent.values():  # dropped by the error handler
             record.error = PIPELINE_ERROR
-            record.detail = failures.pop(record.key, "dropped by the pipeline: a component raised an error on its "
-                                                     "batch (in a worker process, whose message is in its log)")
+            record.detail = failures.pop(record.key, "a component raised an error on its batch in an nlp.pipe worker "
+                                                     "process (the error is in the log)")
             buffer.errors.append(error_row(record, buffer.partition.name))
         report(len(buffer.sent))
         docbin = buffer.docbin.to_bytes() if buffer.docbin is not None else None
@@ -108,10 +104,44 @@ def annotate_partitions(nlp: Language, partitions: Iterable[Partition], store: O
         return PartitionSummary(buffer.partition.name, documents=len(buffer.documents),
                                 relations=len(buffer.relations), errors=len(buffer.errors), worker=worker)
 
-    for doc, (index, key) in nlp.pipe(feed(), as_tuples=True, batch_size=batch_size, n_process=n_process):
+    for doc, (index, key) in _pipe(nlp, feed(), batch_size, n_process, failures):
         while pending[0].index < index:
             yield finish(pending.popleft())
         pending[0].add(key, doc)
         report(1)
     while pending:
         yield finish(pending.popleft())
+
+
+Item = Tuple[Any, Tuple[int, str]]  # (text or Doc, (partition index, record key))
+
+
+def _pipe(nlp: Language, items: Iterator[Item], batch_size: int, n_process: int, failures: Dict[str, str]
+          ) -> Iterator[Tuple[Doc, Tuple[int, str]]]:
+    """(Doc, context) of each item, in order, less those the pipeline failed on (in one
+    process their reason goes into `failures`, by record key)."""
+    if n_process > 1:
+        # A worker's error reaches the parent's default handler: ignored, the batch's
+        # records are then missing from their partition and written as bad records.
+        nlp.default_error_handler = _ignore_error
+        yield from nlp.pipe(items, as_tuples=True, batch_size=batch_size, n_process=n_process)
+        return
+    for batch in minibatch(items, batch_size):
+        inputs, contexts = [item for item, _ in batch], [context for _, context in batch]
+        try:
+            docs: List[Optional[Doc]] = list(nlp.pipe(inputs, batch_size=batch_size))
+        except Exception:  # the pipeline's own code, on data we do not control
+            docs = []
+            for item, (_, key) in batch:
+                try:
+                    docs.append(nlp(item))
+                except Exception as e:
+                    failures[key] = f"the pipeline raised {type(e).__name__}: {e}"
+                    docs.append(None)
+        for doc, context in zip(docs, contexts):
+            if doc is not None:
+                yield doc, context
+
+
+def _ignore_error(name: Optional[str], proc: Any, docs: Any, error: Exception) -> None:
+    """spaCy's error handler signature, doing nothing (see `_pipe`)."""

@@ -2,6 +2,7 @@
 killed run resumed, and outputs that would overwrite a user's files."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -90,17 +91,20 @@ def fails_on_boom(doc):
     return doc
 
 
-def test_a_component_error_makes_a_bad_record_not_a_failed_job(tmp_path, pipeline_dir):
+@pytest.mark.parametrize("n_process,reason", [
+    (1, "the pipeline raised ValueError: cannot annotate a BOOM"),
+    (2, "a component raised an error on its batch in an nlp.pipe worker process (the error is in the log)"),
+])
+def test_a_component_error_makes_a_bad_record_not_a_failed_job(tmp_path, pipeline_dir, n_process, reason):
     nlp = spacy.load(pipeline_dir)
     nlp.add_pipe("fails_on_boom", first=True)
     nlp.to_disk(tmp_path / "fragile")
     rows = records(6)
     rows[2]["text"] = "BOOM said Alice at Acme ."
+    # batches of 2 in one process: the failing batch is run again document by document
     summary = annotate(str(tmp_path / "fragile"), write_jsonl(tmp_path / "c.jsonl", rows), tmp_path / "out",
-                       batch_size=1)
-    assert error_reasons(tmp_path / "out") == {
-        "c.jsonl:3": ("doc-2", "pipeline_error",
-                      "component 'fails_on_boom' raised ValueError: cannot annotate a BOOM")}
+                       batch_size=2 if n_process == 1 else 1, n_process=n_process)
+    assert error_reasons(tmp_path / "out") == {"c.jsonl:3": ("doc-2", "pipeline_error", reason)}
     assert sorted(document_ids(tmp_path / "out")) == sorted(r["id"] for r in rows if r["id"] != "doc-2")
     assert summary.check.exactly_once
 
@@ -204,3 +208,13 @@ def test_never_writes_over_a_users_files(tmp_path, pipeline_dir):
     with pytest.raises(ValueError, match=r"\[E138\] .*\(fingerprint: '[0-9a-f]+' then, '[0-9a-f]+' now\)"):
         run(tmp_path / "out")
     assert len(read_table(tmp_path / "out", "documents")) == 5
+
+
+def test_a_pipeline_changed_in_place_does_not_resume_the_old_output(tmp_path, pipeline_dir):
+    shutil.copytree(pipeline_dir, tmp_path / "pipeline")
+    corpus = write_jsonl(tmp_path / "c.jsonl", records(3))
+    annotate(str(tmp_path / "pipeline"), corpus, tmp_path / "out")
+    meta = json.loads((tmp_path / "pipeline" / "meta.json").read_text())
+    (tmp_path / "pipeline" / "meta.json").write_text(json.dumps({**meta, "version": "0.0.2"}))  # saved again
+    with pytest.raises(ValueError, match=r"\[E138\] .*\(pipeline_version: '[0-9a-f]+' then, '[0-9a-f]+' now\)"):
+        annotate(str(tmp_path / "pipeline"), corpus, tmp_path / "out")
