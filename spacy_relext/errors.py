@@ -239,6 +239,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E146 = ("Unknown annotate engine {engine!r}. Engines: {engines}.")
     E147 = ("Invalid annotate options: {problems}. Counts and sizes must be integers >= 1, "
             "cpus_per_worker > 0 and gpus_per_worker >= 0.")
+    E148 = ("Cannot find the pipeline {pipeline}: it is neither a directory here nor an installed "
+            "package. With --engine ray, every worker loads it too: give a path every node sees "
+            "(a shared file system) or a package name installed on every node.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "

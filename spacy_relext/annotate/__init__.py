@@ -107,6 +107,12 @@ def annotate(
         raise ImportError(Errors.E144) from None
     scan = scan_input(input_path, partition_size)
     pipeline_name, pipeline_version = _pipeline_identity(pipeline)
+    if engine == "ray":
+        from spacy.util import is_package
+
+        # checked here: a Ray worker that cannot load it fails in the workers' logs, again and again
+        if not (Path(pipeline_name).exists() or is_package(pipeline_name)):
+            raise OSError(Errors.E148.format(pipeline=pipeline))
     settings = {"input": str(scan.root), "fingerprint": scan.fingerprint, "partition_size": partition_size,
                 "text_field": text_field, "id_field": id_field, "pipeline": pipeline_name,
                 "pipeline_version": pipeline_version, "max_chars": max_chars, "docbins": docbins}

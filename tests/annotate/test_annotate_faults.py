@@ -218,3 +218,10 @@ def test_a_pipeline_changed_in_place_does_not_resume_the_old_output(tmp_path, pi
     (tmp_path / "pipeline" / "meta.json").write_text(json.dumps({**meta, "version": "0.0.2"}))  # saved again
     with pytest.raises(ValueError, match=r"\[E138\] .*\(pipeline_version: '[0-9a-f]+' then, '[0-9a-f]+' now\)"):
         annotate(str(tmp_path / "pipeline"), corpus, tmp_path / "out")
+
+
+def test_ray_engine_refuses_a_pipeline_no_worker_could_load(tmp_path):
+    corpus = write_jsonl(tmp_path / "c.jsonl", records(2))
+    with pytest.raises(OSError, match=r"\[E148\] Cannot find the pipeline no_such_pipeline"):
+        annotate("no_such_pipeline", corpus, tmp_path / "out", engine="ray")
+    assert not (tmp_path / "out").exists()
