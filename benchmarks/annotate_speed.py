@@ -61,7 +61,8 @@ VARIANTS: Dict[str, dict] = {
 # i.e. how many times faster the second is
 RATIOS = [("ray_2_speedup_over_ray_1", "ray_1", "ray_2"), ("local_2_speedup_over_local_1", "local_1", "local_2"),
           ("ray_2_throughput_vs_local_2", "local_2", "ray_2"), ("ray_1_throughput_vs_local_1", "local_1", "ray_1")]
-TARGETS = {"ray_2_speedup_over_ray_1": ">= 1.7 (issue 27)", "ray_2_throughput_vs_local_2": ">= 0.85, within 15% (issue 27)"}
+TARGETS = {"ray_2_speedup_over_ray_1": ">= 1.7 (issue 27)",
+           "ray_2_throughput_vs_local_2": ">= 0.85, within 15% (issue 27)"}
 
 
 def sentences(corpus_dir: Path, limit: int) -> List[str]:

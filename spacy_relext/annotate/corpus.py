@@ -21,6 +21,7 @@ raised: the engines write it to the errors file with its reason.
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -150,7 +151,8 @@ def scan_input(root: PathLike, partition_size: int) -> InputScan:
             scan.partitions += _parquet_partitions(path, rel, partition_size)
         elif path.suffix == ".spacy":
             n_docs = len(_read_docbin(path))
-            scan.partitions += [Partition(_name(rel, start), "spacy", str(path), start, min(start + partition_size, n_docs))
+            scan.partitions += [Partition(_name(rel, start), "spacy", str(path), start,
+                                          min(start + partition_size, n_docs))
                                 for start in range(0, n_docs, partition_size)]
     rel_texts = [p.relative_to(base).as_posix() for p in texts]
     for start in range(0, len(rel_texts), partition_size):
@@ -228,9 +230,29 @@ def _read_line(f: BinaryIO, keep: int) -> Tuple[Optional[bytes], int, bool]:
 
 
 def _read_docbin(path: Path) -> Any:
+    """A DocBin file, loaded whole (its format has no index); kept while its partitions,
+    read one after the other, need it, and read again if the file changes."""
+    stat = path.stat()
+    return _load_docbin(path, stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=1)
+def _load_docbin(path: Path, size: int, mtime_ns: int) -> Any:
     from spacy.tokens import DocBin
 
     return DocBin(store_user_data=True).from_disk(path)
+
+
+def _docbin_slice(docbin: Any, start: int, stop: int) -> Any:
+    """Docs start to stop of a DocBin, as a DocBin sharing its arrays: reading a partition
+    deserializes its own Docs only, not every Doc before it."""
+    from spacy.tokens import DocBin
+
+    part = DocBin(store_user_data=docbin.store_user_data)
+    part.attrs, part.strings = docbin.attrs, docbin.strings
+    for name in ("tokens", "spaces", "cats", "flags", "span_groups", "user_data"):
+        setattr(part, name, getattr(docbin, name)[start:stop])
+    return part
 
 
 def read_records(partition: Partition, *, text_field: str, id_field: str, max_chars: int, vocab: Any = None
@@ -363,11 +385,8 @@ def _row_group_start(path: Path, group: int) -> int:
 
 def _docbin_records(partition: Partition, text_field: str, id_field: str, max_chars: int, vocab: Any
                     ) -> Iterator[Record]:
-    from itertools import islice
-
     path = Path(partition.path)
-    docbin = _read_docbin(path)
-    docs = islice(docbin.get_docs(vocab), partition.start, partition.stop)
+    docs = _docbin_slice(_read_docbin(path), partition.start, partition.stop).get_docs(vocab)
     for i, doc in enumerate(docs, start=partition.start):
         key = f"{path.name}:{i}"
         doc_id, problem = _id_of(doc.user_data.get(id_field), key)
