@@ -225,6 +225,14 @@ def ratio_rows(records: Dict[str, dict]) -> List[list]:
                          f"L = {m['length']}, {m['pairs']} pairs, MiniLM-L6 (width {m['width']}), 1 thread",
                          f"{spread(m['ratio_to_forward_no_mask']['viterbi'], 3)}", TARGETS["solver"],
                          f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
+    rec = records.get("annotate_speed")
+    if rec:
+        f = rec["figures"]
+        for ratio, text in (("ray_2_speedup_over_ray_1", "annotate: Ray 2 workers vs 1 worker (speed-up)"),
+                            ("ray_2_throughput_vs_local_2", "annotate: Ray 2 workers vs local n_process=2 (docs/s)")):
+            rows.append([text, f"{f['documents']} sentences (NYT + WebNLG), 2 CPUs, 1 thread per process",
+                         f"{spread(f['ratios'][ratio], 2)}", f["targets"][ratio],
+                         f"`{rec['command']}` ({rec['date']}, {mode_label(rec)})"])
     rec = records.get("speed_logic")
     if rec:
         r = rec["figures"]["reasoner_vs_backbone"]
@@ -534,6 +542,14 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                               [[f"`{r['workflow']}`", f"{int(r['wall_s'] // 60)} min {r['wall_s'] % 60:.0f} s",
                                 r["exit_code"], r["commit"], r["date"], r.get("load_average_1min", "?")]
                                for r in f["rows"]]))
+        elif name == "annotate_speed":
+            body.append(table(["variant", "documents/s (median, min-max)", "s per job"],
+                              [[variant, spread(f["docs_per_s"][variant], 1), spread(f["seconds"][variant], 2)]
+                               for variant in f["docs_per_s"]]))
+            body.append("\n" + table(["ratio (per round)", "median (min-max)"],
+                                     [[ratio, spread(value, 2)] for ratio, value in f["ratios"].items()]))
+            body.append(f"\nPipeline: {f['pipeline']}; partitions of {f['partition_size']}, batches of "
+                        f"{f['batch_size']}; local Ray cluster start {num(f['ray_cluster_start_s'], 1)} s (not timed).")
         elif name == "rationale_solver_cost":
             body.append(table(["part", "ms / pair", "ratio to the forward without mask"],
                               [[k, spread(v, 2), spread(f["ratio_to_forward_no_mask"][k], 3)

@@ -71,6 +71,7 @@ BENCHMARKS = {
     "logic_rules_dwie": ("logic_rules_dwie", "bench", True),
     "cp_wiki80": ("cp_wiki80", "bench", True),
     "diagnose_semeval": ("diagnose_semeval", "bench", False),
+    "annotate_speed": ("annotate_speed", "bench", True),
 }
 
 

@@ -1,5 +1,5 @@
 """`python -m spacy_relext <command>`: corpus conversion, splitting, the demo, learned rules,
-visualisation, CP pre-training and diagnostics.
+visualisation, corpus annotation, CP pre-training and diagnostics.
 
 The CLI is the only place that prints; library functions return values or raise.
 """
@@ -13,7 +13,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = build_parser().parse_args(argv)
     try:
         args.run(args)
-    except (ValueError, OSError) as e:  # coded errors, and spaCy's for missing files
+    except (ValueError, OSError, ImportError) as e:  # coded errors (ImportError: an extra missing), spaCy's
         print(f"Error: {e}", file=sys.stderr)
         sys.exit(1)
 
@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m spacy_relext",
         description="Relation extraction for spaCy: corpus conversion, data checks, the demo, visualisation, "
-                    "learned rules, threshold tuning, CP pre-training and diagnostics. "
+                    "learned rules, threshold tuning, corpus annotation, CP pre-training and diagnostics. "
                     "`python -m spacy_relext COMMAND --help` lists a command's arguments and defaults.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -155,8 +155,71 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_progress(tune)
     tune.set_defaults(run=_run_tune_thresholds)
 
+    _add_annotate_command(commands)
     _add_cp_commands(commands)
     return parser
+
+
+def _add_annotate_command(commands: "argparse._SubParsersAction") -> None:
+    annotate = commands.add_parser(
+        "annotate", help="Run a pipeline over a corpus into Parquet tables of relations and documents (local or Ray)",
+        description="Annotate a corpus with a pipeline: OUTPUT/relations/*.parquet (one row per relation), "
+                    "OUTPUT/documents/*.parquet (one row per document, with counts), OUTPUT/errors/*.jsonl (bad "
+                    "records, with the reason) and, with --docbins, OUTPUT/docs/*.spacy. The input is cut into "
+                    "partitions written once each: rerun the same command to resume an interrupted run.",
+    )
+    annotate.add_argument("pipeline", help="Pipeline directory or installed package name")
+    annotate.add_argument("input", type=Path,
+                          help="A .jsonl, .parquet or .spacy file, or a folder of such files or of .txt files")
+    annotate.add_argument("output", type=Path,
+                          help="Output folder: new, empty, or an earlier annotate run of the same input to resume")
+    annotate.add_argument("--engine", choices=["local", "ray"], default="local",
+                          help="local: nlp.pipe in this process; ray: a Ray Data actor pool (default: local)")
+    annotate.add_argument("--n-process", type=int, default=1, help="local: processes of nlp.pipe (default: 1)")
+    annotate.add_argument("--batch-size", type=int, default=64, help="Docs per batch of nlp.pipe (default: 64)")
+    annotate.add_argument("--partition-size", type=int, default=1000,
+                          help="Records per partition: the unit written, resumed and handed to a Ray worker "
+                               "(default: 1000)")
+    annotate.add_argument("--text-field", default="text", help="JSONL field or Parquet column of the text "
+                                                               "(default: text)")
+    annotate.add_argument("--id-field", default="id",
+                          help="JSONL field or Parquet column of the document id; records without one are named "
+                               "FILE:LINE (default: id)")
+    annotate.add_argument("--max-chars", type=int, default=1_000_000,
+                          help="Longer texts are bad records (default: 1000000, spaCy's max_length)")
+    annotate.add_argument("--docbins", action="store_true", help="Also write the annotated Docs as .spacy DocBins "
+                                                                 "(default: off)")
+    annotate.add_argument("--address", help="ray: address of the cluster to use, e.g. auto or ray://HEAD:10001 "
+                                            "(default: start a local cluster)")
+    annotate.add_argument("--workers", type=int,
+                          help="ray: actors in the pool, one pipeline each (default: the cluster's CPUs, or GPUs "
+                               "with --gpus-per-worker, divided by what one actor takes)")
+    annotate.add_argument("--cpus-per-worker", type=float, default=1.0, help="ray: CPUs per actor (default: 1)")
+    annotate.add_argument("--gpus-per-worker", type=float, default=0.0,
+                          help="ray: GPUs per actor; above 0 the pipeline runs on GPU (default: 0)")
+    _add_no_progress(annotate)
+    annotate.set_defaults(run=_run_annotate)
+
+
+def _run_annotate(args: argparse.Namespace) -> None:
+    from tqdm import tqdm
+
+    from .annotate import annotate
+
+    bar = tqdm(desc=f"annotate ({args.engine})", unit="doc", file=sys.stderr, disable=args.no_progress)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done)  # tqdm shows the rate: documents/s
+    summary = annotate(
+        args.pipeline, args.input, args.output, engine=args.engine, n_process=args.n_process,
+        batch_size=args.batch_size, partition_size=args.partition_size, text_field=args.text_field,
+        id_field=args.id_field, max_chars=args.max_chars, docbins=args.docbins, address=args.address,
+        workers=args.workers, cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker,
+        progress=progress,
+    )
+    bar.close()
+    print(summary.format())
 
 
 def _add_no_progress(command: argparse.ArgumentParser) -> None:

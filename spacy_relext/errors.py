@@ -103,6 +103,10 @@ class Warnings(metaclass=ErrorsWithCodes):
             "evaluated after step 0 (eval_frequency = {eval_frequency}). Check the training log, or "
             "set max_steps.")
 
+    # Corpus annotation: annotate (W072-W079)
+    W072 = ("{count} document ids occur more than once in the input (its {field!r} field): {ids}. "
+            "Every record is in the output once, under its own record key (the 'record' column), "
+            "but these ids do not tell the documents apart: give every record its own id.")
 
 class Errors(metaclass=ErrorsWithCodes):
     # Data model
@@ -201,6 +205,17 @@ class Errors(metaclass=ErrorsWithCodes):
     E126 = ("Unknown export format '{name}'. Available formats: {available}.")
     E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "
             "one document per line, or a .jsonl file of {{\"text\": ...}} records.")
+    # Corpus annotation: annotate (E136-E139, E143-E149)
+    E136 = ("Output {output} is, or lies inside, the input {input}: a rerun would read the parts "
+            "written there as input. Give an output folder outside the input.")
+    E137 = ("Output {path} is a non-empty folder that is not the output of an earlier annotate run "
+            "(it has no annotate manifest.json): annotate never writes into a folder of other files. "
+            "Give a new or empty folder.")
+    E138 = ("Output {path} holds an earlier annotate run with other settings ({changes}): resuming "
+            "it would mix two runs in one output. Rerun with the settings of that run to finish it, "
+            "or give a new output folder (to start over, delete {path} first).")
+    E139 = ("Cannot annotate {path}: {reason}. Give a .jsonl, .parquet or .spacy file, or a folder "
+            "of such files or of .txt files (one document each).")
     # Training runs checked before they are used (check-trained), the visualiser's options (E140-E149)
     E140 = ("{path} was never evaluated after step 0: `spacy train` ran max_steps = {max_steps} "
             "steps but evaluates every eval_frequency = {eval_frequency} steps, so its dev scores "
@@ -214,6 +229,19 @@ class Errors(metaclass=ErrorsWithCodes):
             "no relation in any Doc: the most relations one Doc has is {count}. Indices count from 0 "
             "in each Doc's doc._.relations (negative ones from the end); leave the option out to see "
             "every relation drawn.")
+    E143 = ("annotate --engine ray needs Ray Data, which is not installed: pip install "
+            "'spacy-relext[ray]' (on every node of the cluster too).")
+    E144 = ("annotate writes Parquet with pyarrow, which is not installed: pip install "
+            "'spacy-relext[annotate]' (or 'spacy-relext[ray]', which includes it).")
+    E145 = ("The output {output} does not hold every input record exactly once: {problems}. "
+            "Rerun the same command: it annotates the partitions that are missing, and replaces "
+            "none that is finished.")
+    E146 = ("Unknown annotate engine {engine!r}. Engines: {engines}.")
+    E147 = ("Invalid annotate options: {problems}. Counts and sizes must be integers >= 1, "
+            "cpus_per_worker > 0 and gpus_per_worker >= 0.")
+    E148 = ("Cannot find the pipeline {pipeline}: it is neither a directory here nor an installed "
+            "package. With --engine ray, every worker loads it too: give a path every node sees "
+            "(a shared file system) or a package name installed on every node.")
     # Scoring and readers
     E200 = ("Unknown entity cluster for span '{text}' ({start}:{end}) in doc "
             "'{doc}': document-level scoring needs every relation argument to be a "
