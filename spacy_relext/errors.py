@@ -70,6 +70,9 @@ class Warnings(metaclass=ErrorsWithCodes):
     W032 = ("'{name}' anneals its temperature over [training] max_steps, but max_steps is "
             "{max_steps}: annealing over {fallback} updates instead. Set anneal_steps in "
             "[components.{name}] when training by epochs.")
+    W033 = ("The training DocBin {path} of the document-level scorer is not on this machine: "
+            "docre_ign_f (Ign F1, which leaves out the facts seen in training) is not "
+            "reported. Copy the file there, or score with a config whose train_path names it.")
 
 
     # The data check, debug-data (W050-W059)

@@ -14,7 +14,10 @@ sets of each example with spaCy's `PRFScore`, micro and per label.
 """
 import bisect
 import functools
+import warnings
 from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
 from spacy.scorer import PRFScore
@@ -24,7 +27,7 @@ from spacy.util import SimpleFrozenList, registry
 from spacy.vocab import Vocab
 
 from .entities import cluster_id, get_entities, sentence_spans
-from .errors import Errors
+from .errors import Errors, Warnings
 from .relations import Relation, get_relations, get_sentence_scores
 
 Offsets = Tuple[int, int]
@@ -610,19 +613,52 @@ def make_doc_relation_scorer(train_path: Optional[str] = None, spans_key: Option
     """Registered document-level scorer: `score_doc_relations` with the training facts
     read from a `.spacy` DocBin (saved with `store_user_data=True`).
 
+    The file is read at the first scoring, not when the pipeline is created: a saved
+    pipeline names it in its config, and must load on a machine that does not have it
+    (there, Ign F1 is left out of the scores, with warning W033).
+
     train_path (Optional[str]): Training DocBin; None leaves Ign F1 equal to F1.
     spans_key (Optional[str]): Span group holding the training Docs' mentions (default
         doc.ents), e.g. "entities" for DWIE, whose overlapping mentions are not all
         in doc.ents. Scoring itself reads the component's own spans_key.
     RETURNS (Callable[..., Dict[str, Any]]): The scoring function.
     """
-    train_facts: Set[Fact] = set()
-    if train_path is not None:
-        try:
-            docs = list(DocBin().from_disk(train_path).get_docs(Vocab()))
-        except (OSError, ValueError) as e:
-            raise ValueError(Errors.E202.format(path=train_path)) from e
-        train_facts = collect_train_facts(docs, spans_key=spans_key)
-        if not train_facts:
-            raise ValueError(Errors.E202.format(path=train_path))
-    return _with_defaults(score_doc_relations, train_facts=train_facts)
+    return DocRelationScorer(train_path, spans_key)
+
+
+@dataclass
+class DocRelationScorer:
+    """The scorer `make_doc_relation_scorer` builds (a class, so that components pickle
+    for `nlp.pipe(n_process=2)`); the training facts are read once, when first needed."""
+
+    train_path: Optional[str]
+    spans_key: Optional[str]
+    facts: Optional[Set[Fact]] = field(default=None, repr=False)
+    missing: bool = False
+
+    def __call__(self, examples: Iterable[Example], **kwargs: Any) -> Dict[str, Any]:
+        facts = self.train_facts()
+        scores = score_doc_relations(examples, **{"train_facts": facts or set(), **kwargs})
+        if facts is None:  # no training file here: an Ign F1 equal to F1 would be wrong
+            scores.pop("docre_ign_f")
+        return scores
+
+    def train_facts(self) -> Optional[Set[Fact]]:
+        """The training facts; an empty set without `train_path`; None (with W033, once)
+        when the file does not exist here. E202 for a file that is not a DocBin with
+        gold relations."""
+        if self.train_path is None:
+            return set()
+        if self.facts is None and not self.missing:
+            if not Path(self.train_path).exists():
+                warnings.warn(Warnings.W033.format(path=self.train_path))
+                self.missing = True
+                return None
+            try:
+                docs = list(DocBin().from_disk(self.train_path).get_docs(Vocab()))
+            except (OSError, ValueError) as e:
+                raise ValueError(Errors.E202.format(path=self.train_path)) from e
+            self.facts = collect_train_facts(docs, spans_key=self.spans_key)
+            if not self.facts:
+                raise ValueError(Errors.E202.format(path=self.train_path))
+        return self.facts

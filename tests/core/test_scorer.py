@@ -479,13 +479,21 @@ def test_doc_relation_scorer_reads_train_facts(tmp_path):
     assert scorer([doc_example()])["docre_ign_f"] == pytest.approx(4 / 9)
 
 
-@pytest.mark.parametrize("content", [None, b"not a DocBin"], ids=["missing", "garbage"])
-def test_doc_relation_scorer_unreadable_train_path(tmp_path, content):
+def test_doc_relation_scorer_unreadable_train_path(tmp_path):
     path = tmp_path / "train.spacy"
-    if content is not None:
-        path.write_bytes(content)
+    path.write_bytes(b"not a DocBin")
+    scorer = make_doc_relation_scorer(train_path=str(path))  # read when first scoring
     with pytest.raises(ValueError, match="E202"):
-        make_doc_relation_scorer(train_path=str(path))
+        scorer([doc_example()])
+
+
+def test_doc_relation_scorer_without_its_train_file_leaves_ign_f_out(tmp_path):
+    """A saved pipeline names its training file: elsewhere it loads and scores, with
+    Ign F1 left out (not silently equal to F1) and a warning."""
+    scorer = make_doc_relation_scorer(train_path=str(tmp_path / "absent.spacy"))
+    with pytest.warns(UserWarning, match="W033"):
+        scores = scorer([doc_example()])
+    assert "docre_ign_f" not in scores and scores["docre_f"] == score_doc_relations([doc_example()])["docre_f"]
 
 
 # ---------------------------------------------------------------------------
