@@ -20,7 +20,7 @@ alone and with the reasoner (P/R/F1, Ign F1, logic score); F1 split by whether t
 backbone wrote the fact as a candidate (probability >= logic_dwie.FLOOR) or not; and the
 share of the reasoner's relations whose strongest explanation is the direct rule, another
 one-step rule, a multi-hop rule (two or more atoms), or no rule (bias only). Each run is
-kept in WORK/RUN/row.json, so an interrupted series resumes; the result,
+kept in WORK/DATASET_MODE/RUN/row.json, so an interrupted series resumes; the result,
 benchmarks/results/logic_attribution_DATASET.json, has every row and per variant the mean
 and sample standard deviation over seeds.
 """
@@ -103,19 +103,22 @@ def attribution(nlp, dev_gold: List[Doc]) -> Dict:
             "explanations": kinds, "explanation_share": {k: v / total for k, v in kinds.items()}}
 
 
-def run_one(backbone: Path, paths: dict, out: Path, variant: str, seed: int, rules: list, train_facts: set) -> Dict:
+def run_one(backbone: Path, paths: dict, out: Path, variant: str, seed: int, rules: list, train_facts: set,
+            mode: str = "full") -> Dict:
     row_path = out / "row.json"
     if row_path.exists():
         return json.loads(row_path.read_text(encoding="utf8"))
-    settings = {**VARIANTS[variant], "seed": seed}
+    mode_settings = logic_dwie.SETTINGS[mode]
+    settings = {**mode_settings["reasoner"], **VARIANTS[variant], "seed": seed}
     started = time.perf_counter()
-    nlp, figures = logic_dwie.train_reasoner(backbone, paths, out, 0, 0, settings)
-    dev_gold = data.read(paths["dev"], nlp.vocab)
+    out.mkdir(parents=True, exist_ok=True)
+    nlp, figures = logic_dwie.train_reasoner(backbone, paths, out, mode_settings["reasoner_docs"],
+                                             mode_settings["dev_docs"], settings)
+    dev_gold = data.read(paths["dev"], nlp.vocab, mode_settings["dev_docs"])
     figures.update(logic_dwie.compare(nlp, dev_gold, train_facts, rules))
     figures.update(attribution(nlp, dev_gold))
     row = {"variant": variant, "seed": seed, "settings": settings, "wall_s": round(time.perf_counter() - started, 1),
            **figures}
-    out.mkdir(parents=True, exist_ok=True)
     row_path.write_text(json.dumps(row, indent=2, default=str) + "\n", encoding="utf8")
     return row
 
@@ -148,6 +151,8 @@ def main() -> None:
     parser.add_argument("--variants", default="full,direct,bias", help=f"Comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1,2", help="Comma-separated EM seeds")
     parser.add_argument("--work", type=Path, default=Path("training/logic_attribution"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="A few documents and EM steps, to check the script (result kept in WORK, not in results/)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     variants = args.variants.split(",")
@@ -159,14 +164,17 @@ def main() -> None:
     rules = read_logic_rules(rules_path) if args.dataset == "dwie" else []
     vocab = spacy.blank("en").vocab
     train_facts = collect_train_facts(data.read(paths["train"], vocab), spans_key=logic_dwie.SPANS_KEY)
-    result_path = RESULTS / f"logic_attribution_{args.dataset}.json"
+    mode = "smoke" if args.smoke else "full"
+    work = args.work / f"{args.dataset}_{mode}"
+    result_path = work / "result.json" if args.smoke else RESULTS / f"logic_attribution_{args.dataset}.json"
+    work.mkdir(parents=True, exist_ok=True)
     rows = []
     for variant in variants:
         for seed in (int(s) for s in args.seeds.split(",")):
             logic_dwie.log(f"{variant}, seed {seed}")
-            rows.append(run_one(args.backbone, paths, args.work / args.dataset / f"{variant}_s{seed}", variant, seed,
-                                rules, train_facts))
-            result = {"name": f"logic_attribution_{args.dataset}", "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            rows.append(run_one(args.backbone, paths, work / f"{variant}_s{seed}", variant, seed, rules, train_facts,
+                                mode))
+            result = {"name": f"logic_attribution_{args.dataset}", "mode": mode, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                       "command": " ".join(["python", *sys.argv]), "machine": machine_info(),
                       "backbone": str(args.backbone), "data": paths["split"], "summary": summary(rows), "rows": rows}
             result_path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf8")
