@@ -112,12 +112,13 @@ def main() -> None:
     series["f_best_threshold_on_dev"] = [row["best_threshold_on_dev"]["backbone"]["f"] for row in rows]
     summary = {name: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
                for name, v in series.items() if all(x is not None for x in v)}
-    result = {"name": args.name, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-              "command": " ".join(["python", *sys.argv]),
-              "train_command": f"python -m spacy train {args.config} --paths.train {paths['train']} --paths.dev "
-                               f"{paths['dev']} --system.seed SEED -o RUN_DIR",
-              "config": args.config, "dev_limit": args.dev_limit, "machine": machine_info(), "data": paths["split"], "seeds": [r["seed"] for r in rows],
-              "summary": summary, "runs": rows}
+    result = {"name": args.name, "mode": "full" if not args.dev_limit else f"dev limit {args.dev_limit}",
+              "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "command": " ".join(["python", *sys.argv]),
+              "machine": machine_info(), "data": paths["split"],
+              "figures": {"config": args.config, "dev_limit": args.dev_limit,
+                          "train_command": f"python -m spacy train {args.config} --paths.train {paths['train']} "
+                                           f"--paths.dev {paths['dev']} --system.seed SEED -o RUN_DIR",
+                          "seeds": [r["seed"] for r in rows], "summary": summary, "runs": rows}}
     out = RESULTS / f"{args.name}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf8")
     print(json.dumps(summary, indent=2))

@@ -174,11 +174,12 @@ def main() -> None:
             logic_dwie.log(f"{variant}, seed {seed}")
             rows.append(run_one(args.backbone, paths, work / f"{variant}_s{seed}", variant, seed, rules, train_facts,
                                 mode))
-            result = {"name": f"logic_attribution_{args.dataset}", "mode": mode, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                      "command": " ".join(["python", *sys.argv]), "machine": machine_info(),
-                      "backbone": str(args.backbone), "data": paths["split"], "summary": summary(rows), "rows": rows}
+            result = {"name": f"logic_attribution_{args.dataset}", "mode": mode,
+                      "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                      "command": " ".join(["python", *sys.argv]), "machine": machine_info(), "data": paths["split"],
+                      "figures": {"backbone": str(args.backbone), "summary": summary(rows), "rows": rows}}
             result_path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf8")
-    print(json.dumps(result["summary"], indent=2))
+    print(json.dumps(result["figures"]["summary"], indent=2))
 
 
 if __name__ == "__main__":

@@ -413,6 +413,44 @@ def clm_ablation_tables(ablations: List[dict]) -> str:
     return f"\nMean over seeds {', '.join(map(str, seeds))}:\n\n{mean_table}\n\nEach run:\n\n{runs}"
 
 
+def docre_backbone_table(f: dict) -> str:
+    """One row per seed of the document-level backbone on dev, then mean ± sd."""
+    columns = ["seed", "P", "R", "F1", "Ign F1", "logic", "F1 same-sentence facts", "F1 cross-sentence facts",
+               "F1 at the best dev threshold (optimistic)"]
+
+    def values(run: dict) -> List[float]:
+        sc, scope = run["scores"]["backbone"], run["f_by_sentence_scope"]
+        return [100 * x for x in (sc["p"], sc["r"], sc["f"], sc["ign_f"], sc["logic"], scope["same_sentence"]["f"],
+                                  scope["cross_sentence"]["f"], run["best_threshold_on_dev"]["backbone"]["f"])]
+
+    rows = [[run["seed"], *(num(v, 1) for v in values(run))] for run in f["runs"]]
+    per_run = [values(run) for run in f["runs"]]
+    if len(per_run) > 1:
+        rows.append(["mean ± sd", *(mean_sd([v[i] for v in per_run]) for i in range(len(columns) - 1))])
+    scope = f["runs"][0]["f_by_sentence_scope"]
+    gold = f"gold facts on dev: {scope['same_sentence']['gold']} same-sentence, " \
+           f"{scope['cross_sentence']['gold']} cross-sentence"
+    return f"Training: `{f['train_command']}`; model-best of each run; {gold}.\n\n" + table(columns, rows)
+
+
+def logic_attribution_table(f: dict) -> str:
+    """Per reasoner variant, mean ± sd over seeds: where the gain comes from."""
+    columns = ["variant", "seeds", "reasoner F1", "Ign F1", "logic", "backbone F1 (tuned on train)",
+               "F1 on facts the backbone wrote", "F1 on facts it did not", "multi-hop share of relations"]
+    rows = []
+    for variant, runs in by_variant(f["rows"]).items():
+        reasoner = [run["scores"]["backbone+logic_reasoner"] for run in runs]
+        backbone = [run["scores"]["backbone, threshold tuned on train"] for run in runs]
+        split = [run["f_by_backbone_candidate"] for run in runs]
+        rows.append([variant, ",".join(str(run["seed"]) for run in runs),
+                     *(mean_sd([100 * sc[k] for sc in reasoner]) for k in ("f", "ign_f", "logic")),
+                     mean_sd([100 * sc["f"] for sc in backbone]),
+                     mean_sd([100 * sp["scored"]["f"] for sp in split]),
+                     mean_sd([100 * sp["unscored"]["f"] for sp in split]),
+                     mean_sd([100 * run["explanation_share"]["multi_hop"] for run in runs])])
+    return f"Backbone: `{f['backbone']}`.\n\n" + table(columns, rows)
+
+
 def logic_accuracy_rows(rec: Optional[dict], hardware: str, dataset: str = "DWIE",
                         name: str = "accuracy_logic_dwie") -> List[list]:
     """The logic_reasoner row: backbone alone -> backbone + reasoner, same backbone, same run."""
@@ -475,6 +513,10 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                             "head relation.\n")
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append("\n" + table(["measure", "value"], [[k, f[k]] for k in keys]))
+        elif name.startswith("docre_backbone"):
+            body.append(docre_backbone_table(f))
+        elif name.startswith("logic_attribution"):
+            body.append(logic_attribution_table(f))
         elif name == "logic_rules_dwie":
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))

@@ -207,6 +207,34 @@ def test_report_renders_logic_reasoner_runs(tmp_path):
     assert "dev document 7 (88 entities, 1348 tokens" in text and "peak 560 MiB while it ran (+60 MiB)" in text
 
 
+def test_report_renders_document_backbone_seeds_and_reasoner_attribution(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    common = {"mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores", "data": "d"}
+    scope = {"same_sentence": {"f": 0.6, "gold": 30}, "cross_sentence": {"f": 0.2, "gold": 10}}
+    runs = [{"seed": seed, "scores": {"backbone": logic_scores(f, 0.3, 0.5)}, "f_by_sentence_scope": scope,
+             "best_threshold_on_dev": {"backbone": {"f": f + 0.02}}} for seed, f in ((0, 0.40), (1, 0.44))]
+    (results / "docre_backbone_dwie_cpu.json").write_text(json.dumps({**common, "name": "docre_backbone_dwie_cpu",
+        "command": "run docre", "figures": {"train_command": "spacy train docre", "seeds": [0, 1], "runs": runs}}))
+    rows = [{"variant": variant, "seed": seed,
+             "scores": {"backbone+logic_reasoner": logic_scores(f, 0.3, 0.6),
+                        "backbone, threshold tuned on train": logic_scores(0.4, 0.3, 0.5)},
+             "f_by_backbone_candidate": {"scored": {"f": f}, "unscored": {"f": 0.1}},
+             "explanation_share": {"multi_hop": share}}
+            for variant, f, share in (("full", 0.46, 0.2), ("full", 0.48, 0.4), ("direct", 0.45, 0.0))
+            for seed in ([0] if variant == "direct" else [len(variant)])]
+    rows[1]["seed"] = 1
+    (results / "logic_attribution_dwie.json").write_text(json.dumps({**common, "name": "logic_attribution_dwie",
+        "command": "run attribution", "figures": {"backbone": "b/model-best", "rows": rows}}))
+    text = report.render(report.load(results), notes)
+    assert "| 0 | 50.0 | 50.0 | 40.0 | 30.0 | 50.0 | 60.0 | 20.0 | 42.0 |" in text
+    assert "| mean ± sd | 50.0 ± 0.0 | 50.0 ± 0.0 | 42.0 ± 2.8 |" in text
+    assert "30 same-sentence, 10 cross-sentence" in text
+    assert "| full | 4,1 | 47.0 ± 1.4 | 30.0 ± 0.0 | 60.0 ± 0.0 | 40.0 ± 0.0 | 47.0 ± 1.4 | 10.0 ± 0.0 | 30.0 ± 14.1 |" in text
+    assert "| direct | 0 | 45.0 |" in text
+
+
 @pytest.mark.parametrize("out_dir", [None, ".", "benchmarks/.."])
 def test_smoke_mode_refuses_to_write_into_this_repository(out_dir):
     """Smoke figures measure nothing: they never replace benchmarks/results/ or BENCHMARKS.md."""
