@@ -56,8 +56,6 @@ class RationaleMaskerModule(nn.Module):
         self.sparsity = sparsity
         self.add_entities = add_entities
         self.masking = masking
-        self.roles = roles
-        self.faithful = faithful
         self.normalise_scores = normalise_scores
         self.bisection_iters = bisection_iters
         self.implicit_gradient = implicit_gradient
