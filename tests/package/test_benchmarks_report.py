@@ -236,7 +236,10 @@ def speed_record(new_fields):
              "torch_threads": 1 if new_fields else 2,
              "batches": [speed_batch(64, timing_summary(0.5, 0.4, 1.0), *(
                  (timing_summary(0.25, 0.2, 0.5), timing_summary(1.0, 0.9, 1.2)) if new_fields else ()))]}
-    if new_fields:
+    entry["n_process"] = {"a": timing_summary(1.0, 0.8, 1.25), "b": timing_summary(2.0, 1.6, 2.5),
+                          "ratio": timing_summary(2.0, 1.9, 2.1)}
+    if new_fields:  # since issue 24 the row times 2,000+ training sentences, not the dev docs
+        entry["n_process"].update({"sentences": 2000, "start_method": "fork"})
         entry["peer_floor"] = {"reference": "pair_mlp", "batches": [{
             "batch_size": 64, "reference_words_per_s": timing_summary(4000.0, 3900.0, 4100.0),
             "words_per_s": timing_summary(2000.0, 1900.0, 2100.0),
@@ -257,6 +260,8 @@ def test_report_renders_speed_baselines_costs_and_peer_floor(tmp_path):
     assert ("| clm_classifier | cpu | the pipeline without its relation components: ['tok2vec'] | "
             "`(full - baseline) / baseline` |") in text
     assert "| clm_classifier | cpu | 64 | 2,000 (1,900-2,100) | 4,000 (3,900-4,100) | 0.50 (0.45-0.55)x |" in text
+    assert "| clm_classifier | 2000 | 1,000.0 (800.0-1,250.0) | 2,000.0 (1,600.0-2,500.0) | 2.00 (1.90-2.10)x | fork |" \
+        in text
 
 
 def test_report_still_renders_speed_results_without_baselines(tmp_path):
@@ -268,3 +273,4 @@ def test_report_still_renders_speed_results_without_baselines(tmp_path):
     assert "| clm_classifier | cpu (`configs/clm_cpu.cfg`) | 64 | 2 | 2,000 (1,000-2,500) | 80.0 (40.0-100.0) |  | - | - |" \
         in text
     assert "Peer floor" not in text and "relation cost =" not in text
+    assert "| clm_classifier | 40 | 20.0 (16.0-25.0) | 40.0 (32.0-50.0) | 2.00 (1.90-2.10)x | - |" in text
