@@ -16,7 +16,12 @@ gold-entity inputs, a tok2vec + pair-MLP reference component (pair_mlp.py, train
 briefly on the same data) is timed alternately with the component as the peer floor.
 
     python benchmarks/speed.py COMPONENT --corpus-dir ../shared/corpus [--work DIR] [--quick]
-        [--threads 1] [--configs cpu,trf] [--smoke]
+        [--threads 1] [--configs cpu,trf] [--smoke] [--n-process-only]
+
+The n_process row (issue 24 item 5) times `nlp.pipe(n_process=2)` alternately with one
+process on at least `N_PROCESS_SENTENCES` sentences (the training documents, cycled when
+there are fewer), and records the CPU seconds of the parent and of its worker processes;
+`--n-process-only` builds the CPU pipeline and times that row alone.
 
 COMPONENT: rere (relation_detector + span_extractor), rationale (rationale_masker),
 clm (clm_classifier), clm-gold (clm_classifier, gold-entity configs), logic
@@ -59,6 +64,8 @@ SPANS_KEY = {"clm-gold": "entities"}  # the gold configs pair the "entities" spa
 RELATION_FACTORIES = {"relation_detector", "span_extractor", "rationale_masker", "clm_classifier", "logic_reasoner",
                       pair_mlp.FACTORY}
 DEFAULT_THREADS = 1
+N_PROCESS_SENTENCES = 2000  # issue 24: multi-process scaling is measured on at least 2,000 sentences
+N_PROCESS_SMOKE_SENTENCES = 64
 
 
 def pin_threads(threads: int) -> dict:
@@ -260,9 +267,7 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool, smoke:
                              f"initialised on {n_train} docs, {steps} updates",
                 "batches": [peer_floor(nlp, reference, inputs, words, b, repeats, disabled) for b in BATCH_SIZES]}
         if not trf:
-            # Speed-up of two worker processes over one; ratio = time(1) / time(2).
-            entry["n_process"] = alternate(piper(nlp, inputs, kind, 64, 2, disabled),
-                                           piper(nlp, inputs, kind, 64, 1, disabled), repeats)
+            entry["n_process"] = n_process_row(nlp, paths, kind, spans_key, disabled, repeats, smoke)
             entry["length_buckets"] = scaling(nlp, docs, kind, len, LENGTH_BUCKETS, repeats, disabled)
             if name.startswith("clm"):
                 entry["entity_buckets"] = scaling(nlp, docs, kind, lambda d: len(d.ents), ENTITY_BUCKETS, repeats,
@@ -271,6 +276,69 @@ def component_speed(name: str, corpus_dir: Path, work: Path, quick: bool, smoke:
     if "trf" not in configs:
         result["configs"]["trf"] = {"missing": "no transformer config for this component in configs/"}
     return result
+
+
+def n_process_inputs(paths: dict, vocab, kind: str, spans_key: str, sentences: int) -> tuple:
+    """At least `sentences` sentences of the training set (cycled when it has fewer), as the
+    row's input kind; RETURNS (inputs, number of sentences)."""
+    docs = [data.entity_only(d, vocab, spans_key) for d in data.read(paths["train"], vocab)]
+    chosen, count = [], 0
+    while count < sentences:
+        doc = docs[len(chosen) % len(docs)]
+        chosen.append(doc)
+        count += len(list(doc.sents))
+    return ([d.text for d in chosen] if kind == "text" else chosen), count
+
+
+def cpu_seconds() -> tuple:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    import resource
+
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+
+
+def with_cpu(fn: Callable[[], object], log: List[tuple]) -> Callable[[], None]:
+    """`fn`, logging the CPU seconds of this process and its workers for each call."""
+    def run() -> None:
+        before = cpu_seconds()
+        fn()
+        after = cpu_seconds()
+        log.append((after[0] - before[0], after[1] - before[1]))
+    return run
+
+
+def n_process_row(nlp: Language, paths: dict, kind: str, spans_key: str, disabled: Sequence[str], repeats: int,
+                  smoke: bool = False) -> dict:
+    """`nlp.pipe(n_process=2)` timed alternately with one process, batch size 64, on at least
+    `N_PROCESS_SENTENCES` sentences: the alternate() summary (a = 2 processes, b = 1 process,
+    ratio = time(1) / time(2), the speed-up), the start method, the sentences timed, and
+    the median CPU seconds of the parent and of its workers per call."""
+    import multiprocessing
+
+    wanted = N_PROCESS_SMOKE_SENTENCES if smoke else N_PROCESS_SENTENCES
+    inputs, sentences = n_process_inputs(paths, nlp.vocab, kind, spans_key, wanted)
+    two, one = [], []
+    timed = alternate(with_cpu(piper(nlp, inputs, kind, 64, 2, disabled), two),
+                      with_cpu(piper(nlp, inputs, kind, 64, 1, disabled), one), repeats)
+    cpu = {name: {"parent_s": summary([c[0] for c in log[1:]])["median"],  # warm-up call left out
+                  "workers_s": summary([c[1] for c in log[1:]])["median"]} for name, log in (("2", two), ("1", one))}
+    return {**timed, "sentences": sentences, "docs": len(inputs), "batch_size": 64,
+            "start_method": multiprocessing.get_start_method(), "cpu_seconds": cpu,
+            "inputs": f"the training set's first documents, cycled to reach {wanted} sentences"}
+
+
+def n_process_only(name: str, corpus_dir: Path, work: Path, quick: bool, smoke: bool = False,
+                   threads: int = DEFAULT_THREADS) -> dict:
+    """The n_process row alone, for the CPU config of `name`."""
+    dataset, configs, kind = COMPONENTS[name]
+    paths = data.dataset(dataset, corpus_dir, work, smoke)
+    n_train, steps = (64, 4) if quick else (256, 20)
+    nlp = build(CONFIGS / configs["cpu"], paths["train"], paths["dev"], n_train, steps)
+    disabled = [p for p in ("ner",) if p in nlp.pipe_names]
+    return {"component": name, "data": paths["split"], "config": f"configs/{configs['cpu']}", **pin_threads(threads),
+            "n_process": n_process_row(nlp, paths, kind, SPANS_KEY.get(name, ""), disabled, 3 if quick else 5,
+                                       smoke)}
 
 
 def scaling(nlp: Language, docs: List[Doc], kind: str, key, buckets, repeats: int,
@@ -428,8 +496,14 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="the small smoke sets of data.py (checks the harness)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, help="torch threads, pinned and recorded")
     parser.add_argument("--configs", default="", help="comma-separated config names to time (default: all)")
+    parser.add_argument("--n-process-only", action="store_true",
+                        help="time only n_process=2 against 1 (CPU config, at least 2,000 sentences)")
     args = parser.parse_args()
     configs = [c for c in args.configs.split(",") if c] or None
+    if args.n_process_only:
+        print(json.dumps(n_process_only(args.component, args.corpus_dir, args.work, args.quick or args.smoke,
+                                        args.smoke, args.threads), indent=2))
+        return
     print(json.dumps(run(args.component, args.corpus_dir, args.work, args.quick or args.smoke, args.smoke,
                          args.threads, configs), indent=2))
 

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
+from . import msgpack_registry  # noqa: F401 (Doc serialization without registry rescans, issue 24)
 from .errors import Errors, Warnings
 
 DOC_EXT_ATTR = "relations"

@@ -10,6 +10,8 @@ from typing import Any, Collection, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
+from .. import torch_threads  # noqa: F401 (one torch thread in forked workers: nlp.pipe(n_process=2))
+
 from ..encoders import load_encoder
 from ..entity_markers import EncodedPair
 

@@ -5,6 +5,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from .. import torch_threads  # noqa: F401 (one torch thread in forked workers: nlp.pipe(n_process=2))
+
 # Logit given to sentence tokens that have no wordpiece in the encoder input (truncated,
 # or whitespace tokens): a sigmoid of about 2e-9, so they never become a pointer.
 ABSENT_LOGIT = -20.0

@@ -243,3 +243,62 @@ def test_smoke_mode_refuses_to_write_into_this_repository(out_dir):
     proc = subprocess.run(command + (["--out-dir", out_dir] if out_dir else []), cwd=root, capture_output=True,
                           text=True)
     assert proc.returncode == 2 and "--mode smoke: give --out-dir another folder" in proc.stderr
+
+
+def timing_summary(median, low, high):
+    return {"median": median, "min": low, "max": high, "n": 3}
+
+
+def speed_batch(batch_size, seconds, baseline_seconds=None, cost=None):
+    row = {"batch_size": batch_size, "seconds": seconds, "words_per_s": timing.rate(1000, seconds),
+           "sents_per_s": timing.rate(40, seconds)}
+    if baseline_seconds is not None:  # the fields speed.py's throughput() writes since issue 24
+        row.update({"baseline": "the pipeline without its relation components: ['tok2vec']",
+                    "baseline_seconds": baseline_seconds, "relation_cost": cost,
+                    "relation_cost_is": "(full - baseline) / baseline"})
+    return row
+
+
+def speed_record(new_fields):
+    entry = {"config": "configs/clm_cpu.cfg", "dev_docs": 40, "words": 1000, "sentences": 40, "disabled": ["ner"],
+             "torch_threads": 1 if new_fields else 2,
+             "batches": [speed_batch(64, timing_summary(0.5, 0.4, 1.0), *(
+                 (timing_summary(0.25, 0.2, 0.5), timing_summary(1.0, 0.9, 1.2)) if new_fields else ()))]}
+    entry["n_process"] = {"a": timing_summary(1.0, 0.8, 1.25), "b": timing_summary(2.0, 1.6, 2.5),
+                          "ratio": timing_summary(2.0, 1.9, 2.1)}
+    if new_fields:  # since issue 24 the row times 2,000+ training sentences, not the dev docs
+        entry["n_process"].update({"sentences": 2000, "start_method": "fork"})
+        entry["peer_floor"] = {"reference": "pair_mlp", "batches": [{
+            "batch_size": 64, "reference_words_per_s": timing_summary(4000.0, 3900.0, 4100.0),
+            "words_per_s": timing_summary(2000.0, 1900.0, 2100.0),
+            "words_per_s_vs_reference": timing_summary(0.5, 0.45, 0.55)}]}
+    return {"name": "speed_clm", "mode": "quick", "date": "2030-01-02 03:04 UTC", "command": "c", "machine": "m",
+            "data": "d", "figures": {"component": "clm", "configs": {"cpu": entry}}}
+
+
+def test_report_renders_speed_baselines_costs_and_peer_floor(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    (results / "speed_clm.json").write_text(json.dumps(speed_record(True)))
+    text = report.render(report.load(results), notes)
+    # threads, words/s, baseline words/s (1000 words in 0.25 s), relation cost with its spread
+    assert ("| clm_classifier | cpu (`configs/clm_cpu.cfg`) | 64 | 1 | 2,000 (1,000-2,500) | 80.0 (40.0-100.0) |  | "
+            "4,000 (2,000-5,000) | 1.00 (0.90-1.20)x | 40 | quick |") in text
+    assert ("| clm_classifier | cpu | the pipeline without its relation components: ['tok2vec'] | "
+            "`(full - baseline) / baseline` |") in text
+    assert "| clm_classifier | cpu | 64 | 2,000 (1,900-2,100) | 4,000 (3,900-4,100) | 0.50 (0.45-0.55)x |" in text
+    assert "| clm_classifier | 2000 | 1,000.0 (800.0-1,250.0) | 2,000.0 (1,600.0-2,500.0) | 2.00 (1.90-2.10)x | fork |" \
+        in text
+
+
+def test_report_still_renders_speed_results_without_baselines(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    (results / "speed_clm.json").write_text(json.dumps(speed_record(False)))
+    text = report.render(report.load(results), notes)
+    assert "| clm_classifier | cpu (`configs/clm_cpu.cfg`) | 64 | 2 | 2,000 (1,000-2,500) | 80.0 (40.0-100.0) |  | - | - |" \
+        in text
+    assert "Peer floor" not in text and "relation cost =" not in text
+    assert "| clm_classifier | 40 | 20.0 (16.0-25.0) | 40.0 (32.0-50.0) | 2.00 (1.90-2.10)x | - |" in text

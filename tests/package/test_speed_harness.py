@@ -41,3 +41,22 @@ def test_pair_mlp_reference_learns_the_training_relations():
     assert losses[-1] < losses[0] / 10
     for eg, doc in zip(examples, nlp.pipe(unseen_docs(nlp))):
         assert relation_keys(doc) == relation_keys(eg.reference)
+
+
+def test_n_process_row_times_at_least_the_sentences_asked_for(tmp_path, monkeypatch):
+    """The training documents are cycled until the row holds the sentences issue 24 asks
+    for, in the component's input kind, and both variants return every input."""
+    from spacy.tokens import Doc, DocBin
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    docs = [Doc(nlp.vocab, words=["A", "b", ".", "C", "d", "."], sent_starts=[1, 0, 0, 1, 0, 0]),
+            Doc(nlp.vocab, words=["E", "f", "."], sent_starts=[1, 0, 0])]
+    DocBin(docs=docs).to_disk(tmp_path / "train.spacy")
+    paths = {"train": tmp_path / "train.spacy"}
+    texts, sentences = speed.n_process_inputs(paths, nlp.vocab, "text", "", 7)
+    assert (len(texts), sentences) == (5, 8) and texts[2] == texts[0] == docs[0].text
+    monkeypatch.setattr(speed, "N_PROCESS_SMOKE_SENTENCES", 5)
+    row = speed.n_process_row(nlp, paths, "docs", "", [], repeats=3, smoke=True)
+    assert row["sentences"] >= 5 and row["start_method"] and set(row["cpu_seconds"]) == {"1", "2"}
+    assert len(row["rounds"]["a"]) == len(row["rounds"]["b"]) == 3

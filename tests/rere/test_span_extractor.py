@@ -351,3 +351,49 @@ def test_query_mode_loads_weights_saved_alone(query_nlp):
                                        frozen_layers=3, dropout=0.1)
     assert loaded.tokenizer.vocab == module.tokenizer.vocab
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), module.state_dict().values()))
+
+
+def per_query_texts_decode(extractor, docs, batch, threshold):
+    """SpanExtractor.decode before issue 24 (token texts built for every query), kept
+    here as the reference of the once-per-sentence version."""
+    queries, probs = batch
+    relations = [[] for _ in docs]
+    offset = 0
+    for d, start, end, label in queries.tolist():
+        doc, query_probs = docs[d], probs[offset : offset + end - start]
+        offset += end - start
+        pairs = decode_pointers(query_probs, threshold, pairing=extractor.cfg["pairing"],
+                                texts=[token.text for token in doc[start:end]],
+                                max_length=extractor.cfg["max_span_length"])
+        relations[d].extend(Relation(head=doc[start + s[0] : start + s[1]], tail=doc[start + o[0] : start + o[1]],
+                                     label=extractor.labels[label], score=score, source=extractor.name)
+                            for s, o, score in pairs)
+    return relations
+
+
+@pytest.mark.parametrize("pairing", ["nearest", "cartesian"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_decode_equals_the_per_query_implementation(pairing, seed):
+    """Random pointer probabilities over several relations queried per sentence (repeated
+    words, so the cartesian rule merges equal strings)."""
+    rng = numpy.random.default_rng(seed)
+    nlp = spacy.blank("en")
+    extractor = nlp.add_pipe("span_extractor", config={"pairing": pairing})
+    for label in LABELS:
+        extractor.add_label(label)
+    words = ["Acme", "Corp", "in", "Paris", "and", "Acme", "Corp", "of", "Rome", "."]
+    docs = [spacy.tokens.Doc(nlp.vocab, words=[str(w) for w in rng.choice(words, size=rng.integers(1, 25))],
+                             sent_starts=None) for _ in range(8)]
+    queries = []
+    for d, doc in enumerate(docs):
+        cut = int(rng.integers(0, len(doc) + 1))
+        for start, end in ((0, cut), (cut, len(doc))):
+            if end > start:
+                queries += [(d, start, end, int(lab)) for lab in rng.choice(len(LABELS), size=3)]
+    queries = numpy.asarray(queries, dtype="int32")
+    n_rows = int((queries[:, 2] - queries[:, 1]).sum())
+    probs = (rng.random((n_rows, 4)) ** 3).astype("float32")  # mostly low, some above the thresholds
+    for threshold in (0.05, 0.3, 0.6):
+        expected = per_query_texts_decode(extractor, docs, (queries, probs), threshold)
+        assert extractor.decode(docs, (queries, probs), threshold) == expected
+    assert any(expected)
