@@ -29,7 +29,14 @@
 Variant runs (the ablations and sweeps) run `RELEXT_BENCH_JOBS` at a time (`run.py --jobs`),
 each on one torch thread, and keep each finished run's row in its output directory
 (`row.json`), so an interrupted benchmark resumes where it stopped.
-The figures are the dev scores `spacy train` records for `model-best` (meta.json).
+The figures are the dev scores `spacy train` records for `model-best` (meta.json). Every run is
+the `python -m spacy train` command line recorded beside its figures (`train_command`: the
+config, the step count, `eval_frequency` = steps / 4, the seed, the variant's settings and, for
+a warm-up-then-decay learning rate, its schedule fitted to the steps), run as it is written, so
+that command alone reproduces the figure. (Before, the harness called `train()` in-process
+with `eval_frequency` = steps / 4, which no printed command gave: the CoNLL04 gold-entity
+figure of 56.1 was the best of steps 375/750/1125/1500, while the config's eval_frequency of
+200 evaluates steps 200..1400 and never step 1500; issue 20.)
 Quick mode trains the quick steps of `RUNS`: those rows say so and are far from converged.
 Smoke mode (`benchmarks/run.py --mode smoke`) trains `SMOKE_STEPS` steps on the smoke sets
 of `data.py`: it checks that every run works and measures nothing.
@@ -37,15 +44,17 @@ of `data.py`: it checks that every run works and measures nothing.
 import argparse
 import json
 import os
+import shlex
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, List, Optional
 
 import spacy
-from spacy.cli.train import train
+from thinc.api import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
 import data  # noqa: E402
@@ -89,20 +98,53 @@ RATIONALE_SEEDS = (0, 1, 2)
 RATIONALE_K_SWEEP = {f"k_ratio {k}": {RE2 + "k_ratio": k} for k in (0.2, 0.4, 0.6, 0.8, 1.0)}
 
 
+def train_overrides(config: str, steps: int, variant: Optional[dict] = None) -> Dict[str, object]:
+    """The settings a benchmark run gives `spacy train` on top of `configs/<config>`:
+    steps, an eval_frequency that evaluates the last step, seed 0, and a
+    `warmup_linear.v1` learning rate fitted to the steps (10% warm-up, decay to the last
+    step), since a config cannot derive those from max_steps."""
+    overrides: Dict[str, object] = {"training.max_steps": steps, "training.eval_frequency": max(1, steps // 4),
+                                    "training.seed": 0}
+    schedule = Config().from_disk(CONFIGS / config, interpolate=False)["training"]["optimizer"].get("learn_rate")
+    if isinstance(schedule, dict) and schedule.get("@schedules") == "warmup_linear.v1":
+        overrides["training.optimizer.learn_rate.total_steps"] = steps
+        overrides["training.optimizer.learn_rate.warmup_steps"] = max(1, steps // 10)
+    return {**overrides, **(variant or {})}
+
+
+def train_command(config: str, output: Path, paths: Dict[str, Path], overrides: Dict[str, object]) -> List[str]:
+    """`python -m spacy train` with the run's config, output, data and settings."""
+    command = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output),
+               "--paths.train", str(paths["train"]), "--paths.dev", str(paths["dev"])]
+    for key, value in overrides.items():
+        command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+    return command
+
+
+def shown_command(command: List[str], env: Dict[str, str]) -> str:
+    """The command as a reader types it from the repository root."""
+    root = Path(__file__).resolve().parents[1]
+    words = ["python"] + [os.path.relpath(w, root) if os.path.isabs(w) else w for w in command[1:]]
+    return " ".join([f"{k}={v}" for k, v in env.items()] + [shlex.quote(w) for w in words])
+
+
 def train_and_score(name: str, corpus_dir: Path, work: Path, quick: bool, variant: Optional[dict] = None,
                     tag: str = "", smoke: bool = False) -> dict:
     dataset, config, quick_steps, full_steps, headline = RUNS[name]
     paths = data.dataset(dataset, corpus_dir, work, smoke)
     steps = SMOKE_STEPS if smoke else quick_steps if quick else full_steps
     output = work / f"accuracy_{name}{tag}_{data.mode_name(quick, smoke)}"
-    overrides = {"paths.train": str(paths["train"]), "paths.dev": str(paths["dev"]), "training.max_steps": steps,
-                 "training.eval_frequency": max(1, steps // 4), "training.seed": 0, **(variant or {})}
+    command = train_command(config, output.resolve(), {k: Path(paths[k]).resolve() for k in ("train", "dev")},
+                            train_overrides(config, steps, variant))
+    # parallel variant runs (`run.py --jobs`) take one thread each
+    threads = {"OMP_NUM_THREADS": "1"} if int(os.environ.get("RELEXT_BENCH_JOBS", "1")) > 1 else {}
     started = time.perf_counter()
-    train(CONFIGS / config, output, overrides=overrides)
+    subprocess.run(command, check=True, env={**os.environ, **threads})
     seconds = time.perf_counter() - started
     meta = json.loads((output / "model-best" / "meta.json").read_text())
     scores = {k: v for k, v in meta["performance"].items() if isinstance(v, (int, float))}
     figures = {"component": name, "config": f"configs/{config}", "steps": steps, "train_seconds": round(seconds, 1),
+               "train_command": shown_command(command, threads),
                "model": str(output / "model-best"), "headline": headline, "scores": scores,
                "encoder": "spaCy tok2vec (HashEmbedCNN) trained from scratch, no pre-trained weights"}
     return {"data": paths["split"], "figures": figures, "model": output / "model-best", "dev": paths["dev"]}
@@ -187,6 +229,7 @@ def variant_runs(name: str, variants: dict, corpus_dir: Path, work: Path, quick:
         row.pop("_out", None)
     first = rows[0]
     figures = {"component": name, "config": first["config"], "steps": first["steps"], "seeds": list(seeds),
+               "train_command": first.get("train_command"),
                "train_seconds": round(sum(r["train_seconds"] for r in rows), 1), "model": first["model"],
                "headline": first["headline"], "scores": first["scores"], "encoder": first["encoder"],
                "ablations": [{k: r[k] for k in ("variant", "seed", "overrides", "scores", "train_seconds", "eval") if k in r}

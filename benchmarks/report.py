@@ -608,6 +608,8 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                 body.append(f"\nRationales: {num(e['mean_fraction_selected'], 3)} of a pair's region selected, "
                              f"{num(e['mean_segments_per_rationale'], 2)} segments on average ({e['n_pairs']} pairs).")
             body.append(f"\nTraining: {f['steps']} steps, {num(f['train_seconds'], 0)} s; model `{f['model']}`.")
+            if f.get("train_command"):  # the run itself, which reproduces the figure alone
+                body.append(f"\nTrained by: `{f['train_command']}`.")
         elif name == "clm_packing":
             body.append(table(["mode", "dev set", "sentences", "pairs", "packed sentences/s", "per-pair sentences/s",
                                "speed-up"],

@@ -14,13 +14,15 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any, Dict
 
 __version__ = "0.1.0"
-__all__ = ["Relation", "add_relations", "align_relations", "get_entities", "get_entity_clusters", "install_extensions",
-           "render"]
+__all__ = ["Relation", "add_relations", "align_relations", "get_entities", "get_entity_clusters",
+           "get_symmetric_labels", "install_extensions", "render", "set_symmetric_labels"]
 
 _MODULE_OF: Dict[str, str] = {
     "Relation": "relations",
     "add_relations": "relations",
     "align_relations": "relations",
+    "get_symmetric_labels": "relations",
+    "set_symmetric_labels": "relations",
     "install_extensions": "relations",
     "get_entities": "entities",
     "get_entity_clusters": "entities",
@@ -29,7 +31,14 @@ _MODULE_OF: Dict[str, str] = {
 
 if TYPE_CHECKING:  # static analysers and IDEs see the names; the run time imports them lazily
     from .entities import get_entities, get_entity_clusters  # noqa: F401
-    from .relations import Relation, add_relations, align_relations, install_extensions  # noqa: F401
+    from .relations import (  # noqa: F401
+        Relation,
+        add_relations,
+        align_relations,
+        get_symmetric_labels,
+        install_extensions,
+        set_symmetric_labels,
+    )
     from .visualize import render  # noqa: F401
 
 

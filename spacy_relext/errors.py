@@ -73,6 +73,11 @@ class Warnings(metaclass=ErrorsWithCodes):
     W033 = ("The training DocBin {path} of the document-level scorer is not on this machine: "
             "docre_ign_f (Ign F1, which leaves out the facts seen in training) is not "
             "reported. Copy the file there, or score with a config whose train_path names it.")
+    # clm_classifier (W061-W065)
+    W061 = ("'{name}' trains without candidate label markers for clm_warmup_fraction of "
+            "[training] max_steps, but max_steps is {max_steps}: taking that fraction of "
+            "{fallback} updates instead. Set clm_warmup_steps in [components.{name}] when "
+            "training by epochs.")
 
 
     # The data check, debug-data (W050-W059)
@@ -300,6 +305,9 @@ class Errors(metaclass=ErrorsWithCodes):
     E404 = ("Invalid clm_classifier settings: max_pair_length={max_pair_length} must be "
             ">= 1; clm_top_n={n}, clm_bottom_m={m} and clm_warmup_steps={warmup} "
             "must be >= 0.")
+    E226 = ("clm_warmup_fraction must be between 0 and 1 (a share of [training] "
+            "max_steps), got {value!r}.")
+    E227 = ("ner_refine_types needs the NER head: set ner_head = true as well.")
     E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
             "{labels}.")
     E406 = ("max_length={max_length} leaves no room for the CLM position ids: the "

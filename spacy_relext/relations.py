@@ -15,6 +15,12 @@ block's first character): on access, spans whose tokens no longer cover those
 characters (the Doc was retokenized) are found again by their characters, and E011 is
 raised when the characters no longer start and end on token boundaries. Records
 written before `"chars"` existed are read by their token offsets alone.
+
+A corpus can also declare labels symmetric (r(a, b) == r(b, a), as SciERC's CONJUNCTION and
+COMPARE): `set_symmetric_labels` stores them under `("._.", SYMMETRIC_STORE_NAME, 0,
+len(doc.text))`, the same kind of key, so the declaration travels with the gold relations
+through DocBins, pickle and `Doc.from_docs`. Gold records keep the direction the corpus
+wrote; the scorers and the components that learn directions read the declaration.
 """
 import bisect
 import math
@@ -30,6 +36,7 @@ from .errors import Errors, Warnings
 
 DOC_EXT_ATTR = "relations"
 STORE_NAME = "spacy_relext_relations"
+SYMMETRIC_STORE_NAME = "spacy_relext_symmetric_labels"
 SENT_EXT_ATTR = "relation_scores"
 
 
@@ -190,6 +197,35 @@ def set_relations(doc: Doc, relations: Iterable[Relation]) -> None:
 def add_relations(doc: Doc, relations: Iterable[Relation]) -> None:
     """Append relations to those already on the Doc."""
     set_relations(doc, get_relations(doc) + list(relations))
+
+
+def set_symmetric_labels(doc: Doc, labels: Iterable[str]) -> None:
+    """Declare relation labels symmetric on a Doc (r(a, b) == r(b, a)): a relation with
+    such a label holds in both directions, whichever one its record names.
+
+    doc (Doc): The document (usually a gold one, written by a converter).
+    labels (Iterable[str]): The labels; empty removes the declaration.
+    """
+    for key in [key for key in doc.user_data if _is_symmetric_key(key)]:
+        del doc.user_data[key]
+    labels = sorted(set(labels))
+    if labels:
+        doc.user_data[("._.", SYMMETRIC_STORE_NAME, 0, len(doc.text))] = labels
+
+
+def get_symmetric_labels(doc: Doc) -> Tuple[str, ...]:
+    """The relation labels a Doc declares symmetric (of every document a merged Doc
+    was made of).
+
+    doc (Doc): The document.
+    RETURNS (Tuple[str, ...]): The labels, sorted; () when none are declared.
+    """
+    labels = {label for key, value in doc.user_data.items() if _is_symmetric_key(key) for label in value}
+    return tuple(sorted(labels))
+
+
+def _is_symmetric_key(key: Any) -> bool:
+    return isinstance(key, tuple) and len(key) == 4 and key[0] == "._." and key[1] == SYMMETRIC_STORE_NAME
 
 
 def align_relations(example: Example) -> Tuple[List[Relation], List[Relation]]:

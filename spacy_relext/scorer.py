@@ -28,7 +28,7 @@ from spacy.vocab import Vocab
 
 from .entities import cluster_id, get_entities, sentence_spans
 from .errors import Errors, Warnings
-from .relations import Relation, get_relations, get_sentence_scores
+from .relations import Relation, get_relations, get_sentence_scores, get_symmetric_labels
 
 Offsets = Tuple[int, int]
 ArgKey = Callable[[Span], Hashable]
@@ -131,7 +131,9 @@ def score_relations(
     examples (Iterable[Example]): Examples with gold relations on `eg.reference` and
         predictions on `eg.predicted`.
     negative_label (Optional[str]): "No relation" label, ignored in gold and predictions.
-    symmetric_labels (Iterable[str]): Labels whose head/tail order is ignored.
+    symmetric_labels (Iterable[str]): Labels whose head/tail order is ignored, besides
+        those each reference Doc declares (`set_symmetric_labels`): a symmetric relation
+        predicted in either direction, or both, matches its gold relation once.
     spans_key (Optional[str]): Span group holding the entity mentions (default doc.ents);
         used to look up an argument's entity type when its span has no label, and to
         count unreachable gold relations.
@@ -140,10 +142,12 @@ def score_relations(
         `rel_strict_p/_r/_f` (micro, Rel+) and `rel_unreachable` (gold relations whose
         arguments are not both mentions of the predicted Doc, when it has mentions).
     """
-    options = {"negative_label": negative_label, "symmetric_labels": tuple(symmetric_labels)}
     boundary_sets, strict_sets = [], []
     unreachable = 0
     for eg in examples:
+        # the labels the reference Doc declares symmetric count too (SciERC's)
+        symmetric = tuple(symmetric_labels or ()) + get_symmetric_labels(eg.reference)
+        options = {"negative_label": negative_label, "symmetric_labels": symmetric}
         gold_rels, pred_rels = get_relations(eg.reference), get_relations(eg.predicted)
         typed_gold, typed_pred = _typed_arg(eg.reference, spans_key), _typed_arg(eg.predicted, spans_key)
         gold = relation_keys(gold_rels, _offsets, **options)

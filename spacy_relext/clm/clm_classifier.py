@@ -19,6 +19,7 @@ from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
+from ..entities import get_entities
 from ..errors import Errors, Warnings
 from ..relation_pipe import (
     DEFAULT_CANDIDATES,
@@ -31,13 +32,18 @@ from ..relation_pipe import (
     one_of,
     softmax_cross_entropy,
 )
-from ..relations import Relation
-from .label_scheme import DirectionalLabels, decode_pairs, learn_symmetric_labels
+from ..relations import Relation, align_span, get_symmetric_labels, same_texts
+from .label_scheme import NIL, DirectionalLabels, decode_pairs, learn_symmetric_labels
 from .levitated_marker import PackedPairs, PairGroup, build_attention, stage_one_scores
 
 CLM_TOKEN_SCHEMES = ("separate", "code")
 CLM_ORDERS = ("score", "random")
 PACKINGS = ("subject", "pair")
+# The share of `[training] max_steps` trained without CLMs: the authors' warm-up ratio for
+# ACE04/05 (Feng et al., 2025, Appendix A), the paper calling the warm-up crucial (section 3.3).
+DEFAULT_WARMUP_FRACTION = 0.33
+# The run length assumed when `[training] max_steps` does not give it (the configs' length).
+FALLBACK_TRAINING_STEPS = 2000
 DocPair = Tuple[int, Span, Span]  # (doc index, head, tail)
 
 DEFAULT_CLM_MODEL_CONFIG = """
@@ -70,8 +76,11 @@ DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG + DEFAULT_TOK2VEC
         "clm_bottom_m": 4,
         "clm_token_scheme": "separate",
         "clm_order": "score",
-        "clm_warmup_steps": 0,
+        "clm_warmup_steps": None,
+        "clm_warmup_fraction": DEFAULT_WARMUP_FRACTION,
         "clm_stage1_dropout": True,
+        "ner_head": False,
+        "ner_refine_types": False,
         "train_on_gold_entities": True,
         "scorer": DEFAULT_SCORER,
     },
@@ -92,8 +101,11 @@ def make_clm_classifier(
     clm_bottom_m: int,
     clm_token_scheme: str,
     clm_order: str,
-    clm_warmup_steps: int,
+    clm_warmup_steps: Optional[int],
+    clm_warmup_fraction: float,
     clm_stage1_dropout: bool,
+    ner_head: bool,
+    ner_refine_types: bool,
     train_on_gold_entities: bool,
     scorer: Optional[Callable],
 ) -> "ClmClassifier":
@@ -108,8 +120,9 @@ def make_clm_classifier(
         levitated objects) or "pair" (PURE-style baseline: one sequence per ordered
         pair, both arguments marked solid).
     max_pair_length (int): Most objects packed with one subject.
-    symmetric_labels (Optional[List[str]]): Labels with no direction; None learns them
-        from the data (labels whose gold relations always also occur reversed).
+    symmetric_labels (Optional[List[str]]): Labels with no direction; None takes those
+        the training Docs declare (`set_symmetric_labels`; the SciERC converter declares
+        CONJUNCTION and COMPARE) and those whose gold relations always also occur reversed.
     use_clms (bool): Train with candidate label markers.
     clm_top_n (int): Highest-ranked classes given as positive CLMs.
     clm_bottom_m (int): Lowest-ranked classes given as negative CLMs.
@@ -117,8 +130,17 @@ def make_clm_classifier(
         (the authors' scheme: NEG of a class is the POS token of its reverse class).
     clm_order (str): "score" (the paper: CLMs in descending stage-1 score order) or
         "random" (the paper's ablation: the same CLMs, shuffled per pair).
-    clm_warmup_steps (int): Updates trained without CLMs before they are used.
+    clm_warmup_steps (Optional[int]): Updates trained without CLMs before they are
+        used; null (the default): `clm_warmup_fraction` of `[training] max_steps`,
+        fixed when the component is initialized.
+    clm_warmup_fraction (float): The share of `[training] max_steps` trained without
+        CLMs when `clm_warmup_steps` is null (0.33, the authors' setting for ACE).
     clm_stage1_dropout (bool): Rank the classes with dropout on, as the authors do.
+    ner_head (bool): Also predict the entity type of each object from its two markers
+        and train on L = L_re + L_ner (PL-Marker, Ye et al., 2022; SURE keeps it).
+    ner_refine_types (bool): With the NER head, the relation arguments take the types
+        it predicts (Rel+ is scored on them), and relations with an argument it calls
+        no entity are dropped, as PL-Marker does when it uses its own NER predictions.
     train_on_gold_entities (bool): Pair the gold mentions in training.
     scorer (Optional[Callable]): The scoring method.
     """
@@ -138,7 +160,10 @@ def make_clm_classifier(
         clm_token_scheme=clm_token_scheme,
         clm_order=clm_order,
         clm_warmup_steps=clm_warmup_steps,
+        clm_warmup_fraction=clm_warmup_fraction,
         clm_stage1_dropout=clm_stage1_dropout,
+        ner_head=ner_head,
+        ner_refine_types=ner_refine_types,
         train_on_gold_entities=train_on_gold_entities,
         scorer=scorer,
     )
@@ -166,7 +191,8 @@ class ClmClassifier(CandidatePairPipe):
     """Classify candidate mention pairs with levitated markers, M-DOS and CLMs."""
 
     CFG_SCHEMA = {**CandidatePairPipe.CFG_SCHEMA, "packing": one_of(PACKINGS), "max_pair_length": INT,
-                  "symmetric_labels": OPTIONAL_STR_LIST, "nI": OPTIONAL_INT}
+                  "symmetric_labels": OPTIONAL_STR_LIST, "nI": OPTIONAL_INT, "clm_warmup_steps": OPTIONAL_INT,
+                  "entity_types": OPTIONAL_STR_LIST}
 
     def __init__(
         self,
@@ -185,8 +211,11 @@ class ClmClassifier(CandidatePairPipe):
         clm_bottom_m: int = 4,
         clm_token_scheme: str = "separate",
         clm_order: str = "score",
-        clm_warmup_steps: int = 0,
+        clm_warmup_steps: Optional[int] = None,
+        clm_warmup_fraction: float = DEFAULT_WARMUP_FRACTION,
         clm_stage1_dropout: bool = True,
+        ner_head: bool = False,
+        ner_refine_types: bool = False,
         train_on_gold_entities: bool = True,
         scorer: Optional[Callable] = None,
     ) -> None:
@@ -197,10 +226,14 @@ class ClmClassifier(CandidatePairPipe):
             raise ValueError(Errors.E402.format(name="clm_order", options=CLM_ORDERS, value=clm_order))
         if packing not in PACKINGS:
             raise ValueError(Errors.E402.format(name="packing", options=PACKINGS, value=packing))
-        if max_pair_length < 1 or min(clm_top_n, clm_bottom_m, clm_warmup_steps) < 0:
+        if max_pair_length < 1 or min(clm_top_n, clm_bottom_m, clm_warmup_steps or 0) < 0:
             raise ValueError(
                 Errors.E404.format(max_pair_length=max_pair_length, n=clm_top_n, m=clm_bottom_m, warmup=clm_warmup_steps)
             )
+        if not 0.0 <= clm_warmup_fraction <= 1.0:
+            raise ValueError(Errors.E226.format(value=clm_warmup_fraction))
+        if ner_refine_types and not ner_head:
+            raise ValueError(Errors.E227)
         super().__init__(
             vocab,
             model,
@@ -213,14 +246,50 @@ class ClmClassifier(CandidatePairPipe):
             packing=packing,
             max_pair_length=max_pair_length,
             symmetric_labels=None if symmetric_labels is None else list(symmetric_labels),
+            clm_warmup_steps=clm_warmup_steps,
+            entity_types=None,
         )
         self.use_clms = use_clms
         self.clm_top_n = clm_top_n
         self.clm_bottom_m = clm_bottom_m
         self.clm_token_scheme = clm_token_scheme
         self.clm_order = clm_order
-        self.clm_warmup_steps = clm_warmup_steps
+        self.clm_warmup_fraction = clm_warmup_fraction
+        self._configured_warmup_steps = clm_warmup_steps
+        self.ner_head = ner_head
+        self.ner_refine_types = ner_refine_types
         self.clm_stage1_dropout = clm_stage1_dropout
+
+    @property
+    def clm_warmup_steps(self) -> int:
+        """RETURNS (int): Updates trained without CLMs (resolved at `initialize`; before
+        that, the fraction of FALLBACK_TRAINING_STEPS)."""
+        steps = self.cfg.get("clm_warmup_steps")
+        return round(self.clm_warmup_fraction * FALLBACK_TRAINING_STEPS) if steps is None else steps
+
+    @clm_warmup_steps.setter
+    def clm_warmup_steps(self, value: Optional[int]) -> None:
+        self.cfg["clm_warmup_steps"] = value
+
+    def _training_length(self, nlp: Optional[Language]) -> int:
+        """`[training] max_steps` of the pipeline's config, or FALLBACK_TRAINING_STEPS
+        with a warning (training by epochs, or no config)."""
+        max_steps = nlp.config.get("training", {}).get("max_steps", 0) if nlp is not None else 0
+        if isinstance(max_steps, int) and not isinstance(max_steps, bool) and max_steps > 0:
+            return max_steps
+        warnings.warn(Warnings.W061.format(name=self.name, max_steps=max_steps, fallback=FALLBACK_TRAINING_STEPS))
+        return FALLBACK_TRAINING_STEPS
+
+    @property
+    def entity_types(self) -> Optional[Tuple[str, ...]]:
+        """RETURNS (Optional[Tuple[str, ...]]): The object types of the NER head (its
+        class c + 1; class 0 is NIL), or None without the head."""
+        types = self.cfg.get("entity_types")  # absent from pipelines saved before the head
+        return None if types is None else tuple(types)
+
+    def _set_entity_classes(self) -> None:
+        types = self.entity_types
+        self.model.attrs["n_entity_classes"] = 0 if types is None else len(types) + 1
 
     @property
     def label_scheme(self) -> DirectionalLabels:
@@ -228,15 +297,30 @@ class ClmClassifier(CandidatePairPipe):
         return DirectionalLabels(self.labels, self.cfg["symmetric_labels"] or ())
 
     def initialize_model(self, get_examples: Callable[[], Iterable[Example]], *, nlp: Optional[Language]) -> None:
-        """Fix the symmetric labels, size the output and initialize the model."""
+        """Fix the symmetric labels and the CLM warm-up, size the output and initialize
+        the model."""
+        if self._configured_warmup_steps is None:
+            # SURE trains stage 2 alone first (Feng et al., 2025, section 3.3), for a share
+            # of the run's steps: 0.33 for ACE04/05 (their Appendix A).
+            self.cfg["clm_warmup_steps"] = round(self.clm_warmup_fraction * self._training_length(nlp))
         if self.cfg["symmetric_labels"] is None:
-            triples = []
+            # Declared by the corpus (the SciERC converter does), else learned: labels
+            # whose gold relations always also occur reversed.
+            triples, declared = [], set()
             for i, eg in enumerate(get_examples()):
                 triples.extend(((i, *rel.key[:2]), (i, *rel.key[2:4]), rel.label) for rel in eg.reference._.relations)
-            self.cfg["symmetric_labels"] = learn_symmetric_labels(triples)
+                declared.update(get_symmetric_labels(eg.reference))
+            learned = learn_symmetric_labels(triples)
+            self.cfg["symmetric_labels"] = sorted((declared & set(self.labels)) | set(learned))
         unknown = set(self.cfg["symmetric_labels"]) - set(self.labels)
         if unknown:
             raise ValueError(Errors.E405.format(unknown=sorted(unknown), labels=self.labels))
+        if self.ner_head:
+            types = {ent.label_ for eg in get_examples() for ent in get_entities(eg.reference, self.spans_key)}
+            self.cfg["entity_types"] = sorted(types - {""})
+        else:
+            self.cfg["entity_types"] = None
+        self._set_entity_classes()
         self.model.set_dim("nO", self.label_scheme.n_classes)
         docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
         self.model.initialize(X=(docs, PackedPairs([])) if docs else None)
@@ -256,6 +340,7 @@ class ClmClassifier(CandidatePairPipe):
             self.model.set_dim("nI", self.cfg["nI"])
         if not self.model.has_dim("nO"):
             self.model.set_dim("nO", self.label_scheme.n_classes)
+        self._set_entity_classes()
         build_attention(self.model)
 
     def pack(self, docs: Sequence[Doc]) -> Tuple[PackedPairs, List[DocPair]]:
@@ -294,19 +379,50 @@ class ClmClassifier(CandidatePairPipe):
         docs = list(docs)
         packed, pairs = self.pack(docs)
         if not pairs:
-            return pairs, self.model.ops.alloc2f(0, self.label_scheme.n_classes)
+            return pairs, self.model.ops.alloc2f(0, self.label_scheme.n_classes + self._n_entity_classes)
         return pairs, self.model.predict((docs, packed))
+
+    @property
+    def _n_entity_classes(self) -> int:
+        return 0 if self.entity_types is None else len(self.entity_types) + 1
 
     def set_annotations(self, docs: Iterable[Doc], predictions: Tuple[List[DocPair], Floats2d]) -> None:
         """Decode both directions of each pair and write `doc._.relations`."""
         docs = list(docs)
         pairs, scores = predictions
-        log_probs = _log_softmax(self.model.ops.to_numpy(scores))
+        scores = self.model.ops.to_numpy(scores)
+        n_classes = self.label_scheme.n_classes
+        log_probs = _log_softmax(scores[:, :n_classes])
+        types = self._refined_types(pairs, scores[:, n_classes:]) if self.ner_refine_types else None
         found: List[List[Relation]] = [[] for _ in docs]
         for i, head, tail, label, score in decode_pairs(pairs, log_probs, self.label_scheme):
-            if score >= self.threshold:
-                found[i].append(Relation(head=head, tail=tail, label=label, score=score, source=self.name))
+            if score < self.threshold:
+                continue
+            if types is not None:
+                head_type = types.get((i, head.start, head.end), head.label_)
+                tail_type = types.get((i, tail.start, tail.end), tail.label_)
+                if head_type is None or tail_type is None:
+                    continue  # an argument the NER head calls no entity
+                head = Span(head.doc, head.start, head.end, label=head_type, span_id=head.id_)
+                tail = Span(tail.doc, tail.start, tail.end, label=tail_type, span_id=tail.id_)
+            found[i].append(Relation(head=head, tail=tail, label=label, score=score, source=self.name))
         self.write_relations(docs, found)
+
+    def _refined_types(self, pairs: List[DocPair], ner_scores: numpy.ndarray) -> Dict[Tuple[int, int, int], Optional[str]]:
+        """The entity type of each mention scored as an object: the argmax of its NER
+        log-probabilities averaged over the pairs it is the object of (None: NIL).
+
+        pairs (List[DocPair]): (doc index, head, tail) per row.
+        ner_scores (numpy.ndarray): (P, 1 + n_types) NER logits of each row's object.
+        RETURNS (Dict[Tuple[int, int, int], Optional[str]]): (doc index, start, end) -> type.
+        """
+        log_probs = _log_softmax(ner_scores)
+        sums: Dict[Tuple[int, int, int], numpy.ndarray] = {}
+        for row, (i, _, tail) in enumerate(pairs):
+            key = (i, tail.start, tail.end)
+            sums[key] = sums[key] + log_probs[row] if key in sums else log_probs[row].copy()
+        names = (None, *(self.entity_types or ()))
+        return {key: names[int(numpy.argmax(total))] for key, total in sums.items()}
 
     def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[List[Doc], PackedPairs], Any]]:
         """Pack the pairs, their gold classes and, after the warm-up, their CLMs."""
@@ -326,25 +442,54 @@ class ClmClassifier(CandidatePairPipe):
             else:
                 label = gold.get((i, tail.start, tail.end, head.start, head.end))
                 truths.append(scheme.encode(label, reverse=True))
+        if self.entity_types is not None:
+            types = self._gold_types(examples)
+            truths = [(c, types[i].get((tail.start, tail.end), NIL)) for c, (i, _, tail) in zip(truths, pairs)]
         X = ([eg.predicted for eg in examples], packed)
         if self.use_clms and self.n_updates >= self.clm_warmup_steps:
-            logits = stage_one_scores(self.model, X, dropout=self.clm_stage1_dropout)
+            logits = stage_one_scores(self.model, X, dropout=self.clm_stage1_dropout)[:, : scheme.n_classes]
             clm_ids = candidate_label_markers(self.model.ops.to_numpy(logits), scheme, n=self.clm_top_n, m=self.clm_bottom_m, token_scheme=self.clm_token_scheme)
             if self.clm_order == "random":
                 # Seeded by the update count, so that a seeded training run repeats.
                 clm_ids = numpy.random.default_rng(self.n_updates).permuted(clm_ids, axis=1)
             packed.clm_ids = self.model.ops.asarray2i(clm_ids)
         self.n_updates += 1
+        if self.entity_types is not None:
+            return X, self.model.ops.asarray2i(truths)
         return X, self.model.ops.asarray1i(truths)
 
-    def get_loss(self, examples: Iterable[Example], scores: Tuple[Any, Floats2d]) -> Tuple[float, Floats2d]:
-        """Mean cross-entropy over the directional classes of the pairs.
+    def _gold_types(self, examples: List[Example]) -> List[Dict[Tuple[int, int], int]]:
+        """The NER head's class of each gold mention, by (start, end) on `eg.predicted`,
+        per example; a mention of a type unseen at initialization is NIL, and so is a
+        predicted mention that is no gold one."""
+        classes = {label: c + 1 for c, label in enumerate(self.entity_types or ())}
+        found = []
+        for eg in examples:
+            same = same_texts(eg)
+            types = {}
+            for ent in get_entities(eg.reference, self.spans_key):
+                span = align_span(eg, ent, same)
+                if span is not None:
+                    types[(span.start, span.end)] = classes.get(ent.label_, NIL)
+            found.append(types)
+        return found
 
-        scores (Tuple[Ints1d, Floats2d]): Gold classes and logits.
+    def get_loss(self, examples: Iterable[Example], scores: Tuple[Any, Floats2d]) -> Tuple[float, Floats2d]:
+        """Mean cross-entropy over the directional classes of the pairs, plus, with the
+        NER head, that over the entity types of their objects (L = L_re + L_ner,
+        PL-Marker, Ye et al., 2022).
+
+        scores (Tuple[Ints1d, Floats2d]): Gold classes (with the head: (P, 2), the
+            class and the object's type) and logits.
         RETURNS (Tuple[float, Floats2d]): The loss and its gradient.
         """
         truths, logits = scores
-        return softmax_cross_entropy(self.model.ops, logits, truths)
+        if truths.ndim == 1:
+            return softmax_cross_entropy(self.model.ops, logits, truths)
+        n_classes = self.label_scheme.n_classes
+        loss_re, d_re = softmax_cross_entropy(self.model.ops, logits[:, :n_classes], truths[:, 0])
+        loss_ner, d_ner = softmax_cross_entropy(self.model.ops, logits[:, n_classes:], truths[:, 1])
+        return loss_re + loss_ner, self.model.ops.xp.concatenate([d_re, d_ner], axis=1)
 
 
 def candidate_label_markers(logits: numpy.ndarray, scheme: DirectionalLabels, *, n: int, m: int, token_scheme: str) -> numpy.ndarray:

@@ -160,6 +160,7 @@ def build_attention(model: Model[InT, OutT]) -> None:
         n_positions=model.attrs["max_length"] + N_CLM_POSITIONS,
         n_clm_tokens=2 * n_classes,
         dropout=model.attrs["dropout"],
+        n_entity_classes=n_entity_classes(model),
     )
     attention = PyTorchWrapper_v3(
         module, convert_inputs=_convert_inputs, convert_outputs=convert_outputs, deserialize_model=deserialize_weights_only
@@ -169,19 +170,29 @@ def build_attention(model: Model[InT, OutT]) -> None:
 
 
 def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable[[OutT], List[Floats2d]]]:
+    return _forward(model, inputs, is_train, is_train)
+
+
+def _forward(
+    model: Model[InT, OutT], inputs: InT, tok2vec_train: bool, attention_train: bool
+) -> Tuple[OutT, Callable[[OutT], List[Floats2d]]]:
+    """`forward`, with the token vectors and the attention layer each in training or
+    prediction mode: stage 1 without dropout needs the training-mode token vectors (a
+    listener only has the batch's vectors in training mode) and an attention layer in
+    prediction mode."""
     docs, packed = inputs
     ops = model.ops
-    tokvecs, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
+    tokvecs, backprop_tok2vec = model.get_ref("tok2vec")(docs, tok2vec_train)
     n_in = model.get_dim("nI")
     if packed.n_pairs == 0:
-        return ops.alloc2f(0, model.get_dim("nO")), lambda d_scores: []
+        return ops.alloc2f(0, n_outputs(model)), lambda d_scores: []
     lengths = [len(doc) for doc in docs]
     flat = ops.flatten(tokvecs) if sum(lengths) else ops.alloc2f(0, n_in)
     sentences = [sentence_starts(doc) for doc in docs]  # once per Doc, not per chunk
     outputs = []
     for start in range(0, len(packed.groups), GROUPS_PER_CALL):
         chunk = packed.slice(start, start + GROUPS_PER_CALL)
-        outputs.append(_attend(model, docs, flat, chunk, is_train, sentences))
+        outputs.append(_attend(model, docs, flat, chunk, attention_train, sentences))
     scores = ops.xp.concatenate([scores for scores, _ in outputs]) if len(outputs) > 1 else outputs[0][0]
 
     def backprop(d_scores: OutT) -> List[Floats2d]:
@@ -193,6 +204,17 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
 
     return scores, backprop
+
+
+def n_entity_classes(model: Model) -> int:
+    """Entity types plus NIL of the NER head on the object markers (PL-Marker), 0
+    without it: set by the component in `model.attrs` before the layer is built."""
+    return int(model.attrs.get("n_entity_classes", 0))
+
+
+def n_outputs(model: Model) -> int:
+    """Columns of the model's output: the directional classes, then the NER head's."""
+    return model.get_dim("nO") + n_entity_classes(model)
 
 
 def stage_one_scores(model: Model[InT, OutT], X: InT, *, dropout: bool) -> OutT:
@@ -207,10 +229,16 @@ def stage_one_scores(model: Model[InT, OutT], X: InT, *, dropout: bool) -> OutT:
     """
     import torch
 
-    if not dropout:
-        return model.predict(X)
     with torch.no_grad():
-        scores, _ = model(X, is_train=True)
+        if model.has_ref("tok2vec"):
+            # A listener's token vectors in training mode: during an update it holds the
+            # batch's vectors only there; in prediction mode it reads `doc.tensor`, still
+            # empty, and gives zeros (issue 20).
+            tok2vec = model.get_ref("tok2vec")
+            listens = any(getattr(node, "upstream_name", None) is not None for node in tok2vec.walk())
+            scores, _ = _forward(model, X, dropout or listens, dropout)
+        else:
+            scores, _ = model(X, is_train=dropout)
     return scores
 
 

@@ -28,6 +28,8 @@ from .levitated_marker import (
     convert_outputs,
     group_focus,
     marker_attention_mask,
+    n_entity_classes,
+    n_outputs,
     row_offsets,
 )
 
@@ -88,7 +90,8 @@ def init(model: Model[InT, OutT], X: Optional[InT] = None, Y: Optional[OutT] = N
 
     if Y is not None and not model.has_dim("nO"):
         model.set_dim("nO", Y.shape[1])
-    module = load_marker_encoder(model.attrs["encoder_path"], model.get_dim("nO"), model.attrs["dropout"])
+    module = load_marker_encoder(model.attrs["encoder_path"], model.get_dim("nO"), model.attrs["dropout"],
+                                 n_entity_classes(model))
     n_positions = module.encoder.config.max_position_embeddings
     if model.attrs["max_length"] + N_CLM_POSITIONS > n_positions:
         raise ValueError(Errors.E406.format(max_length=model.attrs["max_length"], n=n_positions - N_CLM_POSITIONS))
@@ -99,7 +102,7 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     docs, packed = inputs
     ops = model.ops
     if packed.n_pairs == 0:
-        return ops.alloc2f(0, model.get_dim("nO")), lambda d_scores: []
+        return ops.alloc2f(0, n_outputs(model)), lambda d_scores: []
     encoder = model.get_ref("encoder")
     module = encoder.shims[0]._model
     pieces = [_doc_pieces(module.tokenizer, doc) for doc in docs]

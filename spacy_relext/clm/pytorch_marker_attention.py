@@ -76,6 +76,8 @@ class MarkerAttention(nn.Module):
     n_positions (int): Size of the position table.
     n_clm_tokens (int): Number of candidate-label-marker tokens.
     dropout (float): Dropout on hidden states.
+    n_entity_classes (int): Entity types plus NIL for the NER head on the object
+        markers (PL-Marker, Ye et al., 2022), 0 for no head.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class MarkerAttention(nn.Module):
         n_positions: int,
         n_clm_tokens: int,
         dropout: float,
+        n_entity_classes: int = 0,
     ) -> None:
         super().__init__()
         self.project = nn.Linear(n_in, width)
@@ -99,6 +102,7 @@ class MarkerAttention(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.dropout = nn.Dropout(dropout)
         self.output = nn.Linear(4 * width, n_classes)
+        self.ner_output = nn.Linear(2 * width, n_entity_classes) if n_entity_classes else None
 
     def embed(
         self, X: torch.Tensor, row_types: torch.Tensor, positions: torch.Tensor, clm_ids: torch.Tensor
@@ -168,12 +172,27 @@ class MarkerAttention(nn.Module):
 
         inputs (torch.Tensor): The arguments of `hidden` but `n_read`, then `pair_rows`,
             (P, 5): the group, then the marker rows of S, /S, O and /O of each pair.
-        RETURNS (torch.Tensor): (P, n_classes).
+        RETURNS (torch.Tensor): (P, n_classes), followed by the object's entity-type
+            logits (P, n_entity_classes) with the NER head.
         """
         *rows, pair_rows = inputs
         n_read = int(pair_rows[:, 1:].max()) + 1
         h = self.dropout(self.hidden(*rows, n_read))
-        return self.output(pair_features(h, pair_rows))
+        scores = self.output(pair_features(h, pair_rows))
+        if self.ner_output is None:
+            return scores
+        return torch.cat([scores, self.ner_output(entity_features(h, pair_rows))], dim=-1)
+
+
+def entity_features(h: torch.Tensor, pair_rows: torch.Tensor) -> torch.Tensor:
+    """`[h_O; h_/O]` per pair: what PL-Marker's NER head reads (Ye et al., 2022, section 3.3).
+
+    h (torch.Tensor): Hidden states, (G, T, width).
+    pair_rows (torch.Tensor): (P, 5): group, then the rows of S, /S, O and /O.
+    RETURNS (torch.Tensor): (P, 2 * width).
+    """
+    group = pair_rows[:, 0]
+    return torch.cat([h[group, pair_rows[:, i]] for i in (3, 4)], dim=-1)
 
 
 def pair_features(h: torch.Tensor, pair_rows: torch.Tensor) -> torch.Tensor:

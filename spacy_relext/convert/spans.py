@@ -7,7 +7,7 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from ..errors import Errors
-from ..relations import Relation
+from ..relations import Relation, set_symmetric_labels
 from .common import (
     ENTITY_ROW,
     RELATION_ROW,
@@ -34,6 +34,9 @@ from .common import (
 )
 
 PID_NAMES = "pid2name.json"
+# SciERC's relations without a direction (Luan et al., 2018; PL-Marker and SURE
+# train and score them in both directions).
+SCIERC_SYMMETRIC = ("COMPARE", "CONJUNCTION")
 
 
 def per_sentence(value: Any, shape: Shape, what: str) -> List[Tuple[Any, ...]]:
@@ -78,6 +81,7 @@ def scierc(path: Path, nlp: Language, summary: ConversionSummary) -> DocStream:
         }
         rows = per_sentence(field(data, "relations", "array"), RELATION_ROW, "field 'relations'")
         doc._.relations = token_relations(rows, mentions, doc, summary, inclusive=True)
+        set_symmetric_labels(doc, SCIERC_SYMMETRIC)
         set_entities(doc, mentions.values())
         return doc
 

@@ -131,7 +131,8 @@ def unseen_docs(nlp):
 def trained():
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    nlp.add_pipe("clm_classifier")
+    # CLMs from the 11th update: both training phases run
+    nlp.add_pipe("clm_classifier", config={"clm_warmup_steps": 10})
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     losses = {}
@@ -166,7 +167,7 @@ def test_mask_solid_objects():
 def test_pair_packing_trains():
     fix_random_seed(0)
     nlp = spacy.blank("en")
-    clm = nlp.add_pipe("clm_classifier", config={"packing": "pair"})
+    clm = nlp.add_pipe("clm_classifier", config={"packing": "pair", "clm_warmup_steps": 5})
     examples = make_examples(nlp)
     optimizer = nlp.initialize(lambda: examples)
     packed, pairs = clm.pack([eg.predicted for eg in examples])
@@ -394,7 +395,7 @@ def test_stage_one_records_no_gradient_and_gives_the_clms_of_before():
     no autograd graph, and the same CLMs as ranking with the graph recorded (as before),
     given the same dropout masks."""
     nlp = spacy.blank("en")
-    clm = nlp.add_pipe("clm_classifier")
+    clm = nlp.add_pipe("clm_classifier", config={"clm_warmup_steps": 0})
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
     module = clm.model.get_ref("attention").shims[0]._model
@@ -414,7 +415,8 @@ def test_stage_one_records_no_gradient_and_gives_the_clms_of_before():
 
 def test_clm_random_order_shuffles_the_same_markers():
     nlp = spacy.blank("en")
-    clm = nlp.add_pipe("clm_classifier", config={"clm_order": "random", "clm_top_n": 2, "clm_bottom_m": 4})
+    clm = nlp.add_pipe("clm_classifier", config={"clm_order": "random", "clm_top_n": 2, "clm_bottom_m": 4,
+                                                   "clm_warmup_steps": 0})
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
     clm.n_updates = 3

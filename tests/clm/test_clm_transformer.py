@@ -160,3 +160,68 @@ def test_sorted_chunks_give_the_scores_and_gradients_of_before(trf_nlp, clms):
     module.zero_grad()
     for layer, rate in zip(dropouts, rates):
         layer.p = rate
+
+
+# --- issue 20 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dropout", [True, False])
+def test_stage_one_records_no_gradient(trf_nlp, dropout):
+    """Stage 1 only ranks the classes: no autograd graph through the encoder (issue 20),
+    dropout as `clm_stage1_dropout` says."""
+    from spacy_relext.clm.levitated_marker import stage_one_scores
+
+    clm = trf_nlp.get_pipe("clm_classifier")
+    module = clm.model.get_ref("encoder").shims[0]._model
+    seen = []
+    hook = module.register_forward_hook(lambda layer, inputs, output: seen.append((torch.is_grad_enabled(),
+                                                                                     layer.training)))
+    docs = unseen_docs(trf_nlp)
+    try:
+        stage_one_scores(clm.model, (docs, clm.pack(docs)[0]), dropout=dropout)
+    finally:
+        hook.remove()
+    assert seen == [(False, dropout)]
+
+
+def test_clm_tokens_are_not_cps_reserved_tokens(trf_nlp):
+    """The CLM tokens once started at `[unused5]`, CP's blank tail: a CP-pre-trained
+    encoder read the first CLM as a blanked entity (issue 20)."""
+    from spacy_relext.entity_markers import SPECIAL_TOKENS
+
+    module = trf_nlp.get_pipe("clm_classifier").model.get_ref("encoder").shims[0]._model
+    reserved = set(module.tokenizer.convert_tokens_to_ids(SPECIAL_TOKENS.names()))
+    assert not reserved & set(module.clm_token_ids)
+    assert module.clm_token_ids[0] == module.tokenizer.convert_tokens_to_ids("[unused6]")
+
+
+def test_pipeline_saved_before_the_clm_tokens_moved_keeps_its_tokens(trf_nlp):
+    """A module saved without `clm_first_unused` rebuilds with the CLM tokens it was
+    trained with, and predicts as before."""
+    import srsly
+
+    from spacy_relext.clm.pytorch_marker_encoder import deserialize_encoder, serialize_encoder
+
+    module = trf_nlp.get_pipe("clm_classifier").model.get_ref("encoder").shims[0]._model
+    msg = srsly.msgpack_loads(serialize_encoder(module))
+    del msg["clm_first_unused"], msg["n_entity_classes"]
+    old = deserialize_encoder(None, srsly.msgpack_dumps(msg), torch.device("cpu"))
+    assert old.clm_token_ids[0] == module.tokenizer.convert_tokens_to_ids("[unused5]")
+    assert old.ner_output is None
+    new = deserialize_encoder(None, serialize_encoder(module), torch.device("cpu"))
+    assert new.clm_token_ids == module.clm_token_ids
+
+
+def test_ner_head_in_faithful_mode():
+    from test_clm_training import train_clm
+
+    nlp, clm, _, losses = train_clm({"model": TRF_MODEL, "ner_head": True, "clm_warmup_steps": 0}, 3)
+    assert numpy.isfinite(losses).all()
+    docs = unseen_docs(nlp)
+    pairs, scores = clm.predict(docs)
+    assert scores.shape == (len(pairs), clm.label_scheme.n_classes + 4)
+    loaded = spacy.blank("en")
+    loaded.add_pipe("clm_classifier", config={"model": {**TRF_MODEL, "encoder": "/nonexistent"}, "ner_head": True})
+    loaded.from_bytes(nlp.to_bytes())
+    numpy.testing.assert_allclose(loaded.get_pipe("clm_classifier").predict(unseen_docs(loaded))[1], scores,
+                                  rtol=1e-5, atol=1e-5)

@@ -806,3 +806,17 @@ def test_nothing_converted_is_an_error_and_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match=r"\[E107\] Nothing converted .*document tagged 'test'.*: 1"):
         convert("dwie", tmp_path, tmp_path / "out.spacy", show_progress=False)
     assert not (tmp_path / "out.spacy").exists()
+
+
+def test_scierc_declares_its_symmetric_labels(sample_docs):
+    """SciERC's CONJUNCTION and COMPARE have no direction: the DocBin says so, and the
+    declaration survives merging Docs (issue 20)."""
+    from spacy.tokens import Doc
+
+    from spacy_relext import get_symmetric_labels
+
+    _, docs = sample_docs("scierc")
+    assert all(get_symmetric_labels(doc) == ("COMPARE", "CONJUNCTION") for doc in docs)
+    assert get_symmetric_labels(Doc.from_docs(docs[:2])) == ("COMPARE", "CONJUNCTION")
+    _, conll = sample_docs("conll04")
+    assert get_symmetric_labels(conll[0]) == ()

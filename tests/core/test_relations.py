@@ -311,3 +311,25 @@ def test_docbin_written_before_character_offsets_still_loads(nlp):
     ]
     merged._.relations = merged._.relations  # rewritten in the new format, unchanged
     assert [(r.head.text, r.tail.text) for r in merged._.relations][2] == ("Bob", "Rome")
+
+
+def test_symmetric_labels_travel_with_the_doc():
+    import pickle
+    import warnings
+
+    from spacy.tokens import Doc, DocBin
+
+    from spacy_relext import get_symmetric_labels, set_symmetric_labels
+
+    nlp = spacy.blank("en")
+    doc = nlp("a b c")
+    set_symmetric_labels(doc, ["Knows", "Meets", "Knows"])
+    assert get_symmetric_labels(doc) == ("Knows", "Meets")
+    (read,) = DocBin(docs=[doc], store_user_data=True).get_docs(nlp.vocab)
+    assert get_symmetric_labels(read) == get_symmetric_labels(pickle.loads(pickle.dumps(doc))) == ("Knows", "Meets")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # spaCy warns about user_data it cannot merge
+        merged = Doc.from_docs([doc, nlp("d e")])
+    assert get_symmetric_labels(merged) == ("Knows", "Meets")
+    set_symmetric_labels(doc, [])
+    assert get_symmetric_labels(doc) == ()

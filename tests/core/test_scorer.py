@@ -103,6 +103,22 @@ def test_direction_matters_except_for_symmetric_labels(symmetric_labels, expecte
     assert score_relations([example], symmetric_labels=symmetric_labels)["rel_f"] == pytest.approx(expected_f)
 
 
+@pytest.mark.parametrize("pred,expected_p,expected_r", [
+    ([(ORG, PER, "Sibling")], 1.0, 0.5),  # reversed: correct
+    ([(PER, ORG, "Sibling"), (ORG, PER, "Sibling")], 1.0, 0.5),  # both directions: counted once
+    ([(LOC, ORG, "Work_For")], 0.0, 0.0),  # other labels keep their direction
+])
+def test_symmetric_labels_declared_by_the_reference_doc(pred, expected_p, expected_r):
+    """A corpus that declares a label symmetric (the SciERC converter) is scored so
+    without the scorer being told (issue 20)."""
+    from spacy_relext import set_symmetric_labels
+
+    example = make_example([(PER, ORG, "Sibling"), (ORG, LOC, "Work_For")], pred)
+    set_symmetric_labels(example.reference, ["Sibling"])
+    scores = score_relations([example])
+    assert (scores["rel_p"], scores["rel_r"]) == pytest.approx((expected_p, expected_r))
+
+
 def test_strict_mode_needs_matching_entity_types():
     # Same boundaries, but the predicted Doc types "Acme Corp" as LOC: 2 gold, 2 predictions.
     # Rel: 2 correct -> P = R = F = 1.0. Rel+: only PER -> LOC keeps its types -> 1/2 = 0.5.

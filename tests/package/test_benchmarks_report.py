@@ -302,3 +302,26 @@ def test_report_still_renders_speed_results_without_baselines(tmp_path):
         in text
     assert "Peer floor" not in text and "relation cost =" not in text
     assert "| clm_classifier | 40 | 20.0 (16.0-25.0) | 40.0 (32.0-50.0) | 2.00 (1.90-2.10)x | - |" in text
+
+
+def test_accuracy_runs_the_command_it_records():
+    """A benchmark figure is reproduced by the `spacy train` command printed beside it:
+    the harness builds that command line, with every setting it changes, and runs it
+    (issue 20: the harness's eval_frequency was in no printed command)."""
+    import accuracy
+
+    overrides = accuracy.train_overrides("clm_cpu_gold.cfg", 1500, {"components.clm_classifier.use_clms": False})
+    assert overrides == {"training.max_steps": 1500, "training.eval_frequency": 375, "training.seed": 0,
+                         "components.clm_classifier.use_clms": False}
+    # a warm-up-then-decay learning rate is fitted to the steps
+    trf = accuracy.train_overrides("clm_trf_gold.cfg", 400)
+    assert trf["training.optimizer.learn_rate.total_steps"] == 400
+    assert trf["training.optimizer.learn_rate.warmup_steps"] == 40
+    root = Path(__file__).parents[2]
+    command = accuracy.train_command("clm_cpu_gold.cfg", root / "training" / "x",
+                                     {"train": root / "t.spacy", "dev": root / "d.spacy"}, overrides)
+    assert command[1:4] == ["-m", "spacy", "train"]
+    assert accuracy.shown_command(command, {}) == (
+        "python -m spacy train configs/clm_cpu_gold.cfg --output training/x --paths.train t.spacy "
+        "--paths.dev d.spacy --training.max_steps 1500 --training.eval_frequency 375 --training.seed 0 "
+        "--components.clm_classifier.use_clms false")
