@@ -280,6 +280,12 @@ class Errors(metaclass=ErrorsWithCodes):
             "store_user_data=True).")
     E215 = ("Cannot tune thresholds of '{name}': the pipeline {pipeline} has no component "
             "of that name made by the '{factory}' factory.")
+    # RERE architectures
+    E230 = ("Invalid spacy-relext.SpanExtractor.v2 settings: hidden_width={width} must be an "
+            "even number >= 2 (half of it per BiLSTM direction) and depth={depth} >= 1 "
+            "BiLSTM layer.")
+    E231 = ("The model of '{name}' has no relation labels (dim nL) yet: initialize it through "
+            "the span_extractor component (nlp.initialize), which sizes it from its labels.")
     # Candidates and encoders
     E300 = ("Span group '{key}' not found on Doc: set spans_key to an existing "
             "group or leave it unset to use doc.ents. Groups present: {keys}.")

@@ -10,6 +10,7 @@
   registered pair generator.
 """
 import hashlib
+import json
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -399,7 +400,9 @@ class RelationPipe(TrainablePipe):
             data = self._load_part("cfg", where("cfg"), lambda: read("cfg"))
             if data is not None:
                 self._verify_checksum("cfg", data, expected, where("cfg"))
-                cfg = self._load_part("cfg", where("cfg"), lambda: srsly.json_loads(data))
+                # The standard library's parser: srsly's ujson reads 0.7 as 0.7000000000000001,
+                # so a tuned threshold would not load as it was saved.
+                cfg = self._load_part("cfg", where("cfg"), lambda: json.loads(data))
                 self._check_cfg(cfg, where("cfg"))
                 self.cfg.update(cfg)
         if "vocab" not in exclude:

@@ -9,7 +9,12 @@
   the query's tokens (relation-specific context: a token sees the conditioned features
   of its neighbours, as a query-prefixed encoder would) -> four pointer logits (subject
   start, subject end, object start, object end). All queries of a batch run in one pass
-  over the shared token vectors.
+  over the shared token vectors. A pointer sees about +-6 tokens (tok2vec's window
+  layers and these), so it cannot use a cue farther away.
+- `spacy-relext.SpanExtractor.v2`: the same conditioned features, then a BiLSTM over
+  each query's whole sentence and an attention summary queried by the relation (torch
+  module in `pytorch_sentence_pointer.py`): every pointer reads relation-specific
+  evidence from anywhere in the sentence.
 
 - `spacy-relext.QuerySpanExtractor.v1`: query mode, the paper's extractor: its own
   Hugging Face encoder pass per query over `[CLS] relation [SEP] sentence [SEP]`
@@ -20,10 +25,12 @@ The listener-mode architectures take `tok2vec` as a top-level argument (listener
 """
 
 import functools
+import io
 import re
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy
+import srsly
 from spacy.tokens import Doc
 from spacy.util import registry
 from thinc.api import (
@@ -35,6 +42,7 @@ from thinc.api import (
     chain,
     clone,
     expand_window,
+    torch2xp,
     residual,
     with_array,
     xp2torch,
@@ -42,6 +50,7 @@ from thinc.api import (
 from thinc.types import Floats2d, Ints1d, Ints2d, Ragged
 
 from ..encoders import encoder_bytes, encoder_from_bytes, load_encoder
+from ..errors import Errors
 from ..entities import sentence_spans
 from ..torch_io import load_state
 
@@ -198,6 +207,162 @@ def _extractor_forward(model: Model, X: QueryT, is_train: bool):
         return bp_tokvecs(ops.unflatten(d_flat, ops.asarray1i(doc_lengths)))
 
     return Y.data, backprop
+
+
+@registry.architectures("spacy-relext.SpanExtractor.v2")
+def build_span_extractor_v2(
+    tok2vec: Model[List[Doc], List[Floats2d]],
+    hidden_width: int = 128,
+    depth: int = 1,
+    dropout: float = 0.1,
+    nL: Optional[int] = None,
+) -> Model[QueryT, Floats2d]:
+    """Relation-conditioned pointer network that reads the whole sentence.
+
+    For each query (doc, sentence, relation) every sentence token gets the features
+    `[x_t; e_r; x_t * e_r]` (its projected vector, a learned relation embedding and
+    their product), then a BiLSTM runs over the query's tokens, one sequence per
+    query, all queries of the batch in one packed call. The relation embedding then
+    queries the BiLSTM states (one attention head): the weighted sum is a summary of
+    the sentence for that relation, and each token's pointer head reads
+    `[h_t; s_r; h_t * s_r]`. Conditioning on the relation before reading the sentence is
+    what makes the context relation-specific: in Xie et al. (2021, section 4.2) every
+    context token attends to the relation text of the query, so which person is the
+    subject of `Work_For` can come from a cue anywhere in the sentence. v1's window
+    layers cannot see beyond about +-6 tokens.
+
+    Why this design on CPU: the BiLSTM keeps word order (which of two mentions comes
+    first, the cue of "the former ...") without position embeddings, and the
+    relation-queried summary gives every pointer a one-hop path to any token (a BiLSTM's
+    path fades with distance: on a dozen filler tokens it alone did not learn the cue).
+    Both cost time linear in the sentence length, unlike self-attention's square;
+    CoNLL04 sentences have ~30 tokens, so the BiLSTM's sequential steps are few and the
+    batch of queries fills them. The token vectors stay those of the shared `tok2vec`
+    (listeners, `replace_listeners`).
+
+    tok2vec (Model[List[Doc], List[Floats2d]]): Token vectors (usually a listener).
+    hidden_width (int): Width of the conditioned features and of the BiLSTM output
+        (half per direction; even).
+    depth (int): BiLSTM layers (>= 1).
+    dropout (float): Dropout of the features, between BiLSTM layers and before the head;
+        in training the component's update sets it to the training `dropout`.
+    nL (Optional[int]): Number of relation labels; set by the component at initialize.
+    RETURNS (Model[Tuple[List[Doc], Ints2d], Floats2d]): Same input and output as
+        `spacy-relext.SpanExtractor.v1`.
+    """
+    if hidden_width < 2 or hidden_width % 2 or depth < 1:
+        raise ValueError(Errors.E230.format(width=hidden_width, depth=depth))
+    pointers = PyTorchWrapper_v3(
+        None,
+        convert_inputs=_sentence_pointer_inputs,
+        serialize_model=_serialize_sentence_module,
+        deserialize_model=functools.partial(_deserialize_sentence_module, dropout=dropout),
+    )
+    return Model(
+        "sentence_span_extractor",
+        _sentence_extractor_forward,
+        init=_sentence_extractor_init,
+        layers=[tok2vec, pointers],
+        refs={"tok2vec": tok2vec, "pointers": pointers},
+        dims={"nL": nL, "nI": None},
+        # "dropout_rate": the component's update sets it to the training dropout
+        # (thinc's set_dropout_rate), as it does for v1's Maxout layers.
+        attrs={"hidden_width": hidden_width, "depth": depth, "dropout_rate": dropout},
+    )
+
+
+def _sentence_extractor_init(model: Model, X: Optional[QueryT] = None, Y: Optional[Floats2d] = None) -> None:
+    from .pytorch_sentence_pointer import SentencePointerModule
+
+    tok2vec = model.get_ref("tok2vec")
+    if X is not None:
+        tok2vec.initialize(X=X[0])
+    model.set_dim("nI", tok2vec.get_dim("nO"))
+    if not model.has_dim("nL"):
+        raise ValueError(Errors.E231.format(name=model.name))
+    attrs = model.attrs
+    model.get_ref("pointers").shims[0]._model = SentencePointerModule(
+        model.get_dim("nI"), model.get_dim("nL"), attrs["hidden_width"], attrs["depth"], attrs["dropout_rate"]
+    )
+
+
+def sentence_query_index(queries: numpy.ndarray, doc_lengths: List[int]) -> Tuple[numpy.ndarray, ...]:
+    """The queries that have tokens, as padded rows into the flattened token vectors.
+
+    queries (numpy.ndarray): (doc index, start, end, label index) per query.
+    doc_lengths (List[int]): Tokens per doc.
+    RETURNS (Tuple[numpy.ndarray, ...]): Rows (n, max_length) padded with 0, lengths (n,)
+        and label ids (n,) of the n queries with at least one token, in query order
+        (a query without tokens has no output rows).
+    """
+    queries = queries[queries[:, 2] > queries[:, 1]]
+    offsets = numpy.concatenate([[0], numpy.cumsum(doc_lengths)]).astype("int64")
+    lengths = (queries[:, 2] - queries[:, 1]).astype("int64")
+    rows = numpy.zeros((len(queries), int(lengths.max(initial=1))), dtype="int64")
+    for q, (d, start, end, _) in enumerate(queries.tolist()):
+        rows[q, : end - start] = numpy.arange(offsets[d] + start, offsets[d] + end)
+    return rows, lengths, queries[:, 3].astype("int64")
+
+
+def _sentence_extractor_forward(model: Model, X: QueryT, is_train: bool):
+    docs, queries = X
+    ops = model.ops
+    tokvecs, bp_tokvecs = model.get_ref("tok2vec")(docs, is_train)
+    doc_lengths = [len(doc) for doc in docs]
+    flat = ops.flatten(tokvecs) if docs else ops.alloc2f(0, model.get_dim("nI"))
+    rows, lengths, labels = sentence_query_index(ops.to_numpy(queries).reshape((-1, 4)), doc_lengths)
+    if not len(lengths):
+
+        def backprop_empty(dY: Floats2d) -> List[Floats2d]:
+            return bp_tokvecs([ops.alloc2f(*vecs.shape) for vecs in tokvecs])
+
+        return ops.alloc2f(0, N_POINTERS), backprop_empty
+    pointers = model.get_ref("pointers")
+    pointers.shims[0]._model.set_dropout(model.attrs["dropout_rate"])
+    Y, bp_pointers = pointers((flat, rows, lengths, labels), is_train)
+
+    def backprop(dY: Floats2d) -> List[Floats2d]:
+        return bp_tokvecs(ops.unflatten(bp_pointers(dY), ops.asarray1i(doc_lengths)))
+
+    return Y, backprop
+
+
+def _sentence_pointer_inputs(model: Model, inputs: Tuple, is_train: bool) -> Tuple[ArgsKwargs, Callable]:
+    import torch
+
+    flat, rows, lengths, labels = inputs
+    args = (
+        xp2torch(flat, requires_grad=is_train),
+        xp2torch(model.ops.asarray(rows)),
+        torch.as_tensor(lengths, dtype=torch.int64),  # pack_padded_sequence wants them on the CPU
+        xp2torch(model.ops.asarray(labels)),
+    )
+
+    def backprop(d_args: ArgsKwargs) -> Floats2d:
+        return torch2xp(d_args.args[0])
+
+    return ArgsKwargs(args=args, kwargs={}), backprop
+
+
+def _serialize_sentence_module(module: Any) -> bytes:
+    # The module's dims go with its weights, so a pipeline rebuilt from its config (the
+    # module not yet built: nI and nL come from initialize) can rebuild it before loading.
+    import torch
+
+    state = io.BytesIO()
+    torch.save(module.state_dict(), state)
+    return srsly.msgpack_dumps({"dims": module.settings(), "state": state.getvalue()})
+
+
+def _deserialize_sentence_module(module: Any, data: bytes, device: Any, *, dropout: float) -> Any:
+    from .pytorch_sentence_pointer import SentencePointerModule
+
+    msg = srsly.msgpack_loads(data)
+    if module is None:
+        dims = msg["dims"]
+        module = SentencePointerModule(dims["nI"], dims["nL"], dims["hidden_width"], dims["depth"], dropout)
+    module.load_state_dict(load_state(msg["state"], device))
+    return module.to(device)
 
 
 @registry.architectures("spacy-relext.QuerySpanExtractor.v1")

@@ -35,10 +35,9 @@ from .pu_pipe import PULossPipe
 
 DEFAULT_EXTRACTOR_MODEL_CONFIG = """
 [model]
-@architectures = "spacy-relext.SpanExtractor.v1"
-hidden_width = 64
-depth = 2
-window_size = 1
+@architectures = "spacy-relext.SpanExtractor.v2"
+hidden_width = 128
+depth = 1
 dropout = 0.1
 """ + DEFAULT_TOK2VEC_CONFIG
 DEFAULT_EXTRACTOR_MODEL = Config().from_str(DEFAULT_EXTRACTOR_MODEL_CONFIG)["model"]
