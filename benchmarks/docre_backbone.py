@@ -84,7 +84,7 @@ def score_run(run: Path, paths: dict, train_facts: set, rules: list, dev_limit: 
     inputs = [data.entity_only(d, nlp.vocab, logic_dwie.SPANS_KEY) for d in dev_gold]
     decided = logic_dwie.backbone_scores(nlp, inputs, False)
     figures["f_by_sentence_scope"] = f_by_sentence_scope(decided, dev_gold)
-    figures["seed"] = nlp.config["training"]["seed"]
+    figures["seed"] = nlp.config.interpolate()["training"]["seed"]
     figures["steps_selected"] = nlp.meta.get("performance", {})
     figures["run"] = str(run)
     return figures
