@@ -106,7 +106,9 @@ class PairMLPReference(CandidatePairPipe):
 
     def initialize_model(self, get_examples: Callable, *, nlp: Optional[Language]) -> None:
         self.model.get_ref("output").set_dim("nO", len(self.labels))
-        docs = [eg.predicted for _, eg in zip(range(10), get_examples())]
+        # Shapes only: the reference Docs hold the gold entities, so they give pairs even
+        # when the predicted Docs have no entities yet (an `ner` before this pipe).
+        docs = [eg.reference for _, eg in zip(range(10), get_examples())]
         _, rows = self.pairs(docs)
         self.model.initialize(X=(docs, rows) if len(rows) else None)
 

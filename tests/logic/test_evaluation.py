@@ -208,6 +208,6 @@ def test_registered_doc_scorer_reads_training_mentions_from_span_group(tmp_path)
     path = tmp_path / "train.spacy"
     DocBin(docs=[doc], store_user_data=True).to_disk(path)
     with pytest.raises(ValueError, match="E200"):
-        make_doc_relation_scorer(str(path))
+        make_doc_relation_scorer(str(path)).train_facts()  # read at the first scoring
     scorer = make_doc_relation_scorer(str(path), spans_key="entities")
-    assert scorer.keywords["train_facts"] == {("Kate Middleton", "UK", "visited"), ("Kate", "UK", "visited")}
+    assert scorer.train_facts() == {("Kate Middleton", "UK", "visited"), ("Kate", "UK", "visited")}

@@ -418,7 +418,10 @@ def test_damaged_bytes_are_a_coded_error(kit):
     other.add_label("X")
     nlp.initialize()
     foreign = other.to_bytes()  # another component's bytes
-    with pytest.raises(ValueError, match=rf"\[E408\] Cannot load the model of component '{kit.name}' from bytes"):
+    # E410 where the other component's cfg already breaks this one's schema (a clm_classifier
+    # cfg has entity_types = null), else E408 when its model is read
+    with pytest.raises(ValueError, match=rf"\[(E408\] Cannot load the model|E410\] Invalid cfg) of component "
+                                         rf"'{kit.name}' \(?(from )?bytes"):
         fresh.from_bytes(foreign)
 
 
