@@ -151,6 +151,9 @@ def main() -> None:
     parser.add_argument("--variants", default="full,direct,bias", help=f"Comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--seeds", default="0,1,2", help="Comma-separated EM seeds")
     parser.add_argument("--work", type=Path, default=Path("training/logic_attribution"))
+    parser.add_argument("--collect-only", action="store_true",
+                        help="Train nothing: write the result from the runs already finished in WORK (parallel "
+                             "series each write only their own rows)")
     parser.add_argument("--smoke", action="store_true",
                         help="A few documents and EM steps, to check the script (result kept in WORK, not in results/)")
     args = parser.parse_args()
@@ -171,13 +174,17 @@ def main() -> None:
     rows = []
     for variant in variants:
         for seed in (int(s) for s in args.seeds.split(",")):
+            if args.collect_only and not (work / f"{variant}_s{seed}" / "row.json").exists():
+                continue
             logic_dwie.log(f"{variant}, seed {seed}")
             rows.append(run_one(args.backbone, paths, work / f"{variant}_s{seed}", variant, seed, rules, train_facts,
                                 mode))
             result = {"name": f"logic_attribution_{args.dataset}", "mode": mode,
                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                       "command": " ".join(["python", *sys.argv]), "machine": machine_info(), "data": paths["split"],
-                      "figures": {"backbone": str(args.backbone), "summary": summary(rows), "rows": rows}}
+                      "figures": {"backbone": str(args.backbone), "summary": summary(rows), "rows": rows,
+                                  # rows trained by earlier runs of this script (same backbone and work folder)
+                                  "collected_only": args.collect_only}}
             result_path.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf8")
     print(json.dumps(result["figures"]["summary"], indent=2))
 
