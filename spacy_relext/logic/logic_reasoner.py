@@ -576,13 +576,15 @@ class LogicReasoner(EntityRelationPipe):
             if pred.instances is not None and pred.probs is not None and pred.logits is not None:
                 inst, mentions = pred.instances, pred.mentions or {}
                 trans = transitions(pred.logits)
+                # once per document: naming every entity per explained relation cost 4x the backbone
+                names = [_entity_name(entity_mentions) for entity_mentions in pred.entities]
                 for i in (pred.probs >= self.threshold).nonzero()[:, 0].tolist():
                     h, t, r = int(inst.heads[i]), int(inst.tails[i]), int(inst.relations[i])
                     head, tail = mentions.get((h, t, r), (pred.entities[h][0], pred.entities[t][0]))
                     rels.append(
                         Relation(
                             head=head, tail=tail, label=self.labels[r], score=float(pred.probs[i]),
-                            source=self.name, rules=self.explain(trans, pred.entities, inst, i),
+                            source=self.name, rules=self.explain(trans, names, inst, i),
                         )
                     )
             found.append(rels)
@@ -591,16 +593,16 @@ class LogicReasoner(EntityRelationPipe):
                 set_relations(doc, [rel for rel in get_relations(doc) if rel.source != self.cfg["backbone"]])
         self.write_relations(docs, found)
 
-    def explain(self, trans: torch.Tensor, entities: List[Entity], inst: Instances, i: int) -> Tuple[str, ...]:
+    def explain(self, trans: torch.Tensor, names: List[str], inst: Instances, i: int) -> Tuple[str, ...]:
         """The rules that contribute most to candidate `i`, each with its best grounding
         path and the path's score, e.g.
         `royalty_of(Kate, UK) <- spouse_of(Kate, William) ^ royalty_of(William, UK)  [0.83]`.
+        `names` holds the display name of each entity of the document.
         """
         extractor = self.module.extractor
         q = int(inst.signatures[i])
         contributions = (extractor.weight[q] * inst.feats[i]).detach().masked_fill(~extractor.rule_mask[q], 0.0)
         order = torch.argsort(contributions, descending=True, stable=True).tolist()
-        names = [_entity_name(mentions) for mentions in entities]
         h, t, r = int(inst.heads[i]), int(inst.tails[i]), int(inst.relations[i])
         out = []
         for k in order[: self.max_explanations]:
