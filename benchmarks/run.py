@@ -72,6 +72,7 @@ BENCHMARKS = {
     "cp_wiki80": ("cp_wiki80", "bench", True),
     "diagnose_semeval": ("diagnose_semeval", "bench", False),
     "annotate_speed": ("annotate_speed", "bench", True),
+    "demo_pipeline": ("demo_pipeline", "bench", False),
 }
 
 

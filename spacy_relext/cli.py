@@ -109,10 +109,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_no_progress(export)
     export.set_defaults(run=_run_export)
 
-    demo = commands.add_parser("demo", help="Train the CPU default on the bundled CoNLL04 sample, print relations")
-    demo.add_argument("--max-steps", type=int, default=300,
-                      help="Training steps (default: 300, a few minutes on 2 cores)")
+    demo = commands.add_parser("demo", help="Relations the committed demo pipeline extracts from the bundled "
+                                            "CoNLL04 dev sample, with precision, recall and F1")
+    demo.add_argument("--pipeline", type=Path, default=None,
+                      help="Pipeline to show (default: models/demo_conll04, committed)")
+    demo.add_argument("--sentences", type=int, default=8, help="Sentences printed (all 40 are scored; default: 8)")
     demo.set_defaults(run=_run_demo)
+
+    demo_build = commands.add_parser("demo-build", help="Build the demo pipeline: train configs/clm_cpu.cfg on "
+                                                        "CoNLL04 train, choose model-best and the threshold on "
+                                                        "CoNLL04 valid without the bundled dev sample")
+    demo_build.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"),
+                            help="Raw corpora holding conll04/ (default: ../shared/corpus)")
+    demo_build.add_argument("--output", type=Path, default=None,
+                            help="Pipeline directory to write (default: models/demo_conll04)")
+    demo_build.add_argument("--max-steps", type=int, default=2000, help="Training steps (default: 2000)")
+    demo_build.add_argument("--eval-frequency", type=int, default=200,
+                            help="Steps between evaluations on the selection sentences (default: 200)")
+    demo_build.add_argument("--seed", type=int, default=0, help="Training seed (default: 0)")
+    _add_overwrite(demo_build)
+    demo_build.set_defaults(run=_run_demo_build)
 
     rules = commands.add_parser("rules", help="Print the rules a logic_reasoner learned, per relation, with weights")
     rules.add_argument("pipeline", type=Path, help="Saved pipeline directory")
@@ -297,9 +313,16 @@ def _run_export(args: argparse.Namespace) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
+    from .demo import DEMO_PIPELINE, run_demo
 
-    run_demo(max_steps=args.max_steps)
+    run_demo(args.pipeline or DEMO_PIPELINE, n_print=args.sentences)
+
+
+def _run_demo_build(args: argparse.Namespace) -> None:
+    from .demo import DEMO_PIPELINE, main_build
+
+    main_build(args.corpus_dir, args.output or DEMO_PIPELINE, args.max_steps, args.eval_frequency, args.seed,
+               args.overwrite, ["python -m spacy_relext", *sys.argv[1:]])
 
 
 def _run_rules(args: argparse.Namespace) -> None:

@@ -209,6 +209,12 @@ class Errors(metaclass=ErrorsWithCodes):
             "annotated entities).")
     E125 = ("Cannot read {path}: {reason}. Give a .spacy file written by "
             "`python -m spacy_relext convert` or `split`.")
+    # The demo (python -m spacy_relext demo, demo-build)
+    E128 = ("The demo pipeline {path} is missing: it is committed in the repository (models/demo_conll04); "
+            "rebuild it from the full CoNLL04 corpus with `python -m spacy project run build-demo`, or "
+            "give another pipeline with --pipeline.")
+    E129 = ("The demo pipeline cannot be built: {path} is missing. It needs the raw CoNLL04 train and valid "
+            "files (conll04/train.CoNLL04.json, valid.CoNLL04.json under --corpus-dir).")
     # Pre-annotation export
     E126 = ("Unknown export format '{name}'. Available formats: {available}.")
     E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "

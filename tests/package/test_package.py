@@ -1,6 +1,7 @@
 """Distribution: `spacy package` of a trained pipeline builds a wheel that requires
-spacy-relext. Installed into a fresh virtual environment together with this repository
-(torch==2.13.0 first, as `make install` does), `spacy.load(name)` finds every component
+spacy-relext. Installed into a fresh virtual environment with the README's commands
+(torch==2.13.0 first, as `make install` does, then the spacy-relext wheel built beside the
+pipeline's, then the pipeline wheel), `spacy.load(name)` finds every component
 through the entry points, with no --code file, and extracts the same entities and
 relations as the pipeline did before packaging.
 
@@ -96,13 +97,20 @@ def test_packaged_pipeline_loads_in_fresh_venv(tmp_path):
         metadata = archive.read(f"{PACKAGE}-{VERSION}.dist-info/METADATA").decode("utf8")
     assert any(line.startswith("Requires-Dist: spacy-relext") for line in metadata.splitlines()), metadata
 
-    # A fresh venv: torch from the local wheel first (make install does the same), then
-    # this repository (not editable) and the pipeline wheel
+    # The spacy-relext wheel beside the pipeline's, built as the package steps of project.yml build it
+    dist = package_dir / "dist"
+    run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "--quiet",
+         "--wheel-dir", str(dist)], cwd=ROOT)
+    (own_wheel,) = dist.glob("spacy_relext-*.whl")
+
+    # A fresh venv and the README's commands: torch first (the local CPU wheel, as make install
+    # does), then the spacy-relext wheel, then the pipeline wheel, each installed on its own
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", str(venv)])
     python = str(venv / "bin" / "python")
     run([python, "-m", "pip", "install", "--quiet", "torch==2.13.0"])
-    run([python, "-m", "pip", "install", "--quiet", str(ROOT), str(wheel)])
+    run([python, "-m", "pip", "install", "--quiet", str(own_wheel)], cwd=dist)
+    run([python, "-m", "pip", "install", "--quiet", str(wheel)], cwd=dist)
     after = json.loads(run([python, str(script), PACKAGE], input=data, cwd=tmp_path))
     assert Path(after.pop("module")).is_relative_to(venv), "spacy_relext was not imported from the fresh venv"
     before.pop("module")

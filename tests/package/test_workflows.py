@@ -28,11 +28,13 @@ CORPUS = ROOT.parent / "shared" / "corpus"
 # show that the benchmark report never rewrites them in smoke mode).
 # The package's source too: the package steps build a spacy-relext wheel from ".".
 PROJECT_FILES = ["project.yml", "configs", "benchmarks", "corpus/samples", "README.md", "BENCHMARKS.md",
-                 "LICENSE", "setup.cfg", "pyproject.toml", "spacy_relext"]
+                 "LICENSE", "setup.cfg", "pyproject.toml", "spacy_relext", "models"]
 PROTECTED = ["benchmarks/results", "BENCHMARKS.md", "README.md"]
 SMOKE_VARS = {
     "corpus_dir": str(CORPUS),
     "demo_steps": 2,
+    "demo_build_steps": 2,
+    "demo_build_eval_frequency": 1,
     "clm_max_steps": 2,
     "custom_max_steps": 2,
     # evaluated at the last of the 2 steps, as check-trained requires before packaging
