@@ -4,7 +4,7 @@
 Sentences: the texts of NYT validation (5,000) then WebNLG train (CasRel JSON, in
 --corpus-dir), the first --limit of them, one JSONL record each. Pipeline: --pipeline, or
 the CPU default (configs/clm_cpu.cfg: tok2vec + ner + sentencizer + clm_classifier)
-trained for --steps steps on the bundled CoNLL04 sample (as `make demo`), so that ner finds
+trained for --steps steps on the bundled CoNLL04 sample (the `demo` workflow's recipe), so that ner finds
 entities and clm_classifier scores their pairs: the work is the pipeline's.
 
 One job = `annotate(...)` of the whole input into a new output folder, timed from the call
@@ -76,7 +76,7 @@ def sentences(corpus_dir: Path, limit: int) -> List[str]:
 
 
 def demo_pipeline(work: Path, steps: int) -> Path:
-    """configs/clm_cpu.cfg trained for `steps` steps on the bundled CoNLL04 sample (as `make demo`)."""
+    """configs/clm_cpu.cfg trained for `steps` steps on the bundled CoNLL04 sample (the `demo` workflow's recipe)."""
     from spacy_relext.convert import convert
 
     output = work / f"annotate_pipeline_{steps}"

@@ -21,7 +21,7 @@ from spacy.cli.train import train
 from spacy.tokens import DocBin
 
 from spacy_relext.convert import convert
-from spacy_relext.demo import CONFIG, SAMPLE_DIR
+from spacy_relext.demo import CONFIG, SAMPLE_DEV
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def run(cmd, **kwargs):
 
 def test_packaged_pipeline_loads_in_fresh_venv(tmp_path):
     # Overfit 16 sample sentences for 60 steps: enough for the pipeline to predict relations
-    convert("conll04", SAMPLE_DIR / "train.json", tmp_path / "train.spacy", show_progress=False)
+    convert("conll04", SAMPLE_DEV.parent / "train.json", tmp_path / "train.spacy", show_progress=False)
     overrides = {"paths.train": str(tmp_path / "train.spacy"), "paths.dev": str(tmp_path / "train.spacy"),
                  "corpora.train.limit": 16, "corpora.dev.limit": 16, "training.max_steps": 60,
                  "training.eval_frequency": 20}
