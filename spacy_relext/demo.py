@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import spacy
-from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 

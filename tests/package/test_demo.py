@@ -1,12 +1,12 @@
 """`make demo` and the build of its pipeline (`demo-build`), on a tiny CoNLL04 corpus."""
 import json
-import shutil
 
 import pytest
 from spacy.tokens import DocBin
 from spacy.vocab import Vocab
 
-from spacy_relext.demo import BUILD_RECORD, DEMO_PIPELINE, SAMPLE_DEV, build_demo_pipeline, precision_threshold, run_demo
+from spacy_relext.demo import (BUILD_RECORD, DEMO_PIPELINE, SAMPLE_DEV, build_demo_pipeline, precision_threshold,
+                                run_demo)
 
 SAMPLE_TRAIN = SAMPLE_DEV.parent / "train.json"
 
