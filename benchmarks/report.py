@@ -64,6 +64,20 @@ def spread(s: dict, digits: int = 1) -> str:
     return f"{num(s['median'], digits)} ({num(s['min'], digits)}-{num(s['max'], digits)})"
 
 
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:.0f} s"
+
+
+def workflow_commands_text(row: dict) -> str:
+    """Where a workflow's time went; rows timed before per-command timing have none."""
+    parts = []
+    for c in row.get("commands", []):
+        shared = f"; {c['timed_in']}" if c.get("timed_in", row["workflow"]) != row["workflow"] else ""
+        failed = f", exit {c['exit_code']}" if c.get("exit_code") else ""
+        parts.append(f"`{c['command']}` {minutes(c['wall_s'])}{shared}{failed}")
+    return ", ".join(parts) or "-"
+
+
 def table(columns: Sequence[str], rows: List[Sequence]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -635,10 +649,10 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                               [[r["component"], r["caps"], r["entities"], r["tokens"], r["pairs_scored"],
                                 spread(r["seconds"], 2), num(r["ms_per_pair"], 3)] for r in f["rows"]]))
         elif name == "workflow_times":
-            body.append(table(["workflow", "wall time", "exit code", "commit", "date", "load before"],
-                              [[f"`{r['workflow']}`", f"{int(r['wall_s'] // 60)} min {r['wall_s'] % 60:.0f} s",
-                                r["exit_code"], r["commit"], r["date"], r.get("load_average_1min", "?")]
-                               for r in f["rows"]]))
+            body.append(table(["workflow", "wall time", "exit code", "commit", "date", "load before",
+                               "commands (wall time; timed in another workflow of one clone)"],
+                              [[f"`{r['workflow']}`", minutes(r["wall_s"]), r["exit_code"], r["commit"], r["date"],
+                                r.get("load_average_1min", "?"), workflow_commands_text(r)] for r in f["rows"]]))
         elif name == "annotate_speed":
             body.append(table(["variant", "documents/s (median, min-max)", "s per job"],
                               [[variant, spread(f["docs_per_s"][variant], 1), spread(f["seconds"][variant], 2)]

@@ -167,6 +167,39 @@ def test_workflow_times_keep_the_rows_of_workflows_not_rerun(tmp_path):
     assert "| `demo` | 4 min 50 s | 0 | abc1234 |" in report.render(report.load(results), notes)
 
 
+SHARED_STEP_PROJECT = """
+vars:
+  corpus_dir: "nowhere"
+commands:
+  - name: "make"
+    script: ["python -c \\"open('made.txt', 'a').write('x')\\""]
+  - name: "use"
+    script: ["python -c \\"assert open('made.txt').read() == 'x'\\""]
+  - name: "fail"
+    script: ["python -c \\"raise SystemExit(3)\\""]
+workflows:
+  first: ["make", "use"]
+  second: ["make", "fail", "use"]
+"""
+
+
+def test_workflow_times_time_each_command_and_reuse_a_shared_one_in_one_clone(tmp_path):
+    import workflow_times
+
+    (tmp_path / "project.yml").write_text(SHARED_STEP_PROJECT)
+    timed = {}
+    first = workflow_times.time_workflow("first", tmp_path, tmp_path, "abc1234", timed)
+    assert [c["command"] for c in first["commands"]] == ["make", "use"] and first["exit_code"] == 0
+    assert first["wall_s"] == round(sum(c["wall_s"] for c in first["commands"]), 1)
+    second = workflow_times.time_workflow("second", tmp_path, tmp_path, "abc1234", timed)
+    # "make" ran once ("use" would fail after a second run), its time counts for both rows;
+    # the workflow stops at the failing command, as `spacy project run` does
+    assert (tmp_path / "made.txt").read_text() == "x"
+    assert second["commands"][0] == {**first["commands"][0], "timed_in": "first"}
+    assert [c["command"] for c in second["commands"]] == ["make", "fail"] and second["exit_code"] == 3
+    text = report.workflow_commands_text(second)
+    assert "`make`" in text and "; first" in text and "`fail`" in text and "exit 3" in text
+
 PEAK_PROBE = """
 import sys, timing
 if not timing.reset_peak_rss():
