@@ -395,6 +395,10 @@ CP_SETTINGS = (
     ("max-length", int, "Wordpieces per sentence (default: 64)"),
     ("checkpoint-every", int, "Steps between checkpoints, and one at the end of each epoch (default: 200)"),
     ("temperature", float, "NT-Xent temperature (default: 0.05)"),
+    ("mlm-weight", float, "Weight of the MLM loss beside the contrastive loss (default: 1.0)"),
+    ("mlm-warmup-steps", int, "Steps that train only the MLM head, encoder frozen, before joint training "
+                              "(default: 0)"),
+    ("mlm-warmup-learning-rate", float, "Learning rate of the MLM-head warm-up (default: 0.0001)"),
     ("seed", int, "Random seed (default: 0)"),
 )
 
@@ -411,6 +415,17 @@ def _add_cp_commands(commands: "argparse._SubParsersAction") -> None:
                                                               "--config)")
     cp.add_argument("--dev", type=Path, nargs="+",
                     help="Evaluation .spacy files no pre-training sentence may be in (default: none)")
+    cp.add_argument("--exclude", type=Path, nargs="+",
+                    help="Fine-tuning and evaluation .spacy files: pre-training instances sharing a sentence, an "
+                         "entity-name pair or (human-labelled corpora) a relation with them are dropped and "
+                         "reported (default: none)")
+    cp.add_argument("--human-labelled", type=Path, nargs="+",
+                    help="The --corpora whose labels are human annotation (default: none)")
+    cp.add_argument("--label-names", type=Path,
+                    help="JSON of label -> relation name, to compare relations across corpora, e.g. Re-DocRED's "
+                         "rel_info.json (default: none)")
+    cp.add_argument("--shuffle-labels", action="store_true", default=None,
+                    help="Permute the labels over the instances: the control run (default: off)")
     cp.add_argument("--encoder", help="Local Hugging Face directory (default: the installed MiniLM)")
     for name, kind, text in CP_SETTINGS:
         cp.add_argument(f"--{name}", type=kind, help=text)
@@ -436,6 +451,8 @@ def _progress_bar(show: bool, desc: str) -> Tuple[Any, Callable[[int, int, Any],
     bar = tqdm(desc=desc, disable=not show, unit="step")
 
     def update(step: int, total: int, losses: Any) -> None:
+        if step < bar.n:  # a new phase (pretrain-cp: the MLM-head warm-up, then joint training)
+            bar.reset(total=total)
         bar.total = total
         bar.update(step - bar.n)
         bar.set_postfix(losses if isinstance(losses, dict) else {"loss": losses})
@@ -452,18 +469,24 @@ def _default_encoder(value: Optional[str]) -> str:
 def _run_pretrain_cp(args: argparse.Namespace) -> None:
     from .cp.pretrain import load_settings, pretrain_cp
 
-    names = ("batch_pairs", "epochs", "max_steps", "learning_rate", "warmup_steps", "p_blank", "max_length",
-             "checkpoint_every", "temperature", "seed", "static_blanking")
+    names = [name.replace("-", "_") for name, _, _ in CP_SETTINGS] + ["static_blanking", "shuffle_labels"]
     overrides = {name: getattr(args, name) for name in names}
-    overrides["corpora"] = [str(p) for p in args.corpora] if args.corpora else None
-    overrides["dev"] = [str(p) for p in args.dev] if args.dev else None
+    for name in ("corpora", "dev", "exclude", "human_labelled"):
+        paths = getattr(args, name)
+        overrides[name] = [str(p) for p in paths] if paths else None
+    overrides["label_names"] = str(args.label_names) if args.label_names else None
     settings = load_settings(args.config, **overrides)
     settings.encoder = _default_encoder(args.encoder or settings.encoder or None)
     bar, update = _progress_bar(not args.no_progress, "pretrain-cp")
-    result = pretrain_cp(
-        settings, args.output, resume=args.resume, overwrite=args.overwrite, config_path=args.config, progress=update
-    )
+    def show_exclusion(report: Any) -> None:
+        print("Overlap check against the excluded files (an instance: one relation's head and tail in a sentence):")
+        print("\n".join(report.lines()), flush=True)
+
+    result = pretrain_cp(settings, args.output, resume=args.resume, overwrite=args.overwrite,
+                         config_path=args.config, progress=update, on_exclusion=show_exclusion)
     bar.close()
+    if result.mlm_warmup_steps:
+        print(f"MLM head warmed for {result.mlm_warmup_steps} steps before joint training")
     print(f"{result.steps} steps, {result.pairs} pairs in {result.seconds:.1f} s of training "
           f"({result.pairs_per_second:.2f} pairs/s), last loss {result.last_loss:.4f}")
     print(f"Encoder written to {result.model_dir}")

@@ -400,6 +400,8 @@ class Errors(metaclass=ErrorsWithCodes):
     E804 = ("Invalid pre-training settings: {problem}.")
     E805 = ("No checkpoint to resume in {path}: run pretrain-cp without --resume "
             "first, or point --output at the directory of an interrupted run.")
+    E806 = ("Cannot read the label names {path}: {problem}. Give a JSON object of label -> relation "
+            "name (or [name, description]), such as Re-DocRED's rel_info.json or FewRel's pid2name.json.")
     E807 = ("No gold relations in {path}: diagnose needs Docs with gold relations in "
             "doc._.relations.")
     E808 = ("{path} is not a spaCy pipeline directory (no config.cfg). Give diagnose "

@@ -5,7 +5,7 @@ start markers (Peng et al., 2020, section 3.2, Eq. 1). One corrupted forward pas
 the MLM loss and the marker states for the contrastive loss (the authors' code,
 thunlp/RE-Context-or-Names: pretrain/code/model.py, class `CP`).
 """
-from typing import Any, Collection, Optional, Sequence, Tuple
+from typing import Any, Collection, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -133,6 +133,13 @@ class ContrastiveModel(nn.Module):
         if loss is None or not torch.isfinite(loss):
             loss = hidden.sum() * 0.0
         return marker_states(hidden, positions), loss
+
+
+def mlm_head_parameters(mlm: nn.Module) -> List[nn.Parameter]:
+    """The masked-LM model's parameters outside its encoder (`base_model`). An output
+    projection tied to the word embeddings is the encoder's, so it is not among them."""
+    encoder = {id(p) for p in mlm.base_model.parameters()}
+    return [p for p in mlm.parameters() if id(p) not in encoder]
 
 
 def load_mlm(path: str) -> Tuple[Any, nn.Module]:
