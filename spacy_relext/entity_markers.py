@@ -21,12 +21,12 @@ states form the relation representation `[h(E1); h(E2)]`.
 read plain text and pair every mention themselves (the spaCy relation components).
 """
 from dataclasses import dataclass
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from spacy.tokens import Doc, Span, SpanGroup
 from spacy.util import registry
 
-from .encoders import wordpieces
+from .encoders import MAX_TYPE_TOKENS, TYPE_TOKEN_PREFIX, wordpieces
 from .entities import sentence_index, sentence_starts
 from .errors import Errors
 from .relations import Relation, get_relations, set_relations
@@ -119,6 +119,21 @@ def keeps_context(representation: str) -> bool:
     return check_representation(representation) not in ("OnlyM", "OnlyT")
 
 
+def type_token_words(labels: Iterable[str]) -> Dict[str, str]:
+    """Entity label -> its type-token word, for `represent_doc` under C+T and OnlyT.
+
+    The paper represents a type by one special token such as [person] (Peng et al., 2020,
+    section 2.2), not by the type name's wordpieces: the word is `TYPE_TOKEN_PREFIX` and the
+    label's index in sorted order, which `encoders.wordpieces` reads as one reserved token
+    (BERT's [unusedN] after the six markers); letters and digits only, so spaCy's tokenizers
+    keep it whole when the text is tokenized again. Pass the same mapping for the training
+    and the evaluation Docs (built from the labels of both). E810 over `MAX_TYPE_TOKENS`."""
+    names = sorted(set(labels))
+    if len(names) > MAX_TYPE_TOKENS:
+        raise ValueError(Errors.E810.format(count=len(names), most=MAX_TYPE_TOKENS))
+    return {label: f"{TYPE_TOKEN_PREFIX}{index}" for index, label in enumerate(names)}
+
+
 def argument_words(mention: Sequence[str], entity_type: str, representation: str) -> List[str]:
     """The words an argument shows when it is not blanked: its type's words under C+T and
     OnlyT (lowercased, "_" split; `UNTYPED_ENTITY_WORD` when `entity_type` is empty), else the mention.
@@ -207,7 +222,7 @@ def mark_pair(
     )
 
 
-def represent_doc(doc: Doc, representation: str) -> Doc:
+def represent_doc(doc: Doc, representation: str, type_tokens: Optional[Mapping[str, str]] = None) -> Doc:
     """A copy of a Doc with its text rewritten under an entity representation, for
     models that read text and pair the mentions themselves.
 
@@ -222,6 +237,9 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
 
     doc (Doc): A Doc with entities and gold relations.
     representation (str): One of `ENTITY_REPRESENTATIONS`.
+    type_tokens (Optional[Mapping[str, str]]): Under C+T and OnlyT, entity label -> the one
+        word that stands for the type (`type_token_words`) instead of the type's words; E811
+        for a label it lacks.
     RETURNS (Doc): The rewritten Doc (same vocab).
     """
     context = keeps_context(representation)
@@ -249,6 +267,10 @@ def represent_doc(doc: Doc, representation: str) -> Doc:
             keep(doc[previous_end : span.start])
         if representation == "OnlyC":
             inner = [BLANK_WORD]
+        elif type_tokens is not None and representation in ("C+T", "OnlyT"):
+            if span.label_ not in type_tokens:
+                raise ValueError(Errors.E811.format(label=span.label_, known=sorted(type_tokens)))
+            inner = [type_tokens[span.label_]]
         else:
             inner = argument_words([t.text for t in span], span.label_, representation)
         where[(span.start, span.end)] = (len(words), len(words) + len(inner))

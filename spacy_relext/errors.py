@@ -410,4 +410,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "diagnose needs a pipeline with a clm_classifier, rationale_masker or another "
             "spacy-relext component that writes doc._.relations.")
     # Visualisation and packaging
+    E810 = ("{count} entity labels: type tokens cover at most {most} (reserved vocabulary "
+            "tokens). Map the labels to fewer types first.")
+    E811 = ("Entity label {label!r} has no type token (known: {known}). Build the mapping "
+            "with type_token_words from the labels of every Doc it rewrites.")
     E900 = ("Unknown render option(s) {names}. Options: {options}.")

