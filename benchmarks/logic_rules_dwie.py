@@ -78,12 +78,13 @@ def rules_dwie(train_path: Path, dev_path: Path, rules_path: Path, steps: int) -
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     nlp = spacy.blank("en")
     nlp.add_pipe(NO_BACKBONE)
-    config = {"backbone": NO_BACKBONE, "spans_key": "entities", "em_iterations": 0, "extractor_epochs": 0,
-              "generator_pretrain_steps": steps}
-    reasoner = nlp.add_pipe("logic_reasoner", config=config)
+    reasoner = nlp.add_pipe("logic_reasoner", config={"backbone": NO_BACKBONE, "spans_key": "entities"})
     train = list(DocBin().from_disk(train_path).get_docs(nlp.vocab))
     dev = list(DocBin().from_disk(dev_path).get_docs(nlp.vocab))
     start = time.perf_counter()
+    # the generator alone, pre-trained on the gold paths: no EM, no extractor training
+    nlp.config["initialize"]["components"]["logic_reasoner"] = {
+        "em_iterations": 0, "extractor_epochs": 0, "generator_pretrain_steps": steps}
     nlp.initialize(lambda: [Example(doc, doc) for doc in train])
     init_s = time.perf_counter() - start
 
