@@ -55,17 +55,34 @@ def dwie_backbone(tmp_path_factory):
     return path, [eg.reference for eg in examples]
 
 
-def load(path, ner_pipeline, backbone=None):
-    paths = spacy.util.load_config(path)["paths"]
+@pytest.fixture(scope="module")
+def dwie_trf_backbone(tmp_path_factory):
+    """configs/docre_dwie_trf.cfg (MiniLM) initialized on the same documents: the source of
+    configs/logic_dwie_trf.cfg."""
+    from test_logic_reasoner import make_examples
+
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "docre_dwie_trf.cfg"),
+                                            auto_fill=True)
+    nlp.initialize(lambda: make_examples(nlp))
+    path = tmp_path_factory.mktemp("dwie_trf_backbone") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+def load(path, ner_pipeline, backbone=None, trf_backbone=None):
+    config = spacy.util.load_config(path)
+    paths = config["paths"]
     overrides = {"paths.ner_model": str(ner_pipeline)} if "ner_model" in paths else {}
     if "backbone" in paths:
-        overrides["paths.backbone"] = str(backbone)
+        sources_a_transformer = "transformer" in config["nlp"]["pipeline"]
+        overrides["paths.backbone"] = str(trf_backbone if sources_a_transformer else backbone)
     return spacy.util.load_config(path, overrides=overrides)
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
-def test_config_builds(path, ner_pipeline, dwie_backbone):
-    config = load(path, ner_pipeline, dwie_backbone[0])
+def test_config_builds(path, ner_pipeline, dwie_backbone, request):
+    trf_backbone = request.getfixturevalue("dwie_trf_backbone") if path.name == "logic_dwie_trf.cfg" else None
+    config = load(path, ner_pipeline, dwie_backbone[0], trf_backbone)
     nlp = spacy.util.load_model_from_config(config, auto_fill=True, validate=True)
     assert nlp.pipe_names == config["nlp"]["pipeline"]
 
@@ -90,6 +107,48 @@ def test_sourced_ner_is_frozen_and_predicts_the_entities(ner_pipeline, tmp_path)
     doc = nlp("Alice works for Acme .")
     assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Acme", "ORG")]
     assert "rel_f" in nlp.evaluate(examples)
+
+
+def test_logic_config_of_the_transformer_backbone_differs_only_in_its_name():
+    """configs/logic_dwie_trf.cfg is configs/logic_dwie.cfg with the backbone's `transformer`
+    where the tok2vec backbone has `tok2vec`: a change to one must reach the other."""
+    cpu = spacy.util.load_config(CONFIG_DIR / "logic_dwie.cfg", interpolate=False)
+    trf = spacy.util.load_config(CONFIG_DIR / "logic_dwie_trf.cfg", interpolate=False)
+    renamed = cpu.copy()
+    renamed["components"]["transformer"] = renamed["components"].pop("tok2vec")
+    for section, key in (("nlp", "pipeline"), ("training", "frozen_components"),
+                         ("training", "annotating_components")):
+        renamed[section][key] = ["transformer" if name == "tok2vec" else name for name in renamed[section][key]]
+    assert renamed == trf
+
+
+def test_logic_reasoner_trains_after_the_transformer_backbone(dwie_trf_backbone, tmp_path):
+    """`spacy train configs/logic_dwie_trf.cfg` after a MiniLM backbone (docre_dwie_trf.cfg,
+    untrained here) that writes its candidate scores, with a small rule model and schedule:
+    the saved pipeline runs the four components and its rule generator found the planted rule."""
+    from spacy.cli.train import train
+    from test_logic_reasoner import SMALL_MODEL, SMALL_SCHEDULE, make_doc, make_examples
+
+    backbone = spacy.load(dwie_trf_backbone)
+    backbone.get_pipe("rationale_masker").cfg.update(keep_candidates=True, candidate_floor=0.0)
+    backbone.to_disk(tmp_path / "candidates")
+    docs = [eg.reference for eg in make_examples(backbone)]
+    DocBin(docs=docs, store_user_data=True).to_disk(tmp_path / "train.spacy")
+    config = spacy.util.load_config(CONFIG_DIR / "logic_dwie_trf.cfg")
+    config["paths"].update(backbone=str(tmp_path / "candidates"), train=str(tmp_path / "train.spacy"),
+                           dev=str(tmp_path / "train.spacy"))
+    config["components"]["logic_reasoner"]["model"] = dict(SMALL_MODEL)
+    config["initialize"]["components"]["logic_reasoner"].update(SMALL_SCHEDULE)
+    config.to_disk(tmp_path / "logic.cfg")
+    train(tmp_path / "logic.cfg", tmp_path / "out")
+    nlp = spacy.load(tmp_path / "out" / "model-last")
+    assert nlp.pipe_names == ["sentencizer", "transformer", "rationale_masker", "logic_reasoner"]
+    # the generator, pre-trained on the gold paths, found the planted two-hop rule (its
+    # weight is the extractor's: the untrained backbone's scores carry no signal)
+    bodies = {rel: [body for body, _ in found] for rel, _, _, _, found in nlp.get_pipe("logic_reasoner").learned_rules()}
+    assert "parent(x, z1) ^ parent(z1, y)" in bodies["grandparent"]
+    doc = nlp(make_doc(nlp, ["Kim", "Ann", "Jon"], gold=False))
+    assert all(rel.label in bodies for rel in doc._.relations)  # runs end to end on new text
 
 
 def test_no_absolute_paths_or_hub_names_in_configs():
