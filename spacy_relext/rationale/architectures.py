@@ -210,17 +210,31 @@ MODULE_OPTIONS = (
 )
 
 
-def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable]:
-    docs, regions = inputs
+def flat_token_vectors(
+    model: Model, docs: List[Doc], is_train: bool
+) -> Tuple[Floats2d, List[int], Callable[[Floats2d], List[Floats2d]]]:
+    """The `tok2vec` ref's vectors of `docs` as one (tokens, nI) array, the Docs' lengths,
+    and the backprop from a gradient of that array to the tok2vec's per-Doc gradients
+    (the preamble of both pair classifiers: RE2's masker and the document-level one)."""
     ops = model.ops
     tokvecs, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
     lengths = [len(doc) for doc in docs]
-    n_in = model.get_dim("nI")
-    flat = ops.flatten(tokvecs) if sum(lengths) else ops.alloc2f(0, n_in)
+    flat = ops.flatten(tokvecs) if sum(lengths) else ops.alloc2f(0, model.get_dim("nI"))
+
+    def backprop(d_flat: Floats2d) -> List[Floats2d]:
+        return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
+
+    return flat, lengths, backprop
+
+
+def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable]:
+    docs, regions = inputs
+    ops = model.ops
+    flat, lengths, backprop_flat = flat_token_vectors(model, docs, is_train)
     if len(regions) == 0:
 
         def backprop_empty(d_logits: Floats2d) -> List[Floats2d]:
-            return backprop_tok2vec([ops.alloc2f(n, n_in) for n in lengths])
+            return backprop_flat(ops.alloc2f(*flat.shape))
 
         return (ops.alloc2f(0, model.get_dim("nO")), ops.alloc2f(0, 0)), backprop_empty
     width = max(pair.region[1] - pair.region[0] for pair in regions.pairs)
@@ -234,8 +248,7 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
         backprops.append(backprop_chunk)
 
     def backprop(d_logits: Floats2d) -> List[Floats2d]:
-        d_flat = sum(bp(d_logits[start:end]) for bp, (start, end) in zip(backprops, chunks))
-        return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
+        return backprop_flat(sum(bp(d_logits[start:end]) for bp, (start, end) in zip(backprops, chunks)))
 
     return (ops.xp.concatenate(all_logits), ops.xp.concatenate(all_masks)), backprop
 

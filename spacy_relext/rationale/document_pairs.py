@@ -23,7 +23,7 @@ from thinc.types import Floats2d
 
 from ..errors import Errors
 from ..torch_io import deserialize_weights_only
-from .architectures import InT, OutT, PairRegion, init_then_build
+from .architectures import InT, OutT, PairRegion, flat_token_vectors, init_then_build
 
 MODEL_NAME = "document_pair_classifier"
 
@@ -97,18 +97,15 @@ def build_classifier(model: Model[InT, OutT]) -> None:
 def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT, Callable]:
     docs, regions = inputs
     ops = model.ops
-    tokvecs, backprop_tok2vec = model.get_ref("tok2vec")(docs, is_train)
-    lengths = [len(doc) for doc in docs]
-    n_in = model.get_dim("nI")
+    flat, lengths, backprop_flat = flat_token_vectors(model, docs, is_train)
     n_pairs = len(regions)
     no_masks = ops.alloc2f(n_pairs, 0)
     if n_pairs == 0:
 
         def backprop_empty(d_logits: Floats2d) -> List[Floats2d]:
-            return backprop_tok2vec([ops.alloc2f(n, n_in) for n in lengths])
+            return backprop_flat(ops.alloc2f(*flat.shape))
 
         return (ops.alloc2f(0, model.get_dim("nO")), no_masks), backprop_empty
-    flat = ops.flatten(tokvecs)
     # The module reads the pairs grouped by document; the component lists them so.
     order = numpy.argsort([pair.doc_index for pair in regions.pairs], kind="stable")
     index = document_pair_index([regions.pairs[p] for p in order], lengths)
@@ -117,8 +114,7 @@ def forward(model: Model[InT, OutT], inputs: InT, is_train: bool) -> Tuple[OutT,
     logits[ops.asarray(order)] = sorted_logits
 
     def backprop(d_logits: Floats2d) -> List[Floats2d]:
-        d_flat = backprop_classifier(d_logits[ops.asarray(order)])
-        return backprop_tok2vec(ops.unflatten(d_flat, ops.asarray1i(lengths)))
+        return backprop_flat(backprop_classifier(d_logits[ops.asarray(order)]))
 
     return (logits, no_masks), backprop
 

@@ -494,8 +494,11 @@ def test_scoring_in_chunks_changes_nothing(trained, monkeypatch):
     whole = after_one_update()
     monkeypatch.setattr(masker_model, "MAX_CALL_ELEMENTS", 1)
     parts = after_one_update()
+    # float32 sums in another order, then one Adam step (which divides by the gradients'
+    # own scale): about 1e-5 apart on some CPUs (AMD EPYC), so 1e-4 with a relative term
     for (logits, masks), (chunked_logits, chunked_masks) in zip(whole, parts):
-        assert numpy.allclose(logits, chunked_logits, atol=1e-5) and numpy.array_equal(masks, chunked_masks)
+        assert numpy.allclose(logits, chunked_logits, rtol=1e-4, atol=1e-4)
+        assert numpy.array_equal(masks, chunked_masks)
 
 
 def test_transformer_config_initializes_updates_and_predicts(monkeypatch):
