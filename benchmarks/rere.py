@@ -13,7 +13,8 @@ process. Only the first `--train-limit` documents of TRAIN.spacy and the first
 training, scores and speed alike. Results go to OUT_DIR/results.json; progress to
 stdout. With `--speed-model MODEL` it only runs the speed comparison on that pipeline
 (OUT_DIR/speed.json); with `--sweep` it only re-scores the trained runs in OUT_DIR over
-detector thresholds (OUT_DIR/sweep.json).
+detector thresholds (OUT_DIR/sweep.json); with `--oracle-model MODEL` it only scores that
+pipeline's extractor queried with the gold relations (OUT_DIR/oracle.json).
 """
 
 import argparse
@@ -27,11 +28,13 @@ from typing import Any, Dict, List, Optional
 
 import spacy
 from spacy.cli.train import train
+from spacy.language import Language
 from spacy.tokens import Doc, DocBin
 from spacy.training import Example
 
 from spacy_relext.entities import sentence_spans
-from spacy_relext.relations import get_relations, get_sentence_scores, install_extensions, set_relations
+from spacy_relext.relations import (SENT_EXT_ATTR, get_relations, get_sentence_scores, install_extensions,
+                                    install_sentence_extension, set_relations)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from timing import alternate, rate  # noqa: E402
@@ -94,6 +97,36 @@ def sweep(out: Path, dev: Path, thresholds: List[float], limit: int = 0) -> Dict
     return result
 
 
+def unlabelled_copy(nlp: Language, doc: Doc, stop: str) -> Doc:
+    """A copy of a gold Doc's words (and sentence starts) without its relations, run
+    through the pipeline's components before the one named `stop`."""
+    copy = Doc(nlp.vocab, words=[t.text for t in doc], spaces=[bool(t.whitespace_) for t in doc],
+               sent_starts=[bool(t.is_sent_start) for t in doc] if doc.has_annotation("SENT_START") else None)
+    for name, proc in nlp.pipeline:
+        if name == stop:
+            break
+        copy = proc(copy)
+    return copy
+
+
+def oracle_queries(model_dir: Path, dev: Path, limit: int = 0) -> Dict[str, Any]:
+    """The extractor alone, every dev sentence queried with its gold relation labels (a
+    perfect first stage): the triple scores it reaches, so the errors of the two stages
+    are told apart. Run on the CPU (listener) and the query-mode (MiniLM) extractor alike."""
+    install_sentence_extension()
+    nlp = spacy.load(model_dir)
+    extractor = nlp.get_pipe("span_extractor")
+    examples = []
+    for gold in read_docs(dev, nlp.vocab, limit):
+        doc = unlabelled_copy(nlp, gold, "relation_detector")
+        for sent in sentence_spans(doc):
+            labels = {r.label for r in get_relations(gold) if sent.start <= r.head.start < sent.end}
+            setattr(sent._, SENT_EXT_ATTR, {label: 1.0 for label in labels})
+        examples.append(Example(extractor(doc), gold))
+    scores = extractor.score(examples)
+    return {key: round(100 * scores[key], 2) for key in KEYS if key.startswith("triple_")}
+
+
 def speed(model_dir: Path, dev: Path, repeats: int, limit: int = 0) -> Dict[str, Any]:
     """Sentences/s of relation-first extraction vs querying every label, measured
     alternately in one process (benchmarks/timing.py); speedup = time(all) / time(first)."""
@@ -137,8 +170,15 @@ def main() -> None:
     parser.add_argument("--dev-limit", type=int, default=0, help="Use only the first N dev documents (0: all)")
     parser.add_argument("--speed-model", type=Path, default=None)
     parser.add_argument("--sweep", action="store_true")
+    parser.add_argument("--oracle-model", type=Path, default=None,
+                        help="Only score this pipeline's extractor with the gold relations as its queries")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.oracle_model is not None:
+        oracle = {"model": str(args.oracle_model), **oracle_queries(args.oracle_model, args.dev, args.dev_limit)}
+        print(json.dumps(oracle), flush=True)
+        (args.out / "oracle.json").write_text(json.dumps(oracle, indent=2))
+        return
     if args.sweep:
         result = sweep(args.out, args.dev, [0.3, 0.5, 0.7, 0.9], args.dev_limit)
         (args.out / "sweep.json").write_text(json.dumps(result, indent=2))
