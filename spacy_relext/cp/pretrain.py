@@ -395,7 +395,8 @@ def _warm_mlm_head(model: Any, bags: Bags, tokenizer: Any, ids: MarkerIds, never
 def _check_outputs(
     settings: CPSettings, output: Path, *, resume: bool, overwrite: bool, config_path: Optional[Union[str, Path]]
 ) -> None:
-    inputs = [Path(p) for p in [*settings.corpora, *settings.dev, config_path or "", settings.encoder] if p]
+    inputs = [Path(p) for p in [*settings.corpora, *settings.dev, *settings.exclude, settings.label_names,
+                                config_path or "", settings.encoder] if p]
     inputs = [p for p in inputs if p.exists()]
     checkpoint = output / CHECKPOINT_DIR
     # A resumed run continues its own checkpoint and rewrites its own model; a new run
