@@ -16,7 +16,7 @@ python benchmarks/rationale_eval.py training/rationale_semeval/model-best corpus
 """
 import argparse
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import numpy
 import spacy
