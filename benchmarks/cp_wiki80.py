@@ -54,7 +54,6 @@ import data  # noqa: E402
 
 SUBSETS = ("train_0.01", "train_0.1")
 CONFIG = HERE.parent / "configs" / "cp_finetune.cfg"
-ENCODERS = ("MiniLM", "MiniLM+CP", "MiniLM+CP-shuffled")
 # Docs spaCy's training loop evaluates on (its dev hook; never used to pick a model)
 N_PROBE_DOCS = 32
 

@@ -88,12 +88,12 @@ def percent_spread(s: dict) -> str:
 
 def cp_wiki80_tables(f: dict) -> str:
     """benchmarks/cp_wiki80.py's pre-trainings, overlap check, probe and fine-tuning."""
+    def short(counts: dict) -> dict:  # corpus paths -> file names
+        return {Path(corpus).name: n for corpus, n in (counts or {}).items()}
+
     parts = []
     for name, run in f["pretrain"].items():
         exclusion = run.get("exclusion") or {}
-        def short(counts: dict) -> dict:
-            return {Path(corpus).name: n for corpus, n in (counts or {}).items()}
-
         dropped = "; ".join(f"{Path(corpus).name}: " + ", ".join(f"{n} {reason}" for reason, n in reasons.items())
                             for corpus, reasons in exclusion.get("dropped", {}).items()) or "none"
         joint = [e for e in run["loss_log"] if e["phase"] == "joint"]
