@@ -35,7 +35,7 @@ from typing import Dict, List
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
-from cp_wiki80 import finetune_command, log, run_json, summary, write  # noqa: E402
+from cp_wiki80 import finetune_command, log, run_finetune, run_json, summary, write  # noqa: E402
 from machine import machine_info  # noqa: E402
 
 DATASETS = ("conll04", "wiki80")
@@ -115,20 +115,8 @@ def main() -> None:
                     encoder, paths["train"], paths["dev"], args.work / "finetune" / key, EPOCHS[name], seed, row)))
     machine = machine_info()
 
-    def finetune(job) -> None:
-        import os
-        import subprocess
-
-        name, representation, row, command = job
-        if row.is_file():
-            return
-        log(f"{name} {representation} {row.stem}")
-        with (row.parent / f"{row.stem}.log").open("w") as out:
-            subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(finetune, jobs))
+        list(pool.map(lambda job: run_finetune(job[2], job[3], f"{job[0]} {job[1]} {job[2].stem}"), jobs))
     table = {}
     for name, representation, row, _ in jobs:
         table.setdefault(f"{name} {representation}", []).append(run_json(row))

@@ -175,6 +175,17 @@ def finetune_command(encoder: str, train: str, dev: str, output: Path, epochs: i
             "--dev", dev, "--output", str(output), "--epochs", str(epochs), "--seed", str(seed), "--row", str(row)]
 
 
+def run_finetune(row: Path, command: List[str], message: str) -> None:
+    """Run one `finetune` subprocess with one torch thread, its output in ROW.log, unless
+    its row exists (a stopped series resumes)."""
+    if row.is_file():
+        return
+    log(message)
+    with (row.parent / f"{row.stem}.log").open("w") as out:
+        subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
 def finetune_run(args: argparse.Namespace) -> None:
     """The `finetune` subcommand: configs/cp_finetune.cfg trained on --train from --encoder
     (as `spacy train` runs it; the last model kept), C+M accuracy on --dev into --row."""
@@ -252,17 +263,8 @@ def run(args: argparse.Namespace) -> Dict:
                 jobs.append((subset, name, seed, row, finetune_command(
                     encoder, splits[subset], splits["dev"], args.work / "finetune" / key, epochs[subset], seed, row)))
 
-    def finetune(job) -> None:
-        subset, name, seed, row, command = job
-        if row.is_file():
-            return
-        log(f"fine-tune {subset} {name} seed {seed}")
-        with (row.parent / f"{row.stem}.log").open("w") as out:
-            subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, check=True,
-                           env={**os.environ, "OMP_NUM_THREADS": "1"})
-
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(finetune, jobs))
+        list(pool.map(lambda job: run_finetune(job[3], job[4], f"fine-tune {job[0]} {job[1]} seed {job[2]}"), jobs))
     result["wiki80"] = {}
     for subset in args.subsets:
         for name in encoders:
