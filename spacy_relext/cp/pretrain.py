@@ -142,11 +142,11 @@ def load_bags(settings: CPSettings) -> Tuple[Bags, Optional[ExclusionReport]]:
     if settings.exclude:
         label_names = read_label_names(settings.label_names)
         reference = read_reference(settings.exclude, label_names)
-        corpora = [(path, list(dict.fromkeys(read_pairs([path])))) for path in settings.corpora]
+        corpora = [(path, read_pairs([path])) for path in settings.corpora]
         pairs, report = exclude_overlap(corpora, reference, settings.human_labelled, label_names)
     else:
         pairs = read_pairs(settings.corpora)
-    pairs = list(dict.fromkeys(pairs))
+    pairs = list(dict.fromkeys(pairs))  # an instance in two corpora counts once
     if settings.shuffle_labels:
         pairs = shuffled_labels(pairs, random.Random(settings.seed))
     if settings.dev:
