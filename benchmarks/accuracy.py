@@ -51,7 +51,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Union
 
 import spacy
 from thinc.api import Config
@@ -112,10 +112,14 @@ def train_overrides(config: str, steps: int, variant: Optional[dict] = None) -> 
     return {**overrides, **(variant or {})}
 
 
-def train_command(config: str, output: Path, paths: Dict[str, Path], overrides: Dict[str, object]) -> List[str]:
-    """`python -m spacy train` with the run's config, output, data and settings."""
-    command = [sys.executable, "-m", "spacy", "train", str(CONFIGS / config), "--output", str(output),
+def train_command(config: Union[str, Path], output: Path, paths: Dict[str, Path], overrides: Dict[str, object],
+                  code: Optional[Path] = None) -> List[str]:
+    """`python -m spacy train` with the run's config (a name in configs/, or a path),
+    output, data, settings and the `--code` file that registers what the config names."""
+    config_path = config if isinstance(config, Path) else CONFIGS / config
+    command = [sys.executable, "-m", "spacy", "train", str(config_path), "--output", str(output),
                "--paths.train", str(paths["train"]), "--paths.dev", str(paths["dev"])]
+    command += ["--code", str(code)] if code is not None else []
     for key, value in overrides.items():
         command += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
     return command

@@ -407,8 +407,15 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
             value = "; ".join(f"{name} {percent_spread(acc)}" for name, acc in cells.items())
             rows.append(["CP pre-training (leak-free) + clm_classifier pair", f"Wiki80 {share} (dev: 640 FewRel "
                          "instances)", "accuracy, C+M, median (min-max) of seeds", value,
-                         f"{rec['mode']}; {rec.get('provenance', '')}", f"MiniLM; {machine_text(rec['machine'])}",
-                         PAPER[paper_key], "`cp_wiki80`"])
+                         "; ".join(filter(None, (rec["mode"], rec.get("provenance")))),
+                         f"MiniLM; {machine_text(rec['machine'])}", PAPER[paper_key], "`cp_wiki80`"])
+        probe = rec["figures"]["probe"]
+        value = "; ".join(f"{name} " + " / ".join(num(100 * probe[f"{subset} {name}"]["linear"], 1)
+                                                 for subset in ("train_0.01", "train_0.1"))
+                          for name in CP_ENCODERS if f"train_0.01 {name}" in probe)
+        rows.append(["CP pre-training (leak-free), frozen encoder", "Wiki80 1% / 10% (dev: 640 FewRel instances)",
+                     "accuracy, linear probe on [h(E1); h(E2)]", value, rec["mode"],
+                     f"MiniLM; {machine_text(rec['machine'])}", "-", "`cp_wiki80`"])
     elif rec:
         wiki = rec["figures"]["wiki80"]
         for subset, share, paper_key in (("train_0.01", "1%", "cp"), ("train_0.1", "10%", "cp10")):
@@ -567,6 +574,36 @@ def logic_attribution_table(f: dict) -> str:
     return f"Backbone: `{f['backbone']}`.\n\n" + table(columns, rows)
 
 
+def clm_vs_pair_tables(f: dict) -> str:
+    """benchmarks/clm_vs_pair.py: the dev search, clm and the pair classifier at one budget
+    of update seconds, SURE's ablations and the CLMs-at-inference probe."""
+    def rate(lr: float) -> str:
+        return f"{lr:g}"
+
+    parts = [f"Budget per run: {num(f['budget_update_s'], 0)} s of updates (search: "
+             f"{num(f['search_budget_update_s'], 0)} s); seconds per update from the pilots: "
+             + ", ".join(f"{key} words {num(s, 2)}" for key, s in f["pilots"].items()) + ".\n"]
+    search = sorted(f["rows"]["search"], key=lambda r: (r["system"], r["words"], r["lr"]))
+    if search:
+        parts.append("Dev search (CoNLL04, seed 0; the best setting of each system is its recipe):\n")
+        parts.append(table(["system", "learning rate", "words per batch", "steps", "update s", "dev Rel F"],
+                           [[r["system"], rate(r["lr"]), r["words"], r["steps"], num(r["update_s"], 0),
+                             num(100 * r["scores"]["rel_f"], 1)] for r in search]))
+    if f["summary"]:
+        parts.append("\nDev Rel P / R / F (%, model-best), mean ± sample std over seeds:\n")
+        parts.append(table(["dataset", "system", "variant", "learning rate", "words per batch", "steps", "seeds",
+                            "update s", "Rel P", "Rel R", "Rel F"],
+                           [[*key.split(" ", 2), rate(c["lr"]), c["words"], c["steps"],
+                             ",".join(str(s) for s in c["seeds"]), mean_sd(c["update_s"]["values"], 0),
+                             *(mean_sd(c[k]["values"]) for k in ("rel_p", "rel_r", "rel_f"))]
+                            for key, c in f["summary"].items()]))
+        probes = [(key, c["clm_probe"]) for key, c in f["summary"].items() if "clm_probe" in c]
+        for key, probe in probes:
+            parts.append(f"\n{key}, read again on dev: " + "; ".join(
+                f"{reading} Rel F {mean_sd(p['values'])}" for reading, p in probe.items()) + ".")
+    return "\n".join(parts)
+
+
 def logic_accuracy_rows(rec: Optional[dict], hardware: str, dataset: str = "DWIE",
                         name: str = "accuracy_logic_dwie") -> List[list]:
     """The logic_reasoner row: backbone alone -> backbone + reasoner, same backbone, same run."""
@@ -631,6 +668,8 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             body.append("\n" + table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name.startswith("docre_backbone"):
             body.append(docre_backbone_table(f))
+        elif name == "clm_vs_pair":
+            body.append(clm_vs_pair_tables(f))
         elif name.startswith("logic_attribution"):
             body.append(logic_attribution_table(f))
         elif name == "logic_rules_dwie":

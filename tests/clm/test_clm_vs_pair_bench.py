@@ -1,0 +1,70 @@
+"""benchmarks/clm_vs_pair.py: the budget arithmetic, the recipe choice and the script end to
+end on a few CoNLL04 documents (both systems train, the ablation runs, the clm model is read
+with and without self-generated CLMs)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS = ROOT.parent / "shared" / "corpus"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import clm_vs_pair  # noqa: E402
+from step_clock import update_seconds  # noqa: E402
+
+
+def test_update_seconds_leave_out_evaluations_and_warm_up(tmp_path):
+    clock = tmp_path / "steps.jsonl"
+    # updates take 1 s; the evaluations after steps 0 and 4 add 10 s each
+    times = [0.0, 11.0, 12.0, 13.0, 14.0, 25.0, 26.0]
+    clock.write_text("".join(json.dumps({"step": i, "t": t}) + "\n" for i, t in enumerate(times)))
+    assert update_seconds(clock, eval_frequency=4) == [1.0, 1.0, 1.0, 1.0]
+    assert update_seconds(clock, eval_frequency=4, skip=2) == [1.0, 1.0, 1.0]
+    assert update_seconds(clock, eval_frequency=10 ** 6) == [1.0, 1.0, 1.0, 11.0, 1.0]
+
+
+def test_steps_fill_the_budget_in_whole_evaluation_blocks():
+    assert clm_vs_pair.steps_for(900, 1.5) == 600
+    assert clm_vs_pair.steps_for(900, 1.7) % clm_vs_pair.N_EVALS == 0
+    assert clm_vs_pair.steps_for(1, 10.0) == 2 * clm_vs_pair.N_EVALS
+
+
+def test_recipe_is_the_best_dev_setting_of_that_system():
+    rows = [{"system": "clm", "lr": 5e-5, "words": 500, "scores": {"rel_f": 0.6}},
+            {"system": "clm", "lr": 1e-4, "words": 2000, "scores": {"rel_f": 0.7}},
+            {"system": "pair", "lr": 2e-4, "words": 500, "scores": {"rel_f": 0.9}}]
+    assert clm_vs_pair.recipe(rows, "clm") == {"lr": 1e-4, "words": 2000, "dev_rel_f": 0.7}
+    with pytest.raises(SystemExit):
+        clm_vs_pair.recipe(rows, "other")
+
+
+@pytest.mark.corpus
+def test_clm_and_pair_train_at_one_budget_and_clm_is_read_with_its_own_clms(tmp_path):
+    if not (CORPUS / "conll04").is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    command = [sys.executable, "benchmarks/clm_vs_pair.py", "--corpus-dir", str(CORPUS), "--work", str(tmp_path),
+               "--smoke", "--stages", "search,main,ablation", "--jobs", "2"]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = json.loads((tmp_path / "smoke" / "clm_vs_pair.json").read_text())
+    f = result["figures"]
+    assert set(f["recipes"]) == {"clm", "pair"} and all(s > 0 for s in f["pilots"].values())
+    summary = f["summary"]
+    assert set(summary) == {"conll04 clm full", "conll04 pair full", "conll04 clm no CLMs"}
+    for row in f["rows"]["main"] + f["rows"]["ablation"]:
+        assert row["steps"] == clm_vs_pair.SMOKE_STEPS and row["update_s"] > 0
+        assert (tmp_path / "smoke" / row["name"] / "train" / "model-best" / "meta.json").is_file()
+        assert "--code benchmarks/bench_code.py" in row["train_command"]
+    probe = summary["conll04 clm full"]["clm_probe"]
+    assert set(probe) == {"without CLMs (as predicted)", "with self-generated CLMs"}
+    import report
+
+    text = report.clm_vs_pair_tables(f)
+    assert "| conll04 | clm | no CLMs |" in text and "with self-generated CLMs Rel F" in text
+    # a second run trains nothing: every row is read back
+    started = [p.stat().st_mtime for p in sorted((tmp_path / "smoke").glob("*/row.json"))]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert [p.stat().st_mtime for p in sorted((tmp_path / "smoke").glob("*/row.json"))] == started
