@@ -273,6 +273,7 @@ def main() -> None:
 
     def fit(budget_s: float, seconds_per_update: float) -> int:
         return 0 if args.smoke else steps_for(budget_s, seconds_per_update)
+
     result_path = runner.work / "clm_vs_pair.json" if args.smoke else RESULTS / "clm_vs_pair.json"
     started = time.perf_counter()
 

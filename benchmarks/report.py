@@ -410,10 +410,13 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
                          "; ".join(filter(None, (rec["mode"], rec.get("provenance")))),
                          f"MiniLM; {machine_text(rec['machine'])}", PAPER[paper_key], "`cp_wiki80`"])
         probe = rec["figures"]["probe"]
+        subsets = [(subset, share) for subset, share in (("train_0.01", "1%"), ("train_0.1", "10%"))
+                   if any(key.startswith(f"{subset} ") for key in probe)]
         value = "; ".join(f"{name} " + " / ".join(num(100 * probe[f"{subset} {name}"]["linear"], 1)
-                                                 for subset in ("train_0.01", "train_0.1"))
-                          for name in CP_ENCODERS if f"train_0.01 {name}" in probe)
-        rows.append(["CP pre-training (leak-free), frozen encoder", "Wiki80 1% / 10% (dev: 640 FewRel instances)",
+                                                 for subset, _ in subsets)
+                          for name in CP_ENCODERS if all(f"{subset} {name}" in probe for subset, _ in subsets))
+        rows.append(["CP pre-training (leak-free), frozen encoder",
+                     f"Wiki80 {' / '.join(share for _, share in subsets)} (dev: 640 FewRel instances)",
                      "accuracy, linear probe on [h(E1); h(E2)]", value, rec["mode"],
                      f"MiniLM; {machine_text(rec['machine'])}", "-", "`cp_wiki80`"])
     elif rec:

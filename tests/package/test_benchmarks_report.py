@@ -371,3 +371,26 @@ def test_accuracy_runs_the_command_it_records():
         "python -m spacy train configs/clm_cpu_gold.cfg --output training/x --paths.train t.spacy "
         "--paths.dev d.spacy --training.max_steps 1500 --training.eval_frequency 375 --training.seed 0 "
         "--components.clm_classifier.use_clms false")
+
+
+def test_report_renders_a_cp_result_with_one_training_subset(tmp_path):
+    """A smoke or `--subsets train_0.01` run of cp_wiki80 has no 10 % rows: the summary rows
+    show what was measured instead of failing (the pretrain-cp workflow regenerates the report)."""
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    encoders = ("MiniLM", "MiniLM+CP", "MiniLM+CP-shuffled")
+    acc = {"median": 0.4, "min": 0.3, "max": 0.5, "n": 3, "values": [0.3, 0.4, 0.5]}
+    run = {"steps": 2, "pairs": 32, "sentences": 10, "relations": 2, "mlm_warmup_steps": 1, "wall_s": 1.0,
+           "loss_log": [], "exclusion": None}
+    (results / "cp_wiki80.json").write_text(json.dumps({
+        "name": "cp_wiki80", "mode": "smoke", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores", "data": "d",
+        "command": "run cp", "figures": {
+            "pretrain": {"MiniLM+CP": run, "MiniLM+CP-shuffled": run},
+            "probe": {f"train_0.01 {e}": {"knn1": 0.2, "linear": 0.25 + 0.1 * i, "seconds": 1.0}
+                      for i, e in enumerate(encoders)},
+            "wiki80": {f"train_0.01 {e}": {"acc": acc, "train_seconds": acc, "epochs": 6} for e in encoders}}}))
+    text = report.render(report.load(results), notes)
+    assert "| Wiki80 1% (dev: 640 FewRel instances) | accuracy, linear probe" in text
+    assert "MiniLM 25.0; MiniLM+CP 35.0; MiniLM+CP-shuffled 45.0" in text
+    assert "MiniLM+CP 40.0 (30.0-50.0)" in text
