@@ -7,6 +7,8 @@ commands build them (cached under the harness's work directory).
 - dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner);
 - redocred: Re-DocRED `dev_revised.json` (its only split in the corpus) split by
   `split --dev-fraction 0.2 --seed 0` (logic_reasoner's second set).
+- nyt: NYT `val_triples.json` (its only split in the corpus: the training split is missing)
+  split by `split --dev-fraction 0.2 --seed 0 --group-same-text` (RERE's third set).
 
 In smoke mode (`benchmarks/run.py --mode smoke`, a test that every benchmark runs, not a
 measurement) each set is built the same way from the first `SMOKE_DOCS` documents of
@@ -28,9 +30,12 @@ SPLITS = {
     "dwie": "dwie train/dev: annos_with_content split by document, dev fraction 0.14, seed 0 (604 / 98)",
     "redocred": "redocred train/dev: Re-DocRED dev_revised.json (the only split in the corpus) split by document, "
                 "dev fraction 0.2, seed 0 (400 / 100)",
+    "nyt": "nyt train/dev: NYT val_triples.json (the only split in the corpus) split by sentence, dev fraction "
+           "0.2, seed 0, repeated sentences kept on one side (4000 / 1000)",
 }
 CONVERTERS = {"redocred": "docred"}  # dataset -> converter, where the names differ
 SMOKE_DOCS = 12  # documents read from each raw file in smoke mode
+GROUP_SAME_TEXT = {"nyt"}  # corpora that repeat sentences: a repeated one stays on one side of the split
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.
@@ -67,10 +72,12 @@ def dataset(name: str, corpus_dir: Path, work: Path, smoke: bool = False) -> Dic
                 "semeval": (corpus_dir / "semeval2010_task8" / "SemEval2010_task8_training" / "TRAIN_FILE.TXT", 0.1),
                 "dwie": (corpus_dir / "dwie" / "annos_with_content", 0.14),
                 "redocred": (corpus_dir / "redocred" / "dev_revised.json", 0.2),
+                "nyt": (corpus_dir / "nyt" / "val_triples.json", 0.2),
             }[name]
             full = out / f"{name}_all.spacy"
             convert_first(CONVERTERS.get(name, name), source, full, limit)
-            split_docbin(full, train, dev, dev_fraction=fraction, seed=0, overwrite=True)
+            split_docbin(full, train, dev, dev_fraction=fraction, seed=0, overwrite=True,
+                         group_same_text=name in GROUP_SAME_TEXT)
     return {"train": train, "dev": dev, "split": split_text(name, smoke)}
 
 

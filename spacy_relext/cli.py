@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--dev-fraction", type=float, default=0.1,
                        help="Share of the documents put in dev, between 0 and 1 (default: 0.1)")
     split.add_argument("--seed", type=int, default=0, help="Random seed of the shuffle (default: 0)")
+    split.add_argument("--group-same-text", action="store_true",
+                       help="Keep documents with the same text on one side (for corpora that repeat "
+                            "sentences, such as NYT; default: every document drawn on its own)")
     _add_overwrite(split)
     split.set_defaults(run=_run_split)
 
@@ -271,6 +274,7 @@ def _run_split(args: argparse.Namespace) -> None:
         dev_fraction=args.dev_fraction,
         seed=args.seed,
         overwrite=args.overwrite,
+        group_same_text=args.group_same_text,
     )
     print(f"Wrote {n_train} docs to {args.train_output} and {n_dev} docs to {args.dev_output}")
 

@@ -215,6 +215,8 @@ class Errors(metaclass=ErrorsWithCodes):
             "give another pipeline with --pipeline.")
     E129 = ("The demo pipeline cannot be built: {path} is missing. It needs the raw CoNLL04 train and valid "
             "files (conll04/train.CoNLL04.json, valid.CoNLL04.json under --corpus-dir).")
+    E130 = ("Cannot split {path} with --group-same-text: every document has the same text, so "
+            "train would be empty.")
     # Pre-annotation export
     E126 = ("Unknown export format '{name}'. Available formats: {available}.")
     E127 = ("Cannot read the texts to pre-annotate from {path}: {reason}. Give a text file with "

@@ -14,7 +14,7 @@ import random
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Set, Tuple, Union
 
 import spacy
 from spacy.language import Language
@@ -162,6 +162,7 @@ def split_docbin(
     dev_fraction: float = 0.1,
     seed: int = 0,
     overwrite: bool = False,
+    group_same_text: bool = False,
 ) -> Tuple[int, int]:
     """Split a `.spacy` file into train and dev by document, reproducibly.
 
@@ -175,6 +176,10 @@ def split_docbin(
     dev_fraction (float): Share of documents for dev, in (0, 1).
     seed (int): Seed of the shuffle.
     overwrite (bool): Replace existing outputs.
+    group_same_text (bool): Keep documents with the same text on one side, so that a corpus
+        that repeats sentences (NYT's validation set holds 22 texts twice or more) cannot put
+        a dev sentence in train. Without repeated texts the split is the same either way;
+        dev may then exceed round(n * dev_fraction) by the copies of its last text.
     RETURNS (Tuple[int, int]): Number of train and dev documents.
     """
     input = Path(input)
@@ -185,10 +190,21 @@ def split_docbin(
     outputs = (Path(train_out), Path(dev_out))
     check_outputs(outputs, [input], overwrite=overwrite)
     docs = list(DocBin().from_disk(input).get_docs(spacy.blank("en").vocab))
-    order = list(range(len(docs)))
+    # Groups of document indices that must stay together: one per document, or one per text.
+    groups: Dict[Union[int, str], List[int]] = {}
+    for i, doc in enumerate(docs):
+        groups.setdefault(doc.text if group_same_text else i, []).append(i)
+    order = list(groups.values())
     random.Random(seed).shuffle(order)
     n_dev = min(max(round(len(docs) * dev_fraction), 1), len(docs) - 1) if len(docs) > 1 else 0
-    dev_ids = set(order[:n_dev])
+    dev_ids: Set[int] = set()
+    for group in order:
+        if len(dev_ids) >= n_dev:
+            break
+        dev_ids.update(group)
+    if len(dev_ids) == len(docs):  # one text repeated throughout: nothing would be left to train on
+        raise ValueError(Errors.E130.format(path=input))
+    n_dev = len(dev_ids)
     with atomic_output(outputs[0]) as train_tmp, atomic_output(outputs[1]) as dev_tmp:
         for path, keep in ((train_tmp, False), (dev_tmp, True)):
             part = [doc for i, doc in enumerate(docs) if (i in dev_ids) == keep]

@@ -425,6 +425,46 @@ def test_split_rejects_bad_fraction(conll_train, tmp_path, fraction):
         split_docbin(conll_train, tmp_path / "a.spacy", tmp_path / "b.spacy", dev_fraction=fraction)
 
 
+def repeated_texts_docbin(path, texts):
+    nlp = spacy.blank("en")
+    DocBin(docs=[nlp(text) for text in texts]).to_disk(path)
+    return path
+
+
+def test_split_grouping_same_text_keeps_each_text_on_one_side(tmp_path):
+    texts = [f"Sentence {i} ." for i in range(20)] + ["Repeated one ."] * 3 + ["Repeated two ."] * 2
+    path = repeated_texts_docbin(tmp_path / "all.spacy", texts)
+    leaked = 0
+    for seed in range(10):
+        kwargs = dict(dev_fraction=0.3, seed=seed, overwrite=True)
+        n_train, n_dev = split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", group_same_text=True, **kwargs)
+        train, dev = [d.text for d in load(tmp_path / "a.spacy")], [d.text for d in load(tmp_path / "b.spacy")]
+        assert (n_train, n_dev) == (len(train), len(dev)) and sorted(train + dev) == sorted(texts)
+        assert not set(train) & set(dev)
+        assert 8 <= n_dev <= 8 + 2  # round(25 * 0.3), plus at most the other copies of the last text drawn
+        split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", **kwargs)
+        leaked += bool({d.text for d in load(tmp_path / "a.spacy")} & {d.text for d in load(tmp_path / "b.spacy")})
+    assert leaked  # without grouping some seed splits a repeated text: the option is what prevents it
+    main(["split", str(path), str(tmp_path / "c.spacy"), str(tmp_path / "d.spacy"), "--dev-fraction", "0.3",
+          "--seed", "3", "--group-same-text"])
+    assert not {d.text for d in load(tmp_path / "c.spacy")} & {d.text for d in load(tmp_path / "d.spacy")}
+
+
+def test_split_grouping_changes_nothing_without_repeated_texts(tmp_path):
+    path = repeated_texts_docbin(tmp_path / "all.spacy", [f"Sentence {i} ." for i in range(30)])
+    for seed in (0, 1):
+        plain = split_texts(path, tmp_path, seed)
+        split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", dev_fraction=0.1, seed=seed,
+                     overwrite=True, group_same_text=True)
+        assert [d.text for d in load(tmp_path / "b.spacy")] == plain[2]
+
+
+def test_split_grouping_refuses_a_corpus_of_one_text(tmp_path):
+    path = repeated_texts_docbin(tmp_path / "all.spacy", ["Same ."] * 4)
+    with pytest.raises(ValueError, match=r"\[E130\]"):
+        split_docbin(path, tmp_path / "a.spacy", tmp_path / "b.spacy", group_same_text=True)
+
+
 def test_split_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"\[E105\]"):
         split_docbin(tmp_path / "nope.spacy", tmp_path / "a.spacy", tmp_path / "b.spacy")
