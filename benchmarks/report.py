@@ -700,6 +700,11 @@ def details(records: Dict[str, dict], notes: Path) -> str:
                                                     if f"{d} {rep}" in f["cells"] else "-" for rep in formats]
                                for d in datasets]))
             body.append(f"\nEncoder: {f['encoder']}; epochs {f['epochs']}; seeds {f['seeds']}.")
+            if "type_pair_majority" in f:  # the types-only control (no model)
+                body.append("\nTypes alone, no model (the most frequent directional class of each pair of entity "
+                            "types in training, on dev): " + "; ".join(
+                                f"{d} {metric[d][1]} {num(100 * c[metric[d][0]], 1)}"
+                                for d, c in sorted(f["type_pair_majority"].items())) + ".")
         elif name == "cp_wiki80" and "probe" in f:
             body.append(cp_wiki80_tables(f))
         elif name == "cp_wiki80":
