@@ -691,6 +691,14 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             body.append(f"\nMean ± sample std over seeds {f['seeds']}; {f['steps']} steps each; percentages "
                         "except the probabilities; F1 at the thresholds tuned on the held-out tenth of the "
                         "training documents.")
+        elif name == "clm_pass_memory":
+            body.append(table(["batch", "max_sequences_per_pass", "sentences", "entities", "packed sequences",
+                               "passes", "RSS before, MB", "peak growth, MB", "update s"],
+                              [[r["batch"], "null (one pass)" if r["limit"] is None else r["limit"], r["sentences"],
+                                r["entities"], r["sequences"], r["passes"], r["rss_before_mb"], r["peak_growth_mb"],
+                                r["update_seconds"]] for r in f["rows"]]))
+            body.append(f"\nModel: {f['config']}; one update with an optimizer step, one torch thread, each row "
+                        "in a fresh process.")
         elif name == "cp_formats":
             formats = ["C+M", "C+T", "OnlyC", "OnlyM", "OnlyT"]
             datasets = sorted({key.split(" ", 1)[0] for key in f["cells"]})

@@ -322,6 +322,7 @@ class Errors(metaclass=ErrorsWithCodes):
     E226 = ("clm_warmup_fraction must be between 0 and 1 (a share of [training] "
             "max_steps), got {value!r}.")
     E227 = ("ner_refine_types needs the NER head: set ner_head = true as well.")
+    E413 = ("clm_classifier's max_sequences_per_pass must be null or >= 1, got {value}.")
     E405 = ("symmetric_labels {unknown} are not labels of the component. Labels: "
             "{labels}.")
     E406 = ("max_length={max_length} leaves no room for the CLM position ids: the "

@@ -13,9 +13,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example
+from spacy.training import Example, validate_examples
 from spacy.vocab import Vocab
-from thinc.api import Config, Model
+from thinc.api import Config, Model, Optimizer, set_dropout_rate
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
@@ -45,6 +45,9 @@ DEFAULT_WARMUP_FRACTION = 0.33
 # The run length assumed when `[training] max_steps` does not give it (the configs' length).
 FALLBACK_TRAINING_STEPS = 2000
 DocPair = Tuple[int, Span, Span]  # (doc index, head, tail)
+# Packed sequences per training pass of an encoder-owning model: a few GB of activations
+# for MiniLM with sequences of about 100 wordpieces (benchmarks/clm_pass_memory.py).
+DEFAULT_MAX_SEQUENCES_PER_PASS = 64
 
 DEFAULT_CLM_MODEL_CONFIG = """
 [model]
@@ -82,6 +85,7 @@ DEFAULT_CLM_MODEL = Config().from_str(DEFAULT_CLM_MODEL_CONFIG + DEFAULT_TOK2VEC
         "ner_head": False,
         "ner_refine_types": False,
         "train_on_gold_entities": True,
+        "max_sequences_per_pass": DEFAULT_MAX_SEQUENCES_PER_PASS,
         "scorer": DEFAULT_SCORER,
     },
     default_score_weights={"rel_f": 1.0, "rel_p": 0.0, "rel_r": 0.0, "rel_macro_f": None, "rel_per_type": None},
@@ -107,6 +111,7 @@ def make_clm_classifier(
     ner_head: bool,
     ner_refine_types: bool,
     train_on_gold_entities: bool,
+    max_sequences_per_pass: Optional[int],
     scorer: Optional[Callable],
 ) -> "ClmClassifier":
     """Create a `clm_classifier` component.
@@ -142,6 +147,12 @@ def make_clm_classifier(
         it predicts (Rel+ is scored on them), and relations with an argument it calls
         no entity are dropped, as PL-Marker does when it uses its own NER predictions.
     train_on_gold_entities (bool): Pair the gold mentions in training.
+    max_sequences_per_pass (Optional[int]): Training with a model that owns its encoder
+        (the transformer configs): the most packed sequences one forward and backward pass
+        holds. A batch with more is trained in several passes whose gradients add up to
+        the batch's, so the memory of an update follows this number instead of the
+        batch's candidate pairs (which grow with the square of its entities). null: one
+        pass per batch. A listener model (tok2vec) always trains in one pass.
     scorer (Optional[Callable]): The scoring method.
     """
     return ClmClassifier(
@@ -165,6 +176,7 @@ def make_clm_classifier(
         ner_head=ner_head,
         ner_refine_types=ner_refine_types,
         train_on_gold_entities=train_on_gold_entities,
+        max_sequences_per_pass=max_sequences_per_pass,
         scorer=scorer,
     )
 
@@ -217,6 +229,7 @@ class ClmClassifier(CandidatePairPipe):
         ner_head: bool = False,
         ner_refine_types: bool = False,
         train_on_gold_entities: bool = True,
+        max_sequences_per_pass: Optional[int] = DEFAULT_MAX_SEQUENCES_PER_PASS,
         scorer: Optional[Callable] = None,
     ) -> None:
         """Initialize the component; see `make_clm_classifier` for the arguments."""
@@ -234,6 +247,8 @@ class ClmClassifier(CandidatePairPipe):
             raise ValueError(Errors.E226.format(value=clm_warmup_fraction))
         if ner_refine_types and not ner_head:
             raise ValueError(Errors.E227)
+        if max_sequences_per_pass is not None and max_sequences_per_pass < 1:
+            raise ValueError(Errors.E413.format(value=max_sequences_per_pass))
         super().__init__(
             vocab,
             model,
@@ -259,6 +274,7 @@ class ClmClassifier(CandidatePairPipe):
         self.ner_head = ner_head
         self.ner_refine_types = ner_refine_types
         self.clm_stage1_dropout = clm_stage1_dropout
+        self.max_sequences_per_pass = max_sequences_per_pass
 
     @property
     def clm_warmup_steps(self) -> int:
@@ -423,6 +439,54 @@ class ClmClassifier(CandidatePairPipe):
             sums[key] = sums[key] + log_probs[row] if key in sums else log_probs[row].copy()
         names = (None, *(self.entity_types or ()))
         return {key: names[int(numpy.argmax(total))] for key, total in sums.items()}
+
+    def update(
+        self,
+        examples: Iterable[Example],
+        *,
+        drop: float = 0.0,
+        sgd: Optional[Optimizer] = None,
+        losses: Optional[Dict[str, float]] = None,
+    ) -> Dict[str, float]:
+        """Learn from a batch of examples, in passes of at most `max_sequences_per_pass`
+        packed sequences when the model owns its encoder. Each pass is backpropagated
+        before the next is run, its gradient weighted by its share of the batch's pairs,
+        so the accumulated gradient is that of the batch's mean loss (the loss of a pair
+        depends on its own scores only); the optimizer steps once.
+
+        examples (Iterable[Example]): The batch.
+        drop (float): The dropout rate.
+        sgd (Optional[Optimizer]): The optimizer.
+        losses (Optional[Dict[str, float]]): Running losses, updated in place.
+        RETURNS (Dict[str, float]): The losses.
+        """
+        limit = self.max_sequences_per_pass
+        # A tok2vec listener hands out the batch's vectors for one backward call only.
+        if limit is None or self.model.has_ref("tok2vec"):
+            return super().update(examples, drop=drop, sgd=sgd, losses=losses)
+        if losses is None:
+            losses = {}
+        losses.setdefault(self.name, 0.0)
+        examples = list(examples)
+        validate_examples(examples, f"{type(self).__name__}.update")
+        set_dropout_rate(self.model, drop)
+        inputs = self.make_training_input(examples)
+        if inputs is None:
+            return losses
+        (docs, packed), truths = inputs
+        n_pairs, first = packed.n_pairs, 0
+        for start in range(0, len(packed.groups), limit):
+            part = packed.slice(start, start + limit)
+            rows = slice(first, first + part.n_pairs)
+            first = rows.stop
+            scores, backprop = self.model.begin_update((docs, part))
+            loss, d_scores = self.get_loss(examples, (truths[rows], scores))
+            share = part.n_pairs / n_pairs
+            backprop(d_scores * share)
+            losses[self.name] += loss * share
+        if sgd is not None:
+            self.finish_update(sgd)
+        return losses
 
     def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[List[Doc], PackedPairs], Any]]:
         """Pack the pairs, their gold classes and, after the warm-up, their CLMs."""

@@ -162,6 +162,73 @@ def test_sorted_chunks_give_the_scores_and_gradients_of_before(trf_nlp, clms):
         layer.p = rate
 
 
+# --- bounded training memory: passes of at most max_sequences_per_pass sequences ----------
+
+
+def no_dropout(module):
+    """Dropout off in the encoder (restored on exit of the returned context)."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def context():
+        layers = [layer for layer in module.modules() if isinstance(layer, torch.nn.Dropout)]
+        rates = [layer.p for layer in layers]
+        for layer in layers:
+            layer.p = 0.0
+        try:
+            yield
+        finally:
+            for layer, rate in zip(layers, rates):
+                layer.p = rate
+
+    return context()
+
+
+def test_training_in_passes_of_few_sequences_gives_the_batch_gradient(trf_nlp, monkeypatch):
+    """A batch of more packed sequences than max_sequences_per_pass is trained in passes
+    of at most that many, each backpropagated before the next runs (so its activations
+    are freed), and the gradient and loss are those of one pass over the batch."""
+    clm = trf_nlp.get_pipe("clm_classifier")
+    module = clm.model.get_ref("encoder").shims[0]._model
+    examples = make_examples(trf_nlp) * 2
+    monkeypatch.setitem(clm.cfg, "clm_warmup_steps", 0)  # with CLMs: their rows are sliced per pass too
+    n_groups = len(clm.pack(clm.training_docs(examples))[0].groups)
+    events = []
+    # Stage 1 (the CLM ranking) runs without gradient and is left out.
+    hooks = [module.output.register_forward_hook(lambda *_: events.append("F") if torch.is_grad_enabled() else None),
+             module.output.register_full_backward_hook(lambda *_: events.append("B"))]
+
+    def train_once(limit):
+        monkeypatch.setattr(clm, "max_sequences_per_pass", limit)
+        events.clear()
+        module.zero_grad()
+        losses = clm.update(examples, drop=0.0)  # no optimizer: the gradients stay on the weights
+        return losses[clm.name], {n: w.grad.clone() for n, w in module.named_parameters() if w.grad is not None}
+
+    try:
+        with no_dropout(module):
+            one_loss, one_grads = train_once(None)
+            assert events == ["F", "B"]  # the whole batch in one encoder call
+            loss, grads = train_once(3)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        module.zero_grad()
+    n_passes = -(-n_groups // 3)
+    assert n_groups > 3 and events == ["F", "B"] * n_passes
+    numpy.testing.assert_allclose(loss, one_loss, rtol=1e-4)
+    assert grads.keys() == one_grads.keys()
+    for name in ("output.weight", "encoder.encoder.layer.0.attention.self.query.weight"):
+        numpy.testing.assert_allclose(grads[name].numpy(), one_grads[name].numpy(), rtol=1e-3, atol=1e-5,
+                                      err_msg=name)
+
+
+def test_max_sequences_per_pass_must_be_positive():
+    nlp = spacy.blank("en")
+    with pytest.raises(ValueError, match=r"\[E413\]"):
+        nlp.add_pipe("clm_classifier", config={"model": TRF_MODEL, "max_sequences_per_pass": 0})
+
+
 # --- issue 20 ---------------------------------------------------------------------------
 
 
