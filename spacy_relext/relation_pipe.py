@@ -270,13 +270,22 @@ class RelationPipe(TrainablePipe):
         if inputs is None:
             return losses
         X, truths = inputs
-        scores, backprop = self.model.begin_update(X)
-        loss, d_scores = self.get_loss(examples, (truths, scores))
-        backprop(d_scores)
+        loss = self.backprop_batch(examples, X, truths)
         if sgd is not None:
             self.finish_update(sgd)
         losses[self.name] += loss
         return losses
+
+    def backprop_batch(self, examples: List[Example], X: Any, truths: Any) -> float:
+        """Forward and backward over a batch's training input, the gradients left on the
+        model for the optimizer.
+
+        RETURNS (float): The batch's loss.
+        """
+        scores, backprop = self.model.begin_update(X)
+        loss, d_scores = self.get_loss(examples, (truths, scores))
+        backprop(d_scores)
+        return loss
 
     def write_relations(self, docs: Iterable[Doc], relations: Iterable[List[Relation]]) -> None:
         """Replace this component's relations on each Doc, keeping other components'."""

@@ -13,9 +13,9 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import numpy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
-from spacy.training import Example, validate_examples
+from spacy.training import Example
 from spacy.vocab import Vocab
-from thinc.api import Config, Model, Optimizer, set_dropout_rate
+from thinc.api import Config, Model
 from thinc.types import Floats2d
 
 from ..candidates import PairGenerator
@@ -440,41 +440,21 @@ class ClmClassifier(CandidatePairPipe):
         names = (None, *(self.entity_types or ()))
         return {key: names[int(numpy.argmax(total))] for key, total in sums.items()}
 
-    def update(
-        self,
-        examples: Iterable[Example],
-        *,
-        drop: float = 0.0,
-        sgd: Optional[Optimizer] = None,
-        losses: Optional[Dict[str, float]] = None,
-    ) -> Dict[str, float]:
-        """Learn from a batch of examples, in passes of at most `max_sequences_per_pass`
-        packed sequences when the model owns its encoder. Each pass is backpropagated
-        before the next is run, its gradient weighted by its share of the batch's pairs,
-        so the accumulated gradient is that of the batch's mean loss (the loss of a pair
-        depends on its own scores only); the optimizer steps once.
+    def backprop_batch(self, examples: List[Example], X: Any, truths: Any) -> float:
+        """Forward and backward over the batch, in passes of at most
+        `max_sequences_per_pass` packed sequences when the model owns its encoder. Each
+        pass is backpropagated before the next is run, its gradient weighted by its share
+        of the batch's pairs, so the gradients add up to those of the batch's mean loss
+        (the loss of a pair depends on its own scores only).
 
-        examples (Iterable[Example]): The batch.
-        drop (float): The dropout rate.
-        sgd (Optional[Optimizer]): The optimizer.
-        losses (Optional[Dict[str, float]]): Running losses, updated in place.
-        RETURNS (Dict[str, float]): The losses.
+        RETURNS (float): The batch's loss.
         """
         limit = self.max_sequences_per_pass
         # A tok2vec listener hands out the batch's vectors for one backward call only.
         if limit is None or self.model.has_ref("tok2vec"):
-            return super().update(examples, drop=drop, sgd=sgd, losses=losses)
-        if losses is None:
-            losses = {}
-        losses.setdefault(self.name, 0.0)
-        examples = list(examples)
-        validate_examples(examples, f"{type(self).__name__}.update")
-        set_dropout_rate(self.model, drop)
-        inputs = self.make_training_input(examples)
-        if inputs is None:
-            return losses
-        (docs, packed), truths = inputs
-        n_pairs, first = packed.n_pairs, 0
+            return super().backprop_batch(examples, X, truths)
+        docs, packed = X
+        n_pairs, first, total = packed.n_pairs, 0, 0.0
         for start in range(0, len(packed.groups), limit):
             part = packed.slice(start, start + limit)
             rows = slice(first, first + part.n_pairs)
@@ -483,10 +463,8 @@ class ClmClassifier(CandidatePairPipe):
             loss, d_scores = self.get_loss(examples, (truths[rows], scores))
             share = part.n_pairs / n_pairs
             backprop(d_scores * share)
-            losses[self.name] += loss * share
-        if sgd is not None:
-            self.finish_update(sgd)
-        return losses
+            total += loss * share
+        return total
 
     def make_training_input(self, examples: List[Example]) -> Optional[Tuple[Tuple[List[Doc], PackedPairs], Any]]:
         """Pack the pairs, their gold classes and, after the warm-up, their CLMs."""
