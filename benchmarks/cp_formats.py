@@ -179,8 +179,9 @@ def main() -> None:
     argv = " ".join(sys.argv[1:])
     result = {"name": "cp_formats", "mode": "smoke" if args.limit else "full",
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": f"python benchmarks/cp_formats.py {argv}", "machine": machine,
-              "data": "conll04: released train/dev; wiki80: train_0.1 with "
-                      f"{args.dev_per_relation} instances per relation held out as dev (seed {args.seed})",
+              "data": "; ".join({"conll04": "conll04: released train/dev",
+                                 "wiki80": f"wiki80: train_0.1 with {args.dev_per_relation} instances per relation "
+                                           f"held out as dev (seed {args.seed})"}[name] for name in args.datasets),
               "figures": figures}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {args.out}")

@@ -438,6 +438,21 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         rows.append(["clm_classifier (gold entities), diagnose", "SemEval dev (seeded split)",
                      "Rel F per entity representation", values, f"{rec['mode']} ({f['steps']} steps)",
                      f"spaCy tok2vec from scratch; {hw_ours}, {rec['date']}", PAPER["diagnose"], "`diagnose_semeval`"])
+    rec = records.get("cp_formats")
+    if rec:  # the paper's protocol: one model per format
+        f = rec["figures"]
+        metric = {"conll04": ("f", "relation micro-F1"), "wiki80": ("acc", "accuracy")}
+        for dataset in sorted({key.split(" ", 1)[0] for key in f["cells"]}):
+            key, name = metric[dataset]
+            cells = {rep: f["cells"][f"{dataset} {rep}"][key]["median"] for rep in ("C+M", "C+T", "OnlyC", "OnlyM", "OnlyT")
+                     if f"{dataset} {rep}" in f["cells"]}
+            control = f.get("type_pair_majority", {}).get(dataset)
+            rows.append(["clm_classifier pair (CP fine-tuning), one model per format", f"{dataset} dev",
+                         f"{name} per format, median of seeds {f['seeds']}",
+                         " / ".join(f"{rep} {num(100 * v, 1)}" for rep, v in cells.items())
+                         + (f" (types alone, no model: {num(100 * control[key], 1)})" if control else ""),
+                         f"{rec['mode']} ({f['epochs'][dataset]} epoch(s))", f"MiniLM; {machine_text(rec['machine'])}",
+                         PAPER["diagnose"], "`cp_formats`"])
     rec = records.get("demo_pipeline")
     if rec:  # what `make demo` prints
         f, build = rec["figures"]["sample_scores"], rec["figures"]["build"]

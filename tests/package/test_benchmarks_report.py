@@ -394,3 +394,24 @@ def test_report_renders_a_cp_result_with_one_training_subset(tmp_path):
     assert "| Wiki80 1% (dev: 640 FewRel instances) | accuracy, linear probe" in text
     assert "MiniLM 25.0; MiniLM+CP 35.0; MiniLM+CP-shuffled 45.0" in text
     assert "MiniLM+CP 40.0 (30.0-50.0)" in text
+
+
+def test_report_summarises_cp_formats_with_the_types_only_control(tmp_path):
+    """One summary row per dataset of a cp_formats result: each format's median, and the
+    control without a model next to them."""
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    cell = {"median": 0.4, "min": 0.3, "max": 0.5, "n": 3, "values": [0.3, 0.4, 0.5]}
+    (results / "cp_formats.json").write_text(json.dumps({
+        "name": "cp_formats", "mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores",
+        "data": "d", "command": "run formats", "figures": {
+            "encoder": "MiniLM", "epochs": {"wiki80": 1}, "seeds": [0, 1, 2], "inputs": {},
+            "cells": {f"wiki80 {rep}": {"acc": cell, "f": cell, "train_seconds": cell}
+                      for rep in ("C+M", "OnlyT")},
+            "type_pair_majority": {"wiki80": {"p": 0.2, "r": 0.176, "f": 0.18, "acc": 0.176}}}}))
+    text = report.render(report.load(results), notes)
+    assert "| wiki80 dev | accuracy per format, median of seeds [0, 1, 2] | C+M 40.0 / OnlyT 40.0 " \
+           "(types alone, no model: 17.6) |" in text
+    assert "Types alone, no model (the most frequent directional class of each pair of entity types in " \
+           "training, on dev): wiki80 accuracy 17.6." in text
