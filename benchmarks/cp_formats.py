@@ -21,8 +21,9 @@ C+M > OnlyC > OnlyM, and C+T > OnlyT.
   set is not used; FewRel's records carry no types); accuracy.
 
 A control from outside the models: what the two entity types alone predict when nothing
-has to be learnt from token embeddings, the majority relation (or none) of each ordered
-(head type, tail type) in training, scored on dev like the models. An OnlyT model far below
+has to be learnt from token embeddings, the most frequent directional class (a relation and
+its direction, or none) of each pair of entity types in text order in training, scored on
+dev like the models. An OnlyT model far below
 it has not learnt to read its type tokens in the training budget.
 
 `--epochs N` trains every dataset N epochs instead of its default (EPOCHS); such runs are

@@ -45,8 +45,9 @@ DEFAULT_WARMUP_FRACTION = 0.33
 # The run length assumed when `[training] max_steps` does not give it (the configs' length).
 FALLBACK_TRAINING_STEPS = 2000
 DocPair = Tuple[int, Span, Span]  # (doc index, head, tail)
-# Packed sequences per training pass of an encoder-owning model: a few GB of activations
-# for MiniLM with sequences of about 100 wordpieces (benchmarks/clm_pass_memory.py).
+# Packed sequences per training pass of an encoder-owning model: an update of MiniLM with
+# sequences of up to 100 wordpieces then peaks 2.5-3.1 GB above its resting size, however
+# many pairs the batch holds (benchmarks/clm_pass_memory.py).
 DEFAULT_MAX_SEQUENCES_PER_PASS = 64
 
 DEFAULT_CLM_MODEL_CONFIG = """

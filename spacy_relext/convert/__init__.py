@@ -179,7 +179,8 @@ def split_docbin(
     group_same_text (bool): Keep documents with the same text on one side, so that a corpus
         that repeats sentences (NYT's validation set holds 22 texts twice or more) cannot put
         a dev sentence in train. Without repeated texts the split is the same either way;
-        dev may then exceed round(n * dev_fraction) by the copies of its last text.
+        with them, dev may exceed round(n * dev_fraction) by the other copies of the last
+        text drawn into it.
     RETURNS (Tuple[int, int]): Number of train and dev documents.
     """
     input = Path(input)
