@@ -337,4 +337,4 @@ def test_project_commands_that_rewrite_their_outputs_pass_overwrite():
     scripts = [line for cmd in project["commands"] for line in cmd["script"]]
     writes = [line for line in scripts if line.startswith(("python -m spacy_relext convert",
                                                            "python -m spacy_relext split"))]
-    assert len(writes) == 22 and all("--overwrite" in line for line in writes)
+    assert len(writes) == 23 and all("--overwrite" in line for line in writes)
