@@ -40,7 +40,7 @@ def resident_mb() -> float:
         return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
-def measure_one(train: Path, batch: str, limit: Optional[int], smoke: bool) -> dict:
+def measure_one(train: Path, work: Path, batch: str, limit: Optional[int], smoke: bool) -> dict:
     """One update in this process; the figures of one row."""
     import spacy
     import torch
@@ -57,7 +57,7 @@ def measure_one(train: Path, batch: str, limit: Optional[int], smoke: bool) -> d
     docs = list(DocBin().from_disk(train).get_docs(nlp.vocab))
     if batch == "worst":
         docs = sorted(docs, key=lambda doc: -len(doc.spans.get("entities", doc.ents)))
-    batch_file = Path(f"/tmp/clm_pass_memory_{batch}_{limit}.spacy")
+    batch_file = work / f"batch_{batch}.spacy"
     DocBin(docs=docs[: 4 if smoke else BATCH], store_user_data=True).to_disk(batch_file)
     examples = list(create_gold_ents_corpus(path=batch_file, max_length=0, spans_key="entities")(nlp))
     optimizer = nlp.initialize(lambda: examples)
@@ -89,7 +89,7 @@ def main() -> None:
     train = data.dataset("conll04", args.corpus_dir, args.work, smoke=args.smoke)["train"]
     if args.one:
         limit = None if args.one[1] == "none" else int(args.one[1])
-        print(json.dumps(measure_one(train, args.one[0], limit, args.smoke)))
+        print(json.dumps(measure_one(train, args.work, args.one[0], limit, args.smoke)))
         return
     rows: List[dict] = []
     for batch in BATCHES:
