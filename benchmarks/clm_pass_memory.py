@@ -18,7 +18,6 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 from machine import machine_info  # noqa: E402
+from timing import peak_rss_mb  # noqa: E402
 
 BATCH = 16
 BATCHES = ("typical", "worst")
@@ -67,7 +67,7 @@ def measure_one(train: Path, work: Path, batch: str, limit: Optional[int], smoke
     started = time.perf_counter()
     nlp.update(examples, sgd=optimizer, drop=config["training"]["dropout"])
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     n_sequences = len(packed.groups)
     passes = 1 if limit is None else -(-n_sequences // limit)
     return {"batch": batch, "limit": limit, "sentences": len(examples),
