@@ -3,6 +3,7 @@ that sources its entity recognizer trains the classifier and scores end to end."
 import io
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from spacy.tokens import Doc, DocBin, Span
@@ -35,6 +36,24 @@ def ner_pipeline(tmp_path_factory):
     for _ in range(30):
         nlp.update(examples, sgd=optimizer)
     path = tmp_path_factory.mktemp("ner") / "model"
+    nlp.to_disk(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ner_trf_pipeline(tmp_path_factory):
+    """A pipeline from configs/ner_trf.cfg (MiniLM through spacy-transformers) taught one
+    sentence, at a learning rate that makes a few updates enough (at 1e-3 the loss jumps
+    back up between updates)."""
+    from thinc.api import Adam
+
+    nlp = spacy.util.load_model_from_config(spacy.util.load_config(CONFIG_DIR / "ner_trf.cfg"), auto_fill=True)
+    examples = [Example(Doc(nlp.vocab, words=WORDS), gold_doc(nlp.vocab, relation=False))]
+    nlp.initialize(lambda: examples)
+    optimizer = Adam(1e-4)
+    for _ in range(20):
+        nlp.update(examples, sgd=optimizer)
+    path = tmp_path_factory.mktemp("ner_trf") / "model"
     nlp.to_disk(path)
     return path
 
@@ -87,26 +106,86 @@ def test_config_builds(path, ner_pipeline, dwie_backbone, request):
     assert nlp.pipe_names == config["nlp"]["pipeline"]
 
 
-def test_sourced_ner_is_frozen_and_predicts_the_entities(ner_pipeline, tmp_path):
-    """configs/clm_trf.cfg, initialised as `spacy train` does: the sourced ner keeps the
-    source's weights through training and supplies the entities the classifier scores at
-    evaluation (end to end)."""
+def weights(model):
+    """Every parameter of a thinc model and of the torch modules it wraps, in walk order."""
+    own = [(node.name, key, node.get_param(key).copy()) for node in model.walk()
+           for key in node.param_names if node.has_param(key)]
+    wrapped = [(node.name, key, value.detach().numpy().copy()) for node in model.walk() for shim in node.shims
+               for key, value in shim._model.state_dict().items()]
+    return own + wrapped
+
+
+def same_weights(a, b):
+    return len(a) == len(b) and all(x[:2] == y[:2] and (x[2] == y[2]).all() for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("ner_source", ["ner_pipeline", "ner_trf_pipeline"])
+def test_sourced_ner_is_frozen_and_predicts_the_entities(ner_source, request, tmp_path):
+    """configs/clm_trf.cfg, initialised as `spacy train` does, after a tok2vec ner
+    (configs/ner_cpu.cfg) or a MiniLM one (configs/ner_trf.cfg): the sourced ner owns a copy
+    of its source's encoder, keeps the source's weights through training and supplies the
+    entities the classifier scores at evaluation (end to end)."""
+    ner_pipeline = request.getfixturevalue(ner_source)
     vocab = spacy.blank("en").vocab
     DocBin(docs=[gold_doc(vocab)], store_user_data=True).to_disk(tmp_path / "train.spacy")
     config = load(CONFIG_DIR / "clm_trf.cfg", ner_pipeline)
     config["paths"]["train"] = config["paths"]["dev"] = str(tmp_path / "train.spacy")
     nlp = init_nlp(config)
-    source = spacy.load(ner_pipeline).get_pipe("ner").model.get_ref("upper").get_param("W")
+    assert nlp.pipe_names == ["ner", "sentencizer", "clm_classifier"]
+    source = weights(spacy.load(ner_pipeline).get_pipe("ner").model)
     examples = [Example(Doc(nlp.vocab, words=WORDS), gold_doc(nlp.vocab))]
     optimizer = nlp.create_optimizer()
     losses = {}
     for _ in range(2):
         nlp.update(examples, sgd=optimizer, losses=losses, exclude=config["training"]["frozen_components"])
     assert set(losses) == {"clm_classifier"}
-    assert (nlp.get_pipe("ner").model.get_ref("upper").get_param("W") == source).all()
+    trained = weights(nlp.get_pipe("ner").model)
+    assert len(trained) > len(source)  # the encoder copy is part of the ner now
+    source_nlp = spacy.load(ner_pipeline)
+    encoder = next(name for name, proc in source_nlp.pipeline if "ner" in getattr(proc, "listening_components", []))
+    source_nlp.replace_listeners(encoder, "ner", ["model.tok2vec"])
+    assert same_weights(trained, weights(source_nlp.get_pipe("ner").model))
     doc = nlp("Alice works for Acme .")
     assert [(e.text, e.label_) for e in doc.ents] == [("Alice", "PER"), ("Acme", "ORG")]
     assert "rel_f" in nlp.evaluate(examples)
+
+
+def test_benchmark_puts_a_transformer_ner_in_the_tok2vec_ners_place(ner_pipeline, ner_trf_pipeline, tmp_path):
+    """benchmarks/accuracy.py's `with_ner_of` (issue 20, item 8): a configs/clm_trf.cfg
+    pipeline trained after the tok2vec ner gets the MiniLM ner in its place; the entities are
+    then the MiniLM ner's and the classifier still scores them. Put back, the tok2vec ner
+    gives the saved pipeline's predictions exactly."""
+    import sys
+
+    sys.path.insert(0, str(CONFIG_DIR.parent / "benchmarks"))
+    from accuracy import with_ner_of
+
+    vocab = spacy.blank("en").vocab
+    DocBin(docs=[gold_doc(vocab)], store_user_data=True).to_disk(tmp_path / "train.spacy")
+    config = load(CONFIG_DIR / "clm_trf.cfg", ner_pipeline)
+    config["paths"]["train"] = config["paths"]["dev"] = str(tmp_path / "train.spacy")
+    nlp = init_nlp(config)
+    nlp.update([Example(Doc(nlp.vocab, words=WORDS), gold_doc(nlp.vocab))], sgd=nlp.create_optimizer(),
+               exclude=["ner"])
+    nlp.to_disk(tmp_path / "model")
+    text = "Bob works for Zeta and Alice works for Acme ."
+
+    def read(pipeline):
+        doc = pipeline(text)
+        return [(e.text, e.label_) for e in doc.ents], [(r.key, round(r.score, 5)) for r in doc._.relations]
+
+    assert read(with_ner_of(tmp_path / "model", ner_pipeline)) == read(spacy.load(tmp_path / "model"))
+    swapped = with_ner_of(tmp_path / "model", ner_trf_pipeline)
+    assert swapped.pipe_names == ["ner", "sentencizer", "clm_classifier"]
+    doc = swapped(text)
+    ents = [(e.text, e.label_) for e in doc.ents]
+    assert ents == read(spacy.load(ner_trf_pipeline))[0] and len(ents) >= 3
+    classifier = swapped.get_pipe("clm_classifier")
+    pairs = classifier.get_pairs(doc)  # one sentence: every pair of the MiniLM ner's entities
+    assert {frozenset((h.text, t.text)) for h, t in pairs} == {
+        frozenset((a[0], b[0])) for i, a in enumerate(ents) for b in ents[i + 1:]}
+    scored, scores = classifier.predict([doc])
+    assert len(scored) == len(pairs) == len(scores) and numpy.isfinite(scores).all()
 
 
 def test_logic_config_of_the_transformer_backbone_differs_only_in_its_name():
