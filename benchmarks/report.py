@@ -380,6 +380,14 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
                      "ents F / Rel F / Rel+ F",
                      " / ".join(num(100 * e2e[k], 1) for k in ("ents_f", "rel_f", "rel_strict_f")), label,
                      hardware, PAPER["clm"], "`accuracy_clm_trf`"])
+        if "trf_ner" in f:  # the same classifier after a MiniLM ner (configs/ner_trf.cfg)
+            trf = f["trf_ner"]
+            rows.append(["MiniLM ner + clm_classifier (end to end, faithful mode: MiniLM)", "CoNLL04 dev",
+                         "ents F / Rel F / Rel+ F",
+                         " / ".join(num(100 * trf["scores"][k], 1) for k in ("ents_f", "rel_f", "rel_strict_f")),
+                         f"{label}; ner {trf['ner']['steps']} steps",
+                         f"MiniLM classifier, MiniLM ner; {hw_ours}, {rec['date']}", PAPER["clm"],
+                         "`accuracy_clm_trf`"])
     for name in RE2_VARIANT_RUNS:  # one row per variant (mean over its seeds), same data and steps
         rec = records.get(name)
         for variant, runs in (by_variant(rec["figures"]["ablations"]) if rec else {}).items():
@@ -768,7 +776,15 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             if "ner" in f:
                 n = f["ner"]
                 body.append(f"\nEntity recognizer: `{n['config']}`, {n['steps']} steps, "
-                            f"{num(n['train_seconds'], 0)} s; dev ents F {num(100 * n['scores']['ents_f'], 1)}.")
+                            f"{num(n['train_seconds'], 0)} s; dev ents F {num(100 * n['scores']['ents_f'], 1)}"
+                            + (f"; trained by `{n['train_command']}`." if n.get("train_command") else "."))
+            if "trf_ner" in f:
+                n = f["trf_ner"]["ner"]
+                body.append(f"\nThe same classifier end to end after a MiniLM entity recognizer put in the tok2vec "
+                            f"ner's place (`{n['config']}`, {n['steps']} steps, {num(n['train_seconds'], 0)} s; "
+                            f"trained by `{n['train_command']}`):\n")
+                body.append(table(["score", "value"], sorted(
+                    (k, num(100 * v, 1)) for k, v in f["trf_ner"]["scores"].items() if k.endswith(("_f", "_p", "_r")))))
             if "ablations" in f and "eval" in f["ablations"][0]:
                 body.append(re2_variant_tables(f["ablations"]))
             elif "ablations" in f:

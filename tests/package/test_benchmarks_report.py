@@ -281,6 +281,33 @@ def test_report_renders_document_backbone_seeds_and_reasoner_attribution(tmp_pat
     assert "| direct | 0 | 45.0 |" in text
 
 
+def test_report_renders_the_end_to_end_rows_of_both_recognizers(tmp_path):
+    """accuracy_clm_trf: one classifier scored with gold mentions, after the tok2vec ner it
+    was trained with and after a MiniLM ner put in its place (issue 20, item 8); a result
+    from before the MiniLM ner still renders."""
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    figures = {"steps": 1200, "scores": {"ents_f": 0.745, "rel_f": 0.519, "rel_strict_f": 0.45},
+               "gold_entities": {"scores": {"rel_f": 0.708}}, "train_seconds": 2345, "model": "m",
+               "encoder": "MiniLM", "ner": {"config": "configs/ner_cpu.cfg", "steps": 3000, "train_seconds": 201,
+                                            "scores": {"ents_f": 0.745}}}
+    record = {"name": "accuracy_clm_trf", "mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores",
+              "data": "d", "command": "run clm_trf", "figures": figures}
+    (results / "accuracy_clm_trf.json").write_text(json.dumps(record))
+    old = report.render(report.load(results), notes)
+    assert "74.5 / 51.9 / 45.0" in old and "MiniLM ner +" not in old
+    figures["trf_ner"] = {"ner": {"config": "configs/ner_trf.cfg", "steps": 400, "train_seconds": 1800,
+                                  "train_command": "python -m spacy train configs/ner_trf.cfg"},
+                          "scores": {"ents_f": 0.85, "rel_f": 0.6, "rel_strict_f": 0.55}}
+    (results / "accuracy_clm_trf.json").write_text(json.dumps(record))
+    text = report.render(report.load(results), notes)
+    row = next(line for line in text.splitlines() if line.startswith("| MiniLM ner + clm_classifier"))
+    assert "| 85.0 / 60.0 / 55.0 | full (1200 steps); ner 400 steps |" in row and "74.5 / 51.9 / 45.0" in text
+    assert "(`configs/ner_trf.cfg`, 400 steps, 1,800 s; trained by `python -m spacy train configs/ner_trf.cfg`)" in text
+    assert "| rel_strict_f | 55.0 |" in text
+
+
 @pytest.mark.parametrize("out_dir", [None, ".", "benchmarks/.."])
 def test_smoke_mode_refuses_to_write_into_this_repository(out_dir):
     """Smoke figures measure nothing: they never replace benchmarks/results/ or BENCHMARKS.md."""
