@@ -29,15 +29,10 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 from machine import machine_info  # noqa: E402
-from timing import peak_rss_mb  # noqa: E402
+from timing import current_rss_mb, peak_rss_mb  # noqa: E402
 
 BATCH = 16
 BATCHES = ("typical", "worst")
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS")) / 1024
 
 
 def measure_one(train: Path, work: Path, batch: str, limit: Optional[int], smoke: bool) -> dict:
@@ -63,7 +58,7 @@ def measure_one(train: Path, work: Path, batch: str, limit: Optional[int], smoke
     optimizer = nlp.initialize(lambda: examples)
     clm = nlp.get_pipe("clm_classifier")
     packed, _ = clm.pack(clm.training_docs(examples))
-    before = resident_mb()
+    before = current_rss_mb()
     started = time.perf_counter()
     nlp.update(examples, sgd=optimizer, drop=config["training"]["dropout"])
     seconds = time.perf_counter() - started

@@ -2,6 +2,7 @@
 import sys
 from pathlib import Path
 
+import numpy
 import pytest
 import spacy
 from thinc.api import fix_random_seed
@@ -41,6 +42,24 @@ def test_pair_mlp_reference_learns_the_training_relations():
     assert losses[-1] < losses[0] / 10
     for eg, doc in zip(examples, nlp.pipe(unseen_docs(nlp))):
         assert relation_keys(doc) == relation_keys(eg.reference)
+
+
+def test_pair_mlp_reference_starts_each_sigmoid_at_its_labels_training_frequency():
+    """From even odds, the first updates pushed every pair's logits down together and a
+    fine-tuned encoder collapsed its features (benchmarks/notes/clm_vs_pair.md)."""
+    nlp = spacy.blank("en")
+    pipe = nlp.add_pipe(speed.pair_mlp.FACTORY)
+    examples = make_examples(nlp)
+    nlp.initialize(lambda: examples)
+    frequencies = pipe.label_frequencies([eg.reference for eg in examples])
+    pairs, _ = pipe.pairs([eg.reference for eg in examples])
+    n_gold = sum(len(eg.reference._.relations) for eg in examples)
+    assert frequencies.sum() * len(pairs) == pytest.approx(n_gold) and 0 < frequencies.max() < 0.5
+    bias = pipe.model.get_ref("output").get_param("b")
+    assert 1 / (1 + numpy.exp(-bias)) == pytest.approx(frequencies, rel=1e-4)
+    # a label never seen starts low but finite; none starts above even odds
+    assert list(speed.pair_mlp.prior_logits(numpy.asarray([0.0, 0.9]))) == pytest.approx(
+        [numpy.log(1e-4 / (1 - 1e-4)), 0.0])
 
 
 def test_n_process_row_times_at_least_the_sentences_asked_for(tmp_path, monkeypatch):
