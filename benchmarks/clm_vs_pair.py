@@ -36,7 +36,8 @@ Stages:
 Runs go JOBS at a time, one torch thread each (the pilots run the same way, so the seconds
 per update they measure hold for the runs). Every run keeps WORK/MODE/RUN/row.json, so a
 stopped series resumes where it stopped; the result, benchmarks/results/clm_vs_pair.json, is
-rewritten after each stage from the rows found. --smoke: a few documents, one grid setting,
+rewritten after each stage from the rows found (a stage whose rows all exist trains nothing:
+`--stages search` after a cut series rewrites the result from every finished row). --smoke: a few documents, one grid setting,
 the shortest runs, seeds 0: checks the script, measures nothing (result in WORK/smoke/).
 """
 import argparse
@@ -76,6 +77,7 @@ SCIERC_SEEDS = (0, 1)
 PILOT_STEPS = 30
 PILOT_SKIP = 3  # first updates left out of a pilot's mean (caches and allocators warm up)
 N_EVALS = 5
+DEFAULT_BUDGET_S, DEFAULT_SEARCH_BUDGET_S = 1200.0, 300.0  # seconds of updates per run
 STAGES = ("search", "main", "ablation", "scierc")
 
 
@@ -134,8 +136,8 @@ class Runner:
         clock = out / "steps.jsonl"
         settings = run_settings(spec["steps"], spec["lr"], spec["words"], spec["seed"], clock, spec["eval_frequency"])
         settings.update(spec.get("overrides", {}))
-        command = train_command(SYSTEMS[spec["system"]], out / "train", {k: Path(paths[k]).resolve() for k in ("train", "dev")},
-                                settings, code=CODE)
+        data_paths = {k: Path(paths[k]).resolve() for k in ("train", "dev")}
+        command = train_command(SYSTEMS[spec["system"]], out / "train", data_paths, settings, code=CODE)
         threads = {"OMP_NUM_THREADS": "1"}
         log(f"{spec['name']}: {spec['steps']} steps")
         started = time.perf_counter()
@@ -250,14 +252,26 @@ def summary(rows: List[Dict]) -> Dict:
     return out
 
 
+def series_command(args: argparse.Namespace, stages: List[str]) -> str:
+    """The command that makes every row of the result: rows of one series may come from
+    several invocations (a stopped series resumes), each naming some of its stages."""
+    words = ["python", "benchmarks/clm_vs_pair.py", "--corpus-dir", str(args.corpus_dir), "--work", str(args.work),
+             "--stages", ",".join(stages), "--jobs", str(args.jobs)]
+    for flag, value, default in (("--budget-s", args.budget_s, DEFAULT_BUDGET_S),
+                                 ("--search-budget-s", args.search_budget_s, DEFAULT_SEARCH_BUDGET_S)):
+        words += [flag, f"{value:g}"] if value != default else []
+    return " ".join(words + (["--smoke"] if args.smoke else []))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--corpus-dir", type=Path, default=Path("../shared/corpus"))
     parser.add_argument("--work", type=Path, default=Path("training/clm_vs_pair"))
     parser.add_argument("--stages", default=",".join(STAGES), help=f"Comma-separated, of {', '.join(STAGES)}")
-    parser.add_argument("--budget-s", type=float, default=1200.0, help="Seconds of updates per run (main, ablation, "
-                        "scierc)")
-    parser.add_argument("--search-budget-s", type=float, default=300.0, help="Seconds of updates per search run")
+    parser.add_argument("--budget-s", type=float, default=DEFAULT_BUDGET_S,
+                        help="Seconds of updates per run (main, ablation, scierc)")
+    parser.add_argument("--search-budget-s", type=float, default=DEFAULT_SEARCH_BUDGET_S,
+                        help="Seconds of updates per search run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
@@ -286,15 +300,17 @@ def main() -> None:
     rows = {stage: runner.finished(stage) for stage in STAGES}
     if "search" in stages:
         rows["search"] = runner.run_all(search_specs)
-    recipes = {system: recipe(rows["search"], system) for system in SYSTEMS} if set(stages) - {"search"} else {}
+    # the recipes of a finished search go into every result, one that only collects rows too
+    recipes = ({system: recipe(rows["search"], system) for system in SYSTEMS}
+               if rows["search"] or set(stages) - {"search"} else {})
     steps = {system: fit(budget, pilots[f"{system} {r['words']}"]) for system, r in recipes.items()}
 
     def write_result() -> None:
         all_rows = [row for stage_rows in rows.values() for row in stage_rows]
         result = {"name": "clm_vs_pair", "mode": mode, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                  "command": " ".join(["python", "benchmarks/clm_vs_pair.py", *sys.argv[1:]]),
+                  "command": series_command(args, [stage for stage in STAGES if rows[stage]]),
                   "machine": machine_info(), "wall_s": round(time.perf_counter() - started, 1),
-                  "data": {d: runner.paths(d)["split"] for d in sorted({r["dataset"] for r in all_rows})},
+                  "data": " | ".join(runner.paths(d)["split"] for d in sorted({r["dataset"] for r in all_rows})),
                   "figures": {"budget_update_s": budget, "search_budget_update_s": search_budget,
                               "pilots": pilots, "search_grid": grid, "recipes": recipes, "steps": steps,
                               "summary": summary([r for s in ("main", "ablation", "scierc") for r in rows[s]]),

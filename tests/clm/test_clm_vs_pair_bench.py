@@ -68,3 +68,11 @@ def test_clm_and_pair_train_at_one_budget_and_clm_is_read_with_its_own_clms(tmp_
     started = [p.stat().st_mtime for p in sorted((tmp_path / "smoke").glob("*/row.json"))]
     subprocess.run(command, cwd=ROOT, check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert [p.stat().st_mtime for p in sorted((tmp_path / "smoke").glob("*/row.json"))] == started
+    # a run naming only the search collects every finished row, the recipes included, and
+    # shows the command that makes all of them
+    collect = command[:command.index("--stages")] + ["--stages", "search", "--jobs", "2"]
+    subprocess.run(collect, cwd=ROOT, check=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    collected = json.loads((tmp_path / "smoke" / "clm_vs_pair.json").read_text())
+    assert collected["figures"]["recipes"] == f["recipes"] and collected["figures"]["summary"] == summary
+    assert collected["command"] == (f"python benchmarks/clm_vs_pair.py --corpus-dir {CORPUS} --work {tmp_path} "
+                                    "--stages search,main,ablation --jobs 2 --smoke")
