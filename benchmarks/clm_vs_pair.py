@@ -37,8 +37,9 @@ Runs go JOBS at a time, one torch thread each (the pilots run the same way, so t
 per update they measure hold for the runs). Every run keeps WORK/MODE/RUN/row.json, so a
 stopped series resumes where it stopped; the result, benchmarks/results/clm_vs_pair.json, is
 rewritten after each stage from the rows found (a stage whose rows all exist trains nothing:
-`--stages search` after a cut series rewrites the result from every finished row). --smoke: a few documents, one grid setting,
-the shortest runs, seeds 0: checks the script, measures nothing (result in WORK/smoke/).
+`--stages search` after a cut series rewrites the result from every finished row).
+--smoke: a few documents, one grid setting, the shortest runs, seeds 0: checks the script,
+measures nothing (result in WORK/smoke/).
 """
 import argparse
 import json
