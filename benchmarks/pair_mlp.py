@@ -116,26 +116,23 @@ class PairMLPReference(CandidatePairPipe):
         output.set_dim("nO", len(self.labels))
         # The reference Docs hold the gold entities, so they give pairs even when the
         # predicted Docs have no entities yet (an `ner` before this pipe).
-        docs = [eg.reference for eg in get_examples()]
-        _, rows = self.pairs(docs[:10])
-        self.model.initialize(X=(docs[:10], rows) if len(rows) else None)
+        examples = list(get_examples())
+        docs = [eg.reference for eg in examples[:10]]
+        _, rows = self.pairs(docs)
+        self.model.initialize(X=(docs, rows) if len(rows) else None)
         # Each sigmoid starts at its label's frequency among the training pairs (Lin et al.,
         # 2017, "Focal loss for dense object detection", section 3.3). Started at 0.5 with a
         # few % positives, the first updates push every pair's logits down together, and a
         # fine-tuned encoder does that fastest by making all pairs alike: on CoNLL04 with
         # MiniLM the features' spread across pairs fell to a quarter and dev Rel F stayed 0
         # over 375 to 1,020 updates at each learning rate tried (benchmarks/notes/clm_vs_pair.md).
-        output.set_param("b", self.model.ops.asarray1f(prior_logits(self.label_frequencies(docs))))
+        output.set_param("b", self.model.ops.asarray1f(prior_logits(self.label_frequencies(examples))))
 
-    def label_frequencies(self, docs: List[Doc]) -> numpy.ndarray:
-        """Per label, the share of the candidate pairs of `docs` that hold it (gold
-        relations of the Docs themselves)."""
-        pairs, _ = self.pairs(docs)
-        gold = {(i, *rel.key) for i, doc in enumerate(docs) for rel in doc._.relations}
-        counts = numpy.zeros(len(self.labels))
-        for i, head, tail in pairs:
-            counts += [(i, head.start, head.end, tail.start, tail.end, label) in gold for label in self.labels]
-        return counts / max(len(pairs), 1)
+    def label_frequencies(self, examples: List[Example]) -> numpy.ndarray:
+        """Per label, the share of the training pairs of `examples` that hold it: the mean of
+        the targets the updates will read."""
+        training = self.make_training_input(examples)
+        return numpy.zeros(len(self.labels)) if training is None else self.model.ops.to_numpy(training[1]).mean(axis=0)
 
     def predict(self, docs) -> Tuple[List[DocPair], Floats2d]:
         docs = list(docs)

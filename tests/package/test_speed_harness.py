@@ -51,7 +51,7 @@ def test_pair_mlp_reference_starts_each_sigmoid_at_its_labels_training_frequency
     pipe = nlp.add_pipe(speed.pair_mlp.FACTORY)
     examples = make_examples(nlp)
     nlp.initialize(lambda: examples)
-    frequencies = pipe.label_frequencies([eg.reference for eg in examples])
+    frequencies = pipe.label_frequencies(examples)
     pairs, _ = pipe.pairs([eg.reference for eg in examples])
     n_gold = sum(len(eg.reference._.relations) for eg in examples)
     assert frequencies.sum() * len(pairs) == pytest.approx(n_gold) and 0 < frequencies.max() < 0.5
