@@ -23,15 +23,20 @@ seconds it took.
 Stages:
 1. search (CoNLL04 dev): learning rate x words per batch (SEARCH_GRID), seed 0, the search
    budget, the same grid for both systems; a system's recipe is its setting with the best dev
-   Rel F (of model-best, as spacy train selects it).
-2. main (CoNLL04 dev): each system's recipe at the full budget, seeds 0, 1, 2.
+   Rel F (of model-best, as spacy train selects it). Where that best lies on an edge of the
+   settings tried, its neighbours beyond the edge are tried too (`beyond_edges`, up to
+   MAX_EXTENSIONS rounds, the same rule for both systems).
+2. main (CoNLL04 dev): each system's recipe at the full budget, seeds 0, 1, 2; each clm model
+   is then read again with self-generated CLMs at inference (stage 1 ranks the labels, stage 2
+   reads them), which SURE does not do: CLMs are a training device.
 3. ablation (CoNLL04 dev): clm's recipe and step count with one setting changed (no CLMs, no
-   M-DOS, random CLM order: SURE's Table 4), seeds 0, 1, 2; and each full clm model of stage 2
-   read again with self-generated CLMs at inference (stage 1 ranks the labels, stage 2 reads
-   them), which SURE does not do: CLMs are a training device.
+   M-DOS, random CLM order: SURE's Table 4), seeds 0, 1, 2.
 4. scierc (SciERC dev, CONJUNCTION and COMPARE declared symmetric by the converter): clm full,
    clm without CLMs and pair, seeds 0 and 1, with the CoNLL04 recipes and the full budget
    (no search on SciERC; its pilots are its own).
+The runs of stages 2-4 are named after their recipe (RUN_lrLR_wWORDS_sSEED): if a search
+extended later changes a recipe, the runs of the earlier one are kept apart in the result
+(`rows_of_earlier_recipes`) and left out of its summary.
 
 Runs go JOBS at a time, one torch thread each (the pilots run the same way, so the seconds
 per update they measure hold for the runs). Every run keeps WORK/MODE/RUN/row.json, so a
@@ -51,7 +56,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -71,6 +76,12 @@ ABLATIONS = {"no CLMs": {CLM + "use_clms": False},
 # PL-Marker reads one sequence per subject (up to 16 objects), the pair classifier one per
 # sentence: per word, a clm update costs several times a pair update, hence small batches too
 SEARCH_GRID = [{"lr": lr, "words": words} for words in (100, 300, 1000) for lr in (5e-5, 1e-4, 2e-4)]
+# a best setting on the edge of what was tried gets its neighbours beyond that edge, so that a
+# recipe is chosen inside the searched region: learning rates LR_FACTOR apart, batch sizes
+# along WORDS_LADDER; at most MAX_EXTENSIONS such rounds
+LR_FACTOR = 2.0
+WORDS_LADDER = (25, 50, 100, 300, 1000, 3000)
+MAX_EXTENSIONS = 2
 SMOKE_GRID = [{"lr": 5e-5, "words": 100}]
 SMOKE_STEPS = 4  # evaluated every 2 steps
 SEEDS = (0, 1, 2)
@@ -162,12 +173,12 @@ class Runner:
         with ThreadPoolExecutor(self.jobs) as pool:
             return list(pool.map(self.run, specs))
 
-    def pilots(self, dataset: str, systems: List[str], words: List[int]) -> Dict[str, float]:
-        """Seconds per update of each system and batch size on `dataset`: key 'system words'."""
+    def pilots(self, dataset: str, settings: List[Tuple[str, int]]) -> Dict[str, float]:
+        """Seconds per update on `dataset` of each (system, words per batch): key 'system words'."""
         specs = [{"name": f"pilot_{dataset}_{system}_{w}", "system": system, "dataset": dataset, "lr": 5e-5,
                   "words": w, "steps": self.pilot_steps, "seed": 0, "eval_frequency": 10 ** 6, "pilot": True,
                   "variant": "pilot"}
-                 for system in systems for w in words]
+                 for system, w in sorted(set(settings))]
         return {f"{r['system']} {r['words']}": r["seconds_per_update"] for r in self.run_all(specs)}
 
     @property
@@ -185,12 +196,42 @@ def spec(name: str, system: str, dataset: str, setting: Dict, steps: int, seed: 
 
 
 def recipe(search_rows: List[Dict], system: str) -> Dict:
-    """The system's grid setting with the best dev Rel F (first in grid order on a tie)."""
+    """The system's searched setting with the best dev Rel F (on a tie, the smaller batch,
+    then the smaller learning rate)."""
     rows = [r for r in search_rows if r["system"] == system]
     if not rows:
         raise SystemExit(f"no search runs of {system}: run --stages search first")
-    best = max(rows, key=lambda r: r["scores"]["rel_f"])
+    best = max(rows, key=lambda r: (r["scores"]["rel_f"], -r["words"], -r["lr"]))
     return {"lr": best["lr"], "words": best["words"], "dev_rel_f": best["scores"]["rel_f"]}
+
+
+def beyond_edges(search_rows: List[Dict], system: str) -> List[Dict]:
+    """The untried settings next to the system's best where the best lies on an edge of what
+    was tried: its learning rate the largest (smallest) tried at its batch size gives the rate
+    LR_FACTOR times larger (smaller); its batch size the largest (smallest) tried at its rate
+    gives the next larger (smaller) size of WORDS_LADDER."""
+    rows = [r for r in search_rows if r["system"] == system]
+    best = recipe(rows, system)
+    lrs = sorted({r["lr"] for r in rows if r["words"] == best["words"]})
+    sizes = sorted({r["words"] for r in rows if r["lr"] == best["lr"]})
+    ladder = WORDS_LADDER.index(best["words"])
+    out = []
+    if best["lr"] == lrs[-1]:
+        out.append({"lr": best["lr"] * LR_FACTOR, "words": best["words"]})
+    if best["lr"] == lrs[0]:
+        out.append({"lr": best["lr"] / LR_FACTOR, "words": best["words"]})
+    if best["words"] == sizes[-1] and ladder + 1 < len(WORDS_LADDER):
+        out.append({"lr": best["lr"], "words": WORDS_LADDER[ladder + 1]})
+    if best["words"] == sizes[0] and ladder > 0:
+        out.append({"lr": best["lr"], "words": WORDS_LADDER[ladder - 1]})
+    tried = {(r["lr"], r["words"]) for r in rows}
+    return [setting for setting in out if (setting["lr"], setting["words"]) not in tried]
+
+
+def on_recipe(rows: List[Dict], recipes: Dict[str, Dict]) -> List[Dict]:
+    """The rows trained with their system's present recipe (a search extended later may
+    have changed it; rows of an earlier recipe stay on disk and in the result, apart)."""
+    return [r for r in rows if (r["lr"], r["words"]) == (recipes[r["system"]]["lr"], recipes[r["system"]]["words"])]
 
 
 def clm_probe(model: Path, dev: Path) -> Dict:
@@ -292,21 +333,33 @@ def main() -> None:
     result_path = runner.work / "clm_vs_pair.json" if args.smoke else RESULTS / "clm_vs_pair.json"
     started = time.perf_counter()
 
-    words = sorted({s["words"] for s in grid})
-    pilots = runner.pilots("conll04", list(SYSTEMS), words)
-    search_specs = [spec(f"search_{system}_lr{s['lr']:g}_w{s['words']}", system, "conll04", s,
-                         fit(search_budget, pilots[f"{system} {s['words']}"]), 0)
-                    for system in SYSTEMS for s in grid]
+    pilots = runner.pilots("conll04", [(system, s["words"]) for system in SYSTEMS for s in grid])
+
+    def search_spec(system: str, setting: Dict) -> Dict:
+        return spec(f"search_{system}_lr{setting['lr']:g}_w{setting['words']}", system, "conll04", setting,
+                    fit(search_budget, pilots[f"{system} {setting['words']}"]), 0)
+
     # a stage not run now contributes the rows it finished before
     rows = {stage: runner.finished(stage) for stage in STAGES}
     if "search" in stages:
-        rows["search"] = runner.run_all(search_specs)
+        rows["search"] = runner.run_all([search_spec(system, s) for system in SYSTEMS for s in grid])
+        for _ in range(0 if args.smoke else MAX_EXTENSIONS):
+            extra = [(system, s) for system in SYSTEMS for s in beyond_edges(rows["search"], system)]
+            if not extra:
+                break
+            pilots.update(runner.pilots("conll04", [(system, s["words"]) for system, s in extra]))
+            rows["search"] += runner.run_all([search_spec(system, s) for system, s in extra])
+    pilots.update(runner.pilots("conll04", [(r["system"], r["words"]) for r in rows["search"]]))
     # the recipes of a finished search go into every result, one that only collects rows too
     recipes = ({system: recipe(rows["search"], system) for system in SYSTEMS}
                if rows["search"] or set(stages) - {"search"} else {})
     steps = {system: fit(budget, pilots[f"{system} {r['words']}"]) for system, r in recipes.items()}
+    tags = {system: f"lr{r['lr']:g}_w{r['words']}" for system, r in recipes.items()}
 
     def write_result() -> None:
+        current = {stage: stage_rows if stage == "search" or not recipes else on_recipe(stage_rows, recipes)
+                   for stage, stage_rows in rows.items()}
+        earlier = [row for stage, stage_rows in rows.items() for row in stage_rows if row not in current[stage]]
         all_rows = [row for stage_rows in rows.values() for row in stage_rows]
         result = {"name": "clm_vs_pair", "mode": mode, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                   "command": series_command(args, [stage for stage in STAGES if rows[stage]]),
@@ -314,16 +367,17 @@ def main() -> None:
                   "data": " | ".join(runner.paths(d)["split"] for d in sorted({r["dataset"] for r in all_rows})),
                   "figures": {"budget_update_s": budget, "search_budget_update_s": search_budget,
                               "pilots": pilots, "search_grid": grid, "recipes": recipes, "steps": steps,
-                              "summary": summary([r for s in ("main", "ablation", "scierc") for r in rows[s]]),
-                              "rows": rows}}
+                              "summary": summary([r for s in ("main", "ablation", "scierc") for r in current[s]]),
+                              "rows": current, "rows_of_earlier_recipes": earlier}}
         result_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
         log(f"wrote {result_path}")
 
     write_result()
     if "main" in stages:
         # seed by seed, so that a series cut short leaves both systems with the same seeds
-        rows["main"] = runner.run_all([spec(f"main_{system}_s{seed}", system, "conll04", recipes[system],
-                                            steps[system], seed) for seed in seeds for system in SYSTEMS])
+        rows["main"] = runner.run_all([spec(f"main_{system}_{tags[system]}_s{seed}", system, "conll04",
+                                            recipes[system], steps[system], seed)
+                                       for seed in seeds for system in SYSTEMS])
         for row in rows["main"]:
             if row["system"] == "clm" and "clm_probe" not in row:
                 row["clm_probe"] = clm_probe(Path(row["model"]), runner.paths("conll04")["dev"])
@@ -331,21 +385,20 @@ def main() -> None:
         write_result()
     if "ablation" in stages:
         rows["ablation"] = runner.run_all([
-            spec(f"ablation_{variant.replace(' ', '_')}_s{seed}", "clm", "conll04", recipes["clm"], steps["clm"],
-                 seed, variant, overrides) for variant, overrides in ablations.items() for seed in seeds])
+            spec(f"ablation_{variant.replace(' ', '_')}_{tags['clm']}_s{seed}", "clm", "conll04", recipes["clm"],
+                 steps["clm"], seed, variant, overrides) for variant, overrides in ablations.items() for seed in seeds])
         write_result()
     if "scierc" in stages:
-        scierc_pilots = runner.pilots("scierc", list(SYSTEMS), sorted({r["words"] for r in recipes.values()}))
+        scierc_pilots = runner.pilots("scierc", [(system, r["words"]) for system, r in recipes.items()])
         pilots.update({f"scierc {key}": s for key, s in scierc_pilots.items()})
         scierc_steps = {system: fit(budget, scierc_pilots[f"{system} {r['words']}"])
                         for system, r in recipes.items()}
-        scierc_specs = [spec(f"scierc_{system}_s{seed}", system, "scierc", recipes[system], scierc_steps[system],
-                             seed) for system in SYSTEMS for seed in scierc_seeds]
-        scierc_specs += [spec(f"scierc_clm_no_CLMs_s{seed}", "clm", "scierc", recipes["clm"], scierc_steps["clm"],
-                              seed, "no CLMs", ABLATIONS["no CLMs"]) for seed in scierc_seeds]
+        scierc_specs = [spec(f"scierc_{system}_{tags[system]}_s{seed}", system, "scierc", recipes[system],
+                             scierc_steps[system], seed) for system in SYSTEMS for seed in scierc_seeds]
+        scierc_specs += [spec(f"scierc_clm_no_CLMs_{tags['clm']}_s{seed}", "clm", "scierc", recipes["clm"],
+                              scierc_steps["clm"], seed, "no CLMs", ABLATIONS["no CLMs"]) for seed in scierc_seeds]
         rows["scierc"] = runner.run_all(scierc_specs)
         write_result()
-
 
 if __name__ == "__main__":
     main()

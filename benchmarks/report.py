@@ -627,6 +627,11 @@ def clm_vs_pair_tables(f: dict) -> str:
         for key, probe in probes:
             parts.append(f"\n{key}, read again on dev: " + "; ".join(
                 f"{reading} Rel F {mean_sd(p['values'])}" for reading, p in probe.items()) + ".")
+    earlier = f.get("rows_of_earlier_recipes") or []
+    if earlier:
+        parts.append("\nRuns of an earlier recipe (before the search was extended), kept in the result, not "
+                     "summarised: " + "; ".join(f"{r['name']} Rel F {num(100 * r['scores']['rel_f'], 1)}"
+                                                for r in earlier) + ".")
     return "\n".join(parts)
 
 

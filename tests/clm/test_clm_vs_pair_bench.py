@@ -42,6 +42,32 @@ def test_recipe_is_the_best_dev_setting_of_that_system():
         clm_vs_pair.recipe(rows, "other")
 
 
+def test_a_best_setting_on_an_edge_of_the_search_gets_its_neighbours_beyond_it():
+    def row(lr, words, f, system="clm"):
+        return {"system": system, "lr": lr, "words": words, "scores": {"rel_f": f}}
+
+    grid = [row(lr, w, 0.1) for w in (100, 300, 1000) for lr in (5e-5, 1e-4, 2e-4)]
+    # best at the largest rate and the smallest batch: a larger rate, a smaller batch
+    rows = grid + [row(2e-4, 100, 0.5)]
+    assert clm_vs_pair.beyond_edges(rows, "clm") == [{"lr": 4e-4, "words": 100}, {"lr": 2e-4, "words": 50}]
+    # once those are tried and lose, the best is inside: nothing more
+    rows += [row(4e-4, 100, 0.4), row(2e-4, 50, 0.3)]
+    assert clm_vs_pair.beyond_edges(rows, "clm") == []
+    # an inside best proposes nothing; the other system's rows do not count
+    inside = grid + [row(1e-4, 300, 0.6), row(2e-4, 100, 0.9, system="pair")]
+    assert clm_vs_pair.beyond_edges(inside, "clm") == []
+    # the ladder's ends are not passed
+    assert clm_vs_pair.beyond_edges([row(1e-4, 3000, 0.5), row(5e-5, 3000, 0.1), row(2e-4, 3000, 0.1),
+                                     row(1e-4, 1000, 0.1)], "clm") == []
+
+
+def test_runs_of_an_earlier_recipe_are_kept_apart():
+    recipes = {"clm": {"lr": 2e-4, "words": 100}, "pair": {"lr": 2e-4, "words": 300}}
+    now, before = {"system": "clm", "lr": 2e-4, "words": 100}, {"system": "clm", "lr": 1e-4, "words": 100}
+    pair = {"system": "pair", "lr": 2e-4, "words": 300}
+    assert clm_vs_pair.on_recipe([now, before, pair], recipes) == [now, pair]
+
+
 @pytest.mark.corpus
 def test_clm_and_pair_train_at_one_budget_and_clm_is_read_with_its_own_clms(tmp_path):
     if not (CORPUS / "conll04").is_dir():
