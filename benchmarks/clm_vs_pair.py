@@ -372,21 +372,27 @@ def main() -> None:
         result_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
         log(f"wrote {result_path}")
 
+    def merge(stage: str, new: List[Dict]) -> List[Dict]:
+        """The stage's rows after a run: its runs of earlier recipes stay, apart."""
+        names = {row["name"] for row in new}
+        return [row for row in rows[stage] if row["name"] not in names] + new
+
     write_result()
     if "main" in stages:
         # seed by seed, so that a series cut short leaves both systems with the same seeds
-        rows["main"] = runner.run_all([spec(f"main_{system}_{tags[system]}_s{seed}", system, "conll04",
-                                            recipes[system], steps[system], seed)
-                                       for seed in seeds for system in SYSTEMS])
-        for row in rows["main"]:
+        rows["main"] = merge("main", runner.run_all([spec(f"main_{system}_{tags[system]}_s{seed}", system,
+                                                          "conll04", recipes[system], steps[system], seed)
+                                                     for seed in seeds for system in SYSTEMS]))
+        for row in on_recipe(rows["main"], recipes):
             if row["system"] == "clm" and "clm_probe" not in row:
                 row["clm_probe"] = clm_probe(Path(row["model"]), runner.paths("conll04")["dev"])
                 (runner.work / row["name"] / "row.json").write_text(json.dumps(row, indent=2) + "\n")
         write_result()
     if "ablation" in stages:
-        rows["ablation"] = runner.run_all([
-            spec(f"ablation_{variant.replace(' ', '_')}_{tags['clm']}_s{seed}", "clm", "conll04", recipes["clm"],
-                 steps["clm"], seed, variant, overrides) for variant, overrides in ablations.items() for seed in seeds])
+        ablation_specs = [spec(f"ablation_{variant.replace(' ', '_')}_{tags['clm']}_s{seed}", "clm", "conll04",
+                               recipes["clm"], steps["clm"], seed, variant, overrides)
+                          for variant, overrides in ablations.items() for seed in seeds]
+        rows["ablation"] = merge("ablation", runner.run_all(ablation_specs))
         write_result()
     if "scierc" in stages:
         scierc_pilots = runner.pilots("scierc", [(system, r["words"]) for system, r in recipes.items()])
@@ -397,8 +403,9 @@ def main() -> None:
                              scierc_steps[system], seed) for system in SYSTEMS for seed in scierc_seeds]
         scierc_specs += [spec(f"scierc_clm_no_CLMs_{tags['clm']}_s{seed}", "clm", "scierc", recipes["clm"],
                               scierc_steps["clm"], seed, "no CLMs", ABLATIONS["no CLMs"]) for seed in scierc_seeds]
-        rows["scierc"] = runner.run_all(scierc_specs)
+        rows["scierc"] = merge("scierc", runner.run_all(scierc_specs))
         write_result()
+
 
 if __name__ == "__main__":
     main()
