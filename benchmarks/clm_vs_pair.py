@@ -368,6 +368,10 @@ def main() -> None:
                   "figures": {"budget_update_s": budget, "search_budget_update_s": search_budget,
                               "pilots": pilots, "search_grid": grid, "recipes": recipes, "steps": steps,
                               "summary": summary([r for s in ("main", "ablation", "scierc") for r in current[s]]),
+                              "summary_of_earlier_recipes": {
+                                  f"lr {lr:g}, {words} words": summary([r for r in earlier
+                                                                       if (r["lr"], r["words"]) == (lr, words)])
+                                  for lr, words in sorted({(r["lr"], r["words"]) for r in earlier})},
                               "rows": current, "rows_of_earlier_recipes": earlier}}
         result_path.write_text(json.dumps(result, indent=2, default=str) + "\n")
         log(f"wrote {result_path}")

@@ -615,23 +615,26 @@ def clm_vs_pair_tables(f: dict) -> str:
         parts.append(table(["system", "learning rate", "words per batch", "steps", "update s", "dev Rel F"],
                            [[r["system"], rate(r["lr"]), r["words"], r["steps"], num(r["update_s"], 0),
                              num(100 * r["scores"]["rel_f"], 1)] for r in search]))
+    def summary_parts(runs: dict, recipe: str = "") -> List[str]:
+        """The table of one summary, then the CLMs-at-inference probe of its clm models."""
+        out = [table(["dataset", "system", "variant", "learning rate", "words per batch", "steps", "seeds",
+                      "update s", "Rel P", "Rel R", "Rel F"],
+                     [[*key.split(" ", 2), rate(c["lr"]), c["words"], c["steps"],
+                       ",".join(str(s) for s in c["seeds"]), mean_sd(c["update_s"]["values"], 0),
+                       *(mean_sd(c[k]["values"]) for k in ("rel_p", "rel_r", "rel_f"))]
+                      for key, c in runs.items()])]
+        for key, c in runs.items():
+            if "clm_probe" in c:
+                out.append(f"\n{key}{recipe}, read again on dev: " + "; ".join(
+                    f"{reading} Rel F {mean_sd(p['values'])}" for reading, p in c["clm_probe"].items()) + ".")
+        return out
+
     if f["summary"]:
         parts.append("\nDev Rel P / R / F (%, model-best), mean ± sample std over seeds:\n")
-        parts.append(table(["dataset", "system", "variant", "learning rate", "words per batch", "steps", "seeds",
-                            "update s", "Rel P", "Rel R", "Rel F"],
-                           [[*key.split(" ", 2), rate(c["lr"]), c["words"], c["steps"],
-                             ",".join(str(s) for s in c["seeds"]), mean_sd(c["update_s"]["values"], 0),
-                             *(mean_sd(c[k]["values"]) for k in ("rel_p", "rel_r", "rel_f"))]
-                            for key, c in f["summary"].items()]))
-        probes = [(key, c["clm_probe"]) for key, c in f["summary"].items() if "clm_probe" in c]
-        for key, probe in probes:
-            parts.append(f"\n{key}, read again on dev: " + "; ".join(
-                f"{reading} Rel F {mean_sd(p['values'])}" for reading, p in probe.items()) + ".")
-    earlier = f.get("rows_of_earlier_recipes") or []
-    if earlier:
-        parts.append("\nRuns of an earlier recipe (before the search was extended), kept in the result, not "
-                     "summarised: " + "; ".join(f"{r['name']} Rel F {num(100 * r['scores']['rel_f'], 1)}"
-                                                for r in earlier) + ".")
+        parts += summary_parts(f["summary"])
+    for recipe, runs in (f.get("summary_of_earlier_recipes") or {}).items():
+        parts.append(f"\nRuns of an earlier recipe ({recipe}), made before the search was widened; kept apart:\n")
+        parts += summary_parts(runs, f" ({recipe})")
     return "\n".join(parts)
 
 

@@ -66,6 +66,20 @@ def test_runs_of_an_earlier_recipe_are_kept_apart():
     now, before = {"system": "clm", "lr": 2e-4, "words": 100}, {"system": "clm", "lr": 1e-4, "words": 100}
     pair = {"system": "pair", "lr": 2e-4, "words": 300}
     assert clm_vs_pair.on_recipe([now, before, pair], recipes) == [now, pair]
+    # and the report shows them in a table of their own, under their recipe
+    import report
+
+    def run(lr, seed, f):
+        return {"dataset": "conll04", "system": "clm", "variant": "full", "lr": lr, "words": 100, "seed": seed,
+                "steps": 10, "update_s": 5.0, "scores": {"rel_f": f, "rel_p": f, "rel_r": f}}
+
+    figures = {"budget_update_s": 1.0, "search_budget_update_s": 1.0, "pilots": {}, "rows": {"search": []},
+               "summary": clm_vs_pair.summary([run(2e-4, 0, 0.5), run(2e-4, 1, 0.7)]),
+               "summary_of_earlier_recipes": {"lr 0.0001, 100 words": clm_vs_pair.summary([run(1e-4, 0, 0.3)])}}
+    text = report.clm_vs_pair_tables(figures)
+    assert "| conll04 | clm | full | 0.0002 | 100 | 10 | 0,1 |" in text
+    assert "Runs of an earlier recipe (lr 0.0001, 100 words)" in text
+    assert "| conll04 | clm | full | 0.0001 | 100 | 10 | 0 |" in text
 
 
 @pytest.mark.corpus
