@@ -81,7 +81,7 @@ SEARCH_GRID = [{"lr": lr, "words": words} for words in (100, 300, 1000) for lr i
 # along WORDS_LADDER; at most MAX_EXTENSIONS such rounds
 LR_FACTOR = 2.0
 WORDS_LADDER = (25, 50, 100, 300, 1000, 3000)
-MAX_EXTENSIONS = 2
+MAX_EXTENSIONS = 4
 SMOKE_GRID = [{"lr": 5e-5, "words": 100}]
 SMOKE_STEPS = 4  # evaluated every 2 steps
 SEEDS = (0, 1, 2)
