@@ -615,6 +615,7 @@ def clm_vs_pair_tables(f: dict) -> str:
         parts.append(table(["system", "learning rate", "words per batch", "steps", "update s", "dev Rel F"],
                            [[r["system"], rate(r["lr"]), r["words"], r["steps"], num(r["update_s"], 0),
                              num(100 * r["scores"]["rel_f"], 1)] for r in search]))
+
     def summary_parts(runs: dict, recipe: str = "") -> List[str]:
         """The table of one summary, then the CLMs-at-inference probe of its clm models."""
         out = [table(["dataset", "system", "variant", "learning rate", "words per batch", "steps", "seeds",
