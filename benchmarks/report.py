@@ -710,15 +710,19 @@ def details(records: Dict[str, dict], notes: Path) -> str:
         elif name == "logic_rules_dwie":
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
-        elif name.startswith("rere_false_negatives"):
+        elif name.startswith(("rere_false_negatives", "rere_accuracy")):
             def mean_std(cell: dict, scale: float = 100.0, digits: int = 1) -> str:
                 return f"{num(scale * cell['mean'], digits)} ± {num(scale * cell['std'], digits)}"
 
+            # runs made before the oracle queries were measured have no such column
+            oracle = all("oracle_triple_exact_f" in c for c in f["summary"].values())
             body.append(table(["training triples removed", "detector loss", "detector PR-AUC", "triple exact F1",
-                               "triple partial F1", "mean p(unlabelled)", "cPU's mu"],
+                               "triple partial F1"] + (["extractor alone, gold queries: exact F1"] if oracle else [])
+                              + ["mean p(unlabelled)", "cPU's mu"],
                               [[key.split()[1], key.split()[2], mean_std(c["detector_pr_auc"]),
-                                mean_std(c["triple_exact_f"]), mean_std(c["triple_partial_f"]),
-                                mean_std(c["unlabelled_mean"], 1.0, 3), num(c["mu"]["mean"], 3)]
+                                mean_std(c["triple_exact_f"]), mean_std(c["triple_partial_f"])]
+                               + ([mean_std(c["oracle_triple_exact_f"])] if oracle else [])
+                               + [mean_std(c["unlabelled_mean"], 1.0, 3), num(c["mu"]["mean"], 3)]
                                for key, c in f["summary"].items()]))
             body.append(f"\nMean ± sample std over seeds {f['seeds']}; {f['steps']} steps each; percentages "
                         "except the probabilities; F1 at the thresholds tuned on the held-out tenth of the "

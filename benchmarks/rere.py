@@ -24,7 +24,7 @@ import sys
 import time
 from itertools import islice
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import spacy
 from spacy.cli.train import train
@@ -109,12 +109,13 @@ def unlabelled_copy(nlp: Language, doc: Doc, stop: str) -> Doc:
     return copy
 
 
-def oracle_queries(model_dir: Path, dev: Path, limit: int = 0) -> Dict[str, Any]:
+def oracle_queries(model: Union[Path, Language], dev: Path, limit: int = 0) -> Dict[str, Any]:
     """The extractor alone, every dev sentence queried with its gold relation labels (a
     perfect first stage): the triple scores it reaches, so the errors of the two stages
-    are told apart. Run on the CPU (listener) and the query-mode (MiniLM) extractor alike."""
+    are told apart. Run on the CPU (listener) and the query-mode (MiniLM) extractor alike;
+    `model` is a saved pipeline or a loaded one (with its thresholds as they are set)."""
     install_sentence_extension()
-    nlp = spacy.load(model_dir)
+    nlp = model if isinstance(model, Language) else spacy.load(model)
     extractor = nlp.get_pipe("span_extractor")
     examples = []
     for gold in read_docs(dev, nlp.vocab, limit):

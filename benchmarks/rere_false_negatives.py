@@ -9,14 +9,19 @@ out for threshold tuning; every gold relation of the training documents, both pa
 removed with probability `drop` (what a user with that false-negative rate has); then
 configs/rere_cpu.cfg is trained on the rest twice, the relation detector's loss cPU with
 tau = `drop` (the paper sets tau to the false-negative rate) and BCE, with the same data and
-seed. The paper plots precision-recall curves; per run, on dev:
+seed. `drop` 0 trains on every triple with the config's own tau (the default a user gets):
+the pipeline's accuracy on complete data. The paper plots precision-recall curves; per run,
+on dev:
 - `detector_pr_auc`: average precision (area under the precision-recall curve) of the
   detector's probability of every (sentence, label) against the gold labels: threshold-free;
 - `unlabelled_mean` against `mu`: the detector's mean probability of the (sentence, label)
   pairs left unlabelled in the training documents, and cPU's target for it, `mu = pi (tau +
   1)` (`pi` the labelled share); it should settle near `mu` under cPU and near 0 under BCE;
 - triple exact and partial F1 at the detector and extractor thresholds tuned together
-  (`spacy_relext.rere.thresholds.tune_thresholds`) on the held-out tenth.
+  (`spacy_relext.rere.thresholds.tune_thresholds`) on the held-out tenth;
+- `oracle_triple_exact_f`: the extractor alone, queried with each dev sentence's gold
+  relations (`rere.oracle_queries`, at the tuned extractor threshold), so that the two
+  stages' errors are told apart.
 Runs are subprocesses, `--jobs` at a time with one thread each, each leaving
 WORK/runs/NAME.json, so a stopped series resumes with the same --work; the result,
 benchmarks/results/rere_false_negatives_DATASET.json, holds every run and per (drop, loss)
@@ -37,7 +42,8 @@ from typing import Dict, List, Sequence, Tuple
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 CONFIG = HERE.parent / "configs" / "rere_cpu.cfg"
-METRICS = ("detector_pr_auc", "unlabelled_mean", "mu", "triple_exact_f", "triple_partial_f", "train_s")
+METRICS = ("detector_pr_auc", "unlabelled_mean", "mu", "triple_exact_f", "triple_partial_f", "oracle_triple_exact_f",
+           "train_s")
 
 
 def average_precision(scores: Sequence[float], gold: Sequence[bool]) -> float:
@@ -109,7 +115,7 @@ def evaluate_run(model: Path, dev: Path, train: Path, heldout: Path, tau: float,
 
     from spacy_relext.rere.pu_loss import cpu_mu
     from spacy_relext.rere.thresholds import apply_thresholds, tune_thresholds
-    from rere import read_docs
+    from rere import oracle_queries, read_docs
 
     nlp = spacy.load(model)
     labels = nlp.get_pipe("relation_detector").labels
@@ -125,12 +131,16 @@ def evaluate_run(model: Path, dev: Path, train: Path, heldout: Path, tau: float,
     search = tune_thresholds(nlp, heldout_examples)
     apply_thresholds(nlp, search)
     scores = nlp.evaluate([Example(nlp.make_doc(d.text), d) for d in dev_docs])
+    oracle = oracle_queries(nlp, dev, dev_limit)
     return {"detector_pr_auc": average_precision(flat_scores, flat_gold),
             "unlabelled_mean": statistics.fmean(unlabelled) if unlabelled else 0.0,
             "mu": cpu_mu(prior, tau), "prior": prior, "thresholds": list(search.best),
             "heldout_triple_exact_f": search.best_score,
             "triple_exact_f": scores["triple_exact_f"], "triple_partial_f": scores["triple_partial_f"],
-            "triple_exact_p": scores["triple_exact_p"], "triple_exact_r": scores["triple_exact_r"]}
+            "triple_exact_p": scores["triple_exact_p"], "triple_exact_r": scores["triple_exact_r"],
+            # oracle_queries reports percentages; the other scores here are fractions
+            "oracle_triple_exact_f": oracle["triple_exact_f"] / 100,
+            "oracle_triple_partial_f": oracle["triple_partial_f"] / 100}
 
 
 def data_dir(work: Path, drop: float, seed: int) -> Path:
@@ -142,19 +152,23 @@ def run_one(args: argparse.Namespace, drop: float, seed: int, loss: str) -> None
     import time
 
     from spacy.cli.train import train
+    from thinc.api import Config
 
     data = json.loads((data_dir(args.work, drop, seed) / "data.json").read_text())
     name = f"drop{drop}_seed{seed}_{loss}"
     started = time.perf_counter()
     overrides = {"paths.train": data["train"], "paths.dev": str(args.dev),
-                 "components.relation_detector.loss": loss, "components.relation_detector.tau": drop,
+                 "components.relation_detector.loss": loss,
                  "training.max_steps": args.steps, "training.eval_frequency": max(1, args.steps // 6),
                  "training.seed": seed, "corpora.dev.limit": args.dev_limit}
+    if drop > 0:  # with nothing removed, the config's own tau (what a user's pipeline has)
+        overrides["components.relation_detector.tau"] = drop
     train(CONFIG, args.work / "models" / name, overrides=overrides)
     train_s = time.perf_counter() - started
+    tau = drop if drop > 0 else Config().from_disk(CONFIG)["components"]["relation_detector"]["tau"]
     scores = evaluate_run(args.work / "models" / name / "model-best", args.dev, Path(data["train"]),
-                          Path(data["heldout"]), drop, args.dev_limit)
-    row = {"drop": drop, "seed": seed, "loss": loss, "tau": drop if loss == "cpu" else None,
+                          Path(data["heldout"]), tau, args.dev_limit)
+    row = {"drop": drop, "seed": seed, "loss": loss, "tau": tau if loss == "cpu" else None,
            "train_s": round(train_s, 1), **{k: data[k] for k in ("kept", "total", "train_docs", "heldout_docs")},
            **scores}
     (args.work / "runs" / f"{name}.json").write_text(json.dumps(row, indent=2))

@@ -442,3 +442,24 @@ def test_report_summarises_cp_formats_with_the_types_only_control(tmp_path):
            "(types alone, no model: 17.6) |" in text
     assert "Types alone, no model (the most frequent directional class of each pair of entity types in " \
            "training, on dev): wiki80 accuracy 17.6." in text
+
+
+def test_report_renders_rere_runs_with_the_oracle_column_only_where_measured(tmp_path):
+    results, notes = tmp_path / "results", tmp_path / "notes"
+    results.mkdir()
+    notes.mkdir()
+    common = {"mode": "full", "date": "2030-01-02 03:04 UTC", "machine": "2 test cores", "data": "d"}
+
+    def cell(value: float) -> dict:
+        return {"mean": value, "std": 0.01}
+
+    base = {key: cell(0.4) for key in ("detector_pr_auc", "triple_exact_f", "triple_partial_f", "unlabelled_mean",
+                                       "mu")}
+    for name, summary in (("rere_false_negatives_conll04", {"drop 0.5 cpu": base}),
+                          ("rere_accuracy_conll04", {"drop 0.0 cpu": {**base, "oracle_triple_exact_f": cell(0.7)}})):
+        (results / f"{name}.json").write_text(json.dumps({**common, "name": name, "command": f"run {name}",
+                                                          "figures": {"steps": 9, "seeds": [0], "summary": summary}}))
+    text = report.render(report.load(results), notes)
+    assert "| 0.5 | cpu | 40.0 ± 1.0 | 40.0 ± 1.0 | 40.0 ± 1.0 | 0.400 ± 0.010 | 0.400 |" in text
+    assert "| 0.0 | cpu | 40.0 ± 1.0 | 40.0 ± 1.0 | 40.0 ± 1.0 | 70.0 ± 1.0 | 0.400 ± 0.010 | 0.400 |" in text
+    assert text.count("extractor alone, gold queries: exact F1") == 1

@@ -33,16 +33,21 @@ def test_false_negative_experiment_and_oracle_queries_run_end_to_end(tmp_path):
     out = tmp_path / "fn.json"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "benchmarks/rere_false_negatives.py", str(files["train"]), str(files["dev"]),
-                    "--work", str(tmp_path / "fn"), "--drops", "0.5", "--seeds", "0", "--steps", "4",
+                    "--work", str(tmp_path / "fn"), "--drops", "0,0.5", "--seeds", "0", "--steps", "4",
                     "--train-limit", "12", "--dev-limit", "6", "--jobs", "2", "--out", str(out)],
                    cwd=ROOT, check=True, timeout=900, env=env)
     result = json.loads(out.read_text())
-    assert set(result["figures"]["summary"]) == {"drop 0.5 cpu", "drop 0.5 bce"}
-    rows = {row["loss"]: row for row in result["figures"]["runs"]}
+    assert set(result["figures"]["summary"]) == {"drop 0.0 cpu", "drop 0.0 bce", "drop 0.5 cpu", "drop 0.5 bce"}
+    rows = {row["loss"]: row for row in result["figures"]["runs"] if row["drop"] == 0.5}
     assert rows["cpu"]["tau"] == 0.5 and rows["bce"]["tau"] is None
     assert rows["cpu"]["kept"] == rows["bce"]["kept"] < rows["cpu"]["total"]  # one removal, both losses
     assert rows["cpu"]["mu"] == pytest.approx(rows["cpu"]["prior"] * 1.5)
-    assert all(0.0 <= row["detector_pr_auc"] <= 1.0 for row in rows.values())
+    complete = {row["loss"]: row for row in result["figures"]["runs"] if row["drop"] == 0.0}
+    # nothing removed: every triple kept, and cPU keeps the config's own tau
+    assert complete["cpu"]["kept"] == complete["cpu"]["total"] and complete["cpu"]["tau"] == 0.05
+    assert complete["cpu"]["mu"] == pytest.approx(complete["cpu"]["prior"] * 1.05)
+    for row in result["figures"]["runs"]:
+        assert 0.0 <= row["detector_pr_auc"] <= 1.0 and 0.0 <= row["oracle_triple_exact_f"] <= 1.0
     model = tmp_path / "fn" / "models" / "drop0.5_seed0_cpu" / "model-best"
     subprocess.run([sys.executable, "benchmarks/rere.py", str(files["train"]), str(files["dev"]),
                     str(tmp_path / "oracle"), "--oracle-model", str(model), "--dev-limit", "6"],
