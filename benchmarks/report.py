@@ -368,6 +368,17 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
             rows.append([f"ner + {component.split(' ')[0]} (end to end)", dataset, "Rel F / Rel+ F",
                          f"{num(100 * e2e['rel_f'], 1)} / {num(100 * e2e['rel_strict_f'], 1)}", label,
                          f"{f['encoder']}; {hw_ours}, {rec['date']}", PAPER[paper_key], f"`{name}`"])
+    for name in sorted(n for n in records if n.startswith("rere_accuracy_")):  # complete data, seeds
+        rec = records[name]
+        f = rec["figures"]
+        dataset = {"conll04": "CoNLL04", "webnlg": "WebNLG", "nyt": "NYT"}.get(name.split("_")[-1], name)
+        for key, c in f["summary"].items():
+            rows.append([f"relation_detector + span_extractor ({key.split()[2]} detector loss)", f"{dataset} dev",
+                         "triple exact F1 at tuned thresholds / extractor alone on gold queries",
+                         f"{mean_std_cell(c['triple_exact_f'])} / {mean_std_cell(c['oracle_triple_exact_f'])}",
+                         f"{rec['mode']} ({f['steps']} steps, {len(f['seeds'])} seed(s))",
+                         f"spaCy tok2vec from scratch (configs/rere_cpu.cfg); {hw_ours}, {rec['date']}", PAPER["rere"],
+                         f"`{name}`"])
     rec = records.get("accuracy_clm_trf")
     if rec:  # one model, scored with gold mentions and end to end
         f = rec["figures"]
@@ -490,6 +501,11 @@ def by_variant(ablations: List[dict]) -> Dict[str, List[dict]]:
     for a in ablations:
         grouped.setdefault(a["variant"], []).append(a)
     return grouped
+
+
+def mean_std_cell(cell: dict, scale: float = 100.0, digits: int = 1) -> str:
+    """A summary cell `{"mean": m, "std": s}` as `mean ± std` (percentages by default)."""
+    return f"{num(scale * cell['mean'], digits)} ± {num(scale * cell['std'], digits)}"
 
 
 def mean_sd(values: Sequence[float], digits: int = 1) -> str:
@@ -711,18 +727,15 @@ def details(records: Dict[str, dict], notes: Path) -> str:
             keys = [k for k, v in f.items() if not isinstance(v, (list, dict))]
             body.append(table(["measure", "value"], [[k, f[k]] for k in keys]))
         elif name.startswith(("rere_false_negatives", "rere_accuracy")):
-            def mean_std(cell: dict, scale: float = 100.0, digits: int = 1) -> str:
-                return f"{num(scale * cell['mean'], digits)} ± {num(scale * cell['std'], digits)}"
-
             # runs made before the oracle queries were measured have no such column
             oracle = all("oracle_triple_exact_f" in c for c in f["summary"].values())
             body.append(table(["training triples removed", "detector loss", "detector PR-AUC", "triple exact F1",
                                "triple partial F1"] + (["extractor alone, gold queries: exact F1"] if oracle else [])
                               + ["mean p(unlabelled)", "cPU's mu"],
-                              [[key.split()[1], key.split()[2], mean_std(c["detector_pr_auc"]),
-                                mean_std(c["triple_exact_f"]), mean_std(c["triple_partial_f"])]
-                               + ([mean_std(c["oracle_triple_exact_f"])] if oracle else [])
-                               + [mean_std(c["unlabelled_mean"], 1.0, 3), num(c["mu"]["mean"], 3)]
+                              [[key.split()[1], key.split()[2], mean_std_cell(c["detector_pr_auc"]),
+                                mean_std_cell(c["triple_exact_f"]), mean_std_cell(c["triple_partial_f"])]
+                               + ([mean_std_cell(c["oracle_triple_exact_f"])] if oracle else [])
+                               + [mean_std_cell(c["unlabelled_mean"], 1.0, 3), num(c["mu"]["mean"], 3)]
                                for key, c in f["summary"].items()]))
             body.append(f"\nMean ± sample std over seeds {f['seeds']}; {f['steps']} steps each; percentages "
                         "except the probabilities; F1 at the thresholds tuned on the held-out tenth of the "

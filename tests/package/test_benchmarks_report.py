@@ -463,3 +463,6 @@ def test_report_renders_rere_runs_with_the_oracle_column_only_where_measured(tmp
     assert "| 0.5 | cpu | 40.0 ± 1.0 | 40.0 ± 1.0 | 40.0 ± 1.0 | 0.400 ± 0.010 | 0.400 |" in text
     assert "| 0.0 | cpu | 40.0 ± 1.0 | 40.0 ± 1.0 | 40.0 ± 1.0 | 70.0 ± 1.0 | 0.400 ± 0.010 | 0.400 |" in text
     assert text.count("extractor alone, gold queries: exact F1") == 1
+    # the complete-data runs also make the accuracy summary's row
+    assert ("| relation_detector + span_extractor (cpu detector loss) | CoNLL04 dev | triple exact F1 at tuned "
+            "thresholds / extractor alone on gold queries | 40.0 ± 1.0 / 70.0 ± 1.0 | full (9 steps, 1 seed(s)) |") in text
