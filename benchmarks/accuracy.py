@@ -111,12 +111,18 @@ def train_overrides(config: str, steps: int, variant: Optional[dict] = None) -> 
     `warmup_linear.v1` learning rate fitted to the steps (10% warm-up, decay to the last
     step), since a config cannot derive those from max_steps."""
     overrides: Dict[str, object] = {"training.max_steps": steps, "training.eval_frequency": max(1, steps // 4),
-                                    "training.seed": 0}
-    schedule = Config().from_disk(CONFIGS / config, interpolate=False)["training"]["optimizer"].get("learn_rate")
-    if isinstance(schedule, dict) and schedule.get("@schedules") == "warmup_linear.v1":
-        overrides["training.optimizer.learn_rate.total_steps"] = steps
-        overrides["training.optimizer.learn_rate.warmup_steps"] = max(1, steps // 10)
+                                    "training.seed": 0, **schedule_overrides(CONFIGS / config, steps)}
     return {**overrides, **(variant or {})}
+
+
+def schedule_overrides(config: Path, steps: int) -> Dict[str, object]:
+    """A `warmup_linear.v1` learning rate in `config` fitted to `steps` (10% warm-up, decay
+    to the last step); nothing for any other schedule."""
+    schedule = Config().from_disk(config, interpolate=False)["training"]["optimizer"].get("learn_rate")
+    if isinstance(schedule, dict) and schedule.get("@schedules") == "warmup_linear.v1":
+        return {"training.optimizer.learn_rate.total_steps": steps,
+                "training.optimizer.learn_rate.warmup_steps": max(1, steps // 10)}
+    return {}
 
 
 def train_command(config: Union[str, Path], output: Path, paths: Dict[str, Path], overrides: Dict[str, object],

@@ -372,12 +372,15 @@ def accuracy_rows(records: Dict[str, dict]) -> List[list]:
         rec = records[name]
         f = rec["figures"]
         dataset = {"conll04": "CoNLL04", "webnlg": "WebNLG", "nyt": "NYT"}.get(name.split("_")[-1], name)
+        config = f.get("config", "configs/rere_cpu.cfg")
+        encoder = "MiniLM fine-tuned" if "trf" in config else "spaCy tok2vec from scratch"
         for key, c in f["summary"].items():
             rows.append([f"relation_detector + span_extractor ({key.split()[2]} detector loss)", f"{dataset} dev",
                          "triple exact F1 at tuned thresholds / extractor alone on gold queries",
-                         f"{mean_std_cell(c['triple_exact_f'])} / {mean_std_cell(c['oracle_triple_exact_f'])}",
+                         " / ".join(mean_std_cell(c[k], runs=len(f["seeds"]))
+                                    for k in ("triple_exact_f", "oracle_triple_exact_f")),
                          f"{rec['mode']} ({f['steps']} steps, {len(f['seeds'])} seed(s))",
-                         f"spaCy tok2vec from scratch (configs/rere_cpu.cfg); {hw_ours}, {rec['date']}", PAPER["rere"],
+                         f"{encoder} ({config}); {hw_ours}, {rec['date']}", PAPER["rere"],
                          f"`{name}`"])
     rec = records.get("accuracy_clm_trf")
     if rec:  # one model, scored with gold mentions and end to end
@@ -503,8 +506,11 @@ def by_variant(ablations: List[dict]) -> Dict[str, List[dict]]:
     return grouped
 
 
-def mean_std_cell(cell: dict, scale: float = 100.0, digits: int = 1) -> str:
-    """A summary cell `{"mean": m, "std": s}` as `mean ± std` (percentages by default)."""
+def mean_std_cell(cell: dict, scale: float = 100.0, digits: int = 1, runs: int = 2) -> str:
+    """A summary cell `{"mean": m, "std": s}` of `runs` runs as `mean ± std` (percentages by
+    default); of one run, its value (a spread of 0 would claim a repeat that was not made)."""
+    if runs == 1:
+        return num(scale * cell["mean"], digits)
     return f"{num(scale * cell['mean'], digits)} ± {num(scale * cell['std'], digits)}"
 
 
@@ -729,15 +735,18 @@ def details(records: Dict[str, dict], notes: Path) -> str:
         elif name.startswith(("rere_false_negatives", "rere_accuracy")):
             # runs made before the oracle queries were measured have no such column
             oracle = all("oracle_triple_exact_f" in c for c in f["summary"].values())
+            runs = len(f["seeds"])
             body.append(table(["training triples removed", "detector loss", "detector PR-AUC", "triple exact F1",
                                "triple partial F1"] + (["extractor alone, gold queries: exact F1"] if oracle else [])
                               + ["mean p(unlabelled)", "cPU's mu"],
-                              [[key.split()[1], key.split()[2], mean_std_cell(c["detector_pr_auc"]),
-                                mean_std_cell(c["triple_exact_f"]), mean_std_cell(c["triple_partial_f"])]
-                               + ([mean_std_cell(c["oracle_triple_exact_f"])] if oracle else [])
-                               + [mean_std_cell(c["unlabelled_mean"], 1.0, 3), num(c["mu"]["mean"], 3)]
+                              [[key.split()[1], key.split()[2]]
+                               + [mean_std_cell(c[k], runs=runs)
+                                  for k in ("detector_pr_auc", "triple_exact_f", "triple_partial_f")]
+                               + ([mean_std_cell(c["oracle_triple_exact_f"], runs=runs)] if oracle else [])
+                               + [mean_std_cell(c["unlabelled_mean"], 1.0, 3, runs), num(c["mu"]["mean"], 3)]
                                for key, c in f["summary"].items()]))
-            body.append(f"\nMean ± sample std over seeds {f['seeds']}; {f['steps']} steps each; percentages "
+            body.append(f"\n{'Mean ± sample std over seeds' if runs > 1 else 'One run, seed'} {f['seeds']}; "
+                        f"{f['steps']} steps each; percentages "
                         "except the probabilities; F1 at the thresholds tuned on the held-out tenth of the "
                         "training documents.")
         elif name == "clm_pass_memory":

@@ -2,12 +2,14 @@
 training triples removed at random, the cPU loss told the removal rate, against BCE.
 
     python benchmarks/rere_false_negatives.py TRAIN.spacy DEV.spacy --work DIR [--dataset conll04] \\
-        [--drops 0.1,0.3,0.5] [--seeds 0,1,2] [--steps 3000] [--jobs 2] [--train-limit N] [--dev-limit N]
+        [--drops 0.1,0.3,0.5] [--seeds 0,1,2] [--steps 3000] [--jobs 2] [--train-limit N] [--dev-limit N] \\
+        [--config configs/rere_cpu.cfg]
 
 For each seed and removal rate `drop`: a tenth of the training documents (seeded) is held
 out for threshold tuning; every gold relation of the training documents, both parts, is
 removed with probability `drop` (what a user with that false-negative rate has); then
-configs/rere_cpu.cfg is trained on the rest twice, the relation detector's loss cPU with
+the config (`--config`, configs/rere_cpu.cfg by default; a `warmup_linear.v1` learning
+rate is fitted to `--steps`) is trained on the rest twice, the relation detector's loss cPU with
 tau = `drop` (the paper sets tau to the false-negative rate) and BCE, with the same data and
 seed. `drop` 0 trains on every triple with the config's own tau (the default a user gets):
 the pipeline's accuracy on complete data. The paper plots precision-recall curves; per run,
@@ -41,7 +43,7 @@ from typing import Dict, List, Sequence, Tuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-CONFIG = HERE.parent / "configs" / "rere_cpu.cfg"
+DEFAULT_CONFIG = HERE.parent / "configs" / "rere_cpu.cfg"
 METRICS = ("detector_pr_auc", "unlabelled_mean", "mu", "triple_exact_f", "triple_partial_f", "oracle_triple_exact_f",
            "train_s")
 
@@ -154,18 +156,21 @@ def run_one(args: argparse.Namespace, drop: float, seed: int, loss: str) -> None
     from spacy.cli.train import train
     from thinc.api import Config
 
+    from accuracy import schedule_overrides
+
     data = json.loads((data_dir(args.work, drop, seed) / "data.json").read_text())
     name = f"drop{drop}_seed{seed}_{loss}"
     started = time.perf_counter()
     overrides = {"paths.train": data["train"], "paths.dev": str(args.dev),
                  "components.relation_detector.loss": loss,
                  "training.max_steps": args.steps, "training.eval_frequency": max(1, args.steps // 6),
-                 "training.seed": seed, "corpora.dev.limit": args.dev_limit}
+                 "training.seed": seed, "corpora.dev.limit": args.dev_limit,
+                 **schedule_overrides(args.config, args.steps)}
     if drop > 0:  # with nothing removed, the config's own tau (what a user's pipeline has)
         overrides["components.relation_detector.tau"] = drop
-    train(CONFIG, args.work / "models" / name, overrides=overrides)
+    train(args.config, args.work / "models" / name, overrides=overrides)
     train_s = time.perf_counter() - started
-    tau = drop if drop > 0 else Config().from_disk(CONFIG)["components"]["relation_detector"]["tau"]
+    tau = drop if drop > 0 else Config().from_disk(args.config)["components"]["relation_detector"]["tau"]
     scores = evaluate_run(args.work / "models" / name / "model-best", args.dev, Path(data["train"]),
                           Path(data["heldout"]), tau, args.dev_limit)
     row = {"drop": drop, "seed": seed, "loss": loss, "tau": tau if loss == "cpu" else None,
@@ -191,6 +196,7 @@ def main() -> None:
     parser.add_argument("--dev-limit", type=int, default=0)
     parser.add_argument("--one", nargs=3, metavar=("DROP", "SEED", "LOSS"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     args = parser.parse_args()
     (args.work / "runs").mkdir(parents=True, exist_ok=True)
     if args.one:
@@ -213,7 +219,7 @@ def main() -> None:
         print(f"drop {drop} seed {seed} {loss}", flush=True)
         command = [sys.executable, __file__, str(args.train), str(args.dev), "--work", str(args.work),
                    "--steps", str(args.steps), "--train-limit", str(args.train_limit),
-                   "--dev-limit", str(args.dev_limit), "--one", str(drop), str(seed), loss]
+                   "--dev-limit", str(args.dev_limit), "--config", str(args.config), "--one", str(drop), str(seed), loss]
         with row.with_suffix(".log").open("w") as log:
             subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True,
                            env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -237,7 +243,8 @@ def main() -> None:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": f"python benchmarks/rere_false_negatives.py {argv}", "machine": machine,
         "data": f"{args.dataset}: training file {args.train} (a tenth held out for thresholds), dev {args.dev}",
-        "figures": {"steps": args.steps, "seeds": args.seeds, "summary": summary, "runs": rows},
+        "figures": {"config": os.path.relpath(args.config.resolve(), HERE.parent), "steps": args.steps,
+                    "seeds": args.seeds, "summary": summary, "runs": rows},
     }, indent=2) + "\n")
     print(f"wrote {out}", flush=True)
 

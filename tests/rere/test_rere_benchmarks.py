@@ -48,12 +48,34 @@ def test_false_negative_experiment_and_oracle_queries_run_end_to_end(tmp_path):
     assert complete["cpu"]["mu"] == pytest.approx(complete["cpu"]["prior"] * 1.05)
     for row in result["figures"]["runs"]:
         assert 0.0 <= row["detector_pr_auc"] <= 1.0 and 0.0 <= row["oracle_triple_exact_f"] <= 1.0
+    assert result["figures"]["config"] == "configs/rere_cpu.cfg"
     model = tmp_path / "fn" / "models" / "drop0.5_seed0_cpu" / "model-best"
     subprocess.run([sys.executable, "benchmarks/rere.py", str(files["train"]), str(files["dev"]),
                     str(tmp_path / "oracle"), "--oracle-model", str(model), "--dev-limit", "6"],
                    cwd=ROOT, check=True, timeout=600, env=env)
     oracle = json.loads((tmp_path / "oracle" / "oracle.json").read_text())
     assert set(oracle) >= {"triple_exact_f", "triple_partial_f"}
+
+
+def test_complete_data_run_of_the_query_mode_config(tmp_path):
+    """`--config configs/rere_trf.cfg`: MiniLM query mode trains, is scored, and its
+    warm-up schedule is fitted to the steps asked."""
+    if not (CORPUS / "conll04").is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    import data
+
+    files = data.dataset("conll04", CORPUS, tmp_path, smoke=True)
+    out = tmp_path / "trf.json"
+    subprocess.run([sys.executable, "benchmarks/rere_false_negatives.py", str(files["train"]), str(files["dev"]),
+                    "--work", str(tmp_path / "trf"), "--drops", "0", "--seeds", "0", "--losses", "cpu",
+                    "--steps", "2", "--train-limit", "6", "--dev-limit", "3", "--jobs", "1",
+                    "--config", "configs/rere_trf.cfg", "--out", str(out)],
+                   cwd=ROOT, check=True, timeout=900, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    result = json.loads(out.read_text())
+    assert result["figures"]["config"] == "configs/rere_trf.cfg"
+    assert 0.0 <= result["figures"]["runs"][0]["oracle_triple_exact_f"] <= 1.0
+    config = (tmp_path / "trf" / "models" / "drop0.0_seed0_cpu" / "model-best" / "config.cfg").read_text()
+    assert "total_steps = 2" in config and "warmup_steps = 1" in config
 
 
 def test_oracle_queries_read_the_gold_labels(monkeypatch):
