@@ -3,6 +3,7 @@ commands build them (cached under the harness's work directory).
 
 - conll04: SpERT `train` / `valid` (the dev set of clm_classifier and RERE);
 - scierc: the released `train` / `dev` (clm_classifier's packing speed);
+- webnlg: the released `train_triples` / `val_triples` (RERE's second set);
 - semeval: TRAIN_FILE.TXT split by `split --dev-fraction 0.1 --seed 0` (RE2's dev set);
 - dwie: `annos_with_content` split by `split --dev-fraction 0.14 --seed 0` (logic_reasoner);
 - redocred: Re-DocRED `dev_revised.json` (its only split in the corpus) split by
@@ -26,6 +27,7 @@ from spacy_relext.convert import ConversionSummary, convert, iter_docs, split_do
 SPLITS = {
     "conll04": "conll04 train: conll04/train.CoNLL04.json; dev: conll04/valid.CoNLL04.json (SpERT split)",
     "scierc": "scierc train: scierc/train.json; dev: scierc/dev.json (the released split)",
+    "webnlg": "webnlg train: webnlg/train_triples.json; dev: webnlg/val_triples.json (the released split)",
     "semeval": "semeval train/dev: TRAIN_FILE.TXT split by document, dev fraction 0.1, seed 0 (7200 / 800)",
     "dwie": "dwie train/dev: annos_with_content split by document, dev fraction 0.14, seed 0 (604 / 98)",
     "redocred": "redocred train/dev: Re-DocRED dev_revised.json (the only split in the corpus) split by document, "
@@ -39,7 +41,8 @@ GROUP_SAME_TEXT = {"nyt"}  # corpora that repeat sentences: a repeated one stays
 
 
 # Datasets with a released dev split: (train file, dev file) under corpus_dir/<name>.
-RELEASED = {"conll04": ("train.CoNLL04.json", "valid.CoNLL04.json"), "scierc": ("train.json", "dev.json")}
+RELEASED = {"conll04": ("train.CoNLL04.json", "valid.CoNLL04.json"), "scierc": ("train.json", "dev.json"),
+            "webnlg": ("train_triples.json", "val_triples.json")}
 
 
 def mode_name(quick: bool, smoke: bool = False) -> str:
