@@ -23,7 +23,9 @@ from spacy_relext.rere.architectures import (
     query_windows,
     word_piece_counts,
 )
+from spacy_relext.rere import span_extractor as span_extractor_module
 from spacy_relext.rere.pointer_decoding import cartesian_spans, decode_pointers, nearest_spans, pair_nearest
+from spacy_relext.rere.span_extractor import query_chunks
 
 TEXTS = [text for text, _ in TRAIN_DATA]
 
@@ -397,3 +399,30 @@ def test_decode_equals_the_per_query_implementation(pairing, seed):
         expected = per_query_texts_decode(extractor, docs, (queries, probs), threshold)
         assert extractor.decode(docs, (queries, probs), threshold) == expected
     assert any(expected)
+
+
+def test_query_chunks_partition_the_queries_in_order_within_the_budget():
+    lengths = [3, 4, 2, 9, 1, 1, 5]
+    queries = numpy.asarray([(d // 2, 0, n, 0) for d, n in enumerate(lengths)], dtype="int32")
+    chunks = list(query_chunks(queries, budget=7))
+    assert numpy.array_equal(numpy.concatenate([rows for _, _, rows in chunks]), queries)
+    assert [(rows[:, 2] - rows[:, 1]).tolist() for _, _, rows in chunks] == [[3, 4], [2], [9], [1, 1, 5]]
+    assert [(first, last) for first, last, _ in chunks] == [(0, 0), (1, 1), (1, 1), (2, 3)]
+    assert len(list(query_chunks(queries, budget=1000))) == 1
+
+
+@pytest.mark.parametrize("fixture", ["trained", "query_nlp"])
+def test_inference_in_query_chunks_equals_one_pass(fixture, request, monkeypatch):
+    """Memory is bounded by running the queries in chunks: the pointer probabilities
+    must be those of one pass over every query (sentence and query modes)."""
+    nlp = request.getfixturevalue(fixture)
+    nlp = nlp[0] if isinstance(nlp, tuple) else nlp
+    extractor = nlp.get_pipe("span_extractor")
+    monkeypatch.setitem(extractor.cfg, "query_all_labels", True)
+    docs = list(nlp.pipe(TEXTS + [" ".join(TEXTS), ""]))
+    queries, one_pass = extractor.predict(docs)
+    monkeypatch.setattr(span_extractor_module, "MAX_QUERY_TOKENS", 12)
+    assert len(list(query_chunks(queries, 12))) > 3
+    chunked_queries, chunked = extractor.predict(docs)
+    assert numpy.array_equal(chunked_queries, queries)
+    numpy.testing.assert_allclose(chunked, one_pass, atol=1e-5)
